@@ -1,0 +1,309 @@
+import { BadReturnValueError, WtdError, describeValue } from '../errors.js';
+import { TIMEOUT } from '../runtime/messages.js';
+import type { Pid, Ref } from '../runtime/pid.js';
+import type { Process, ProcessBehaviour } from '../runtime/process.js';
+import { DEFAULT_CALL_TIMEOUT, SELF, startBehaviour, type ServerRef, type StartOptions, type StartWhere } from './gen.js';
+import { GenServer, type CallResult, type From, type InitResult, type NoReplyResult } from './gen-server.js';
+import { Ignore, NoReply, Ok, Reply, Stop } from './results.js';
+
+/** Move to state `name` with `data`; with `timeoutMs`, the state gets `TIMEOUT` if no event comes in time. */
+export class NextState<D> {
+  constructor(
+    readonly name: string,
+    readonly data: D,
+    readonly timeout?: number,
+  ) {}
+}
+
+/** Answer a synchronous event with `reply`, then move as {@link NextState}. */
+export class ReplyState<R, D> {
+  constructor(
+    readonly reply: R,
+    readonly name: string,
+    readonly data: D,
+    readonly timeout?: number,
+  ) {}
+}
+
+/** FSM result: go to state `name` with `data` (and an optional state timeout in ms). Also what `init` returns. */
+export function nextState<D>(name: string, data: D, timeoutMs?: number): NextState<D> {
+  if (timeoutMs !== undefined && !(timeoutMs >= 0)) throw new RangeError(`state timeout must be >= 0 ms, got ${timeoutMs}`);
+  return new NextState(name, data, timeoutMs);
+}
+
+/** FSM result for a synchronous event: answer `replyValue`, then go to state `name`. */
+export function replyState<R, D>(replyValue: R, name: string, data: D, timeoutMs?: number): ReplyState<R, D> {
+  if (timeoutMs !== undefined && !(timeoutMs >= 0)) throw new RangeError(`state timeout must be >= 0 ms, got ${timeoutMs}`);
+  return new ReplyState(replyValue, name, data, timeoutMs);
+}
+
+/** The event a state receives when a timer from {@link GenFsm.startTimer} fires (OTP's `{timeout, Ref, Msg}`). */
+export class TimerEvent {
+  readonly tag = 'timeout' as const;
+  constructor(
+    readonly ref: Ref,
+    readonly msg: unknown,
+  ) {}
+}
+
+/** What a state method or FSM callback may return. */
+export type FsmResult<D> = NextState<D> | ReplyState<unknown, D> | Stop<D>;
+
+class FsmEvent {
+  constructor(
+    readonly event: unknown,
+    readonly allStates: boolean,
+  ) {}
+}
+
+interface Machine<D> {
+  name: string;
+  data: D;
+}
+
+/** Names on GenFsm itself that can never be state names. */
+const RESERVED = new Set([
+  'constructor',
+  'init',
+  'handleEvent',
+  'handleSyncEvent',
+  'handleInfo',
+  'terminate',
+  'self',
+  'startTimer',
+  'cancelTimer',
+  'behaviourName',
+]);
+
+/**
+ * A finite state machine (OTP's `gen_fsm`): the machine is always in a named
+ * state, and each state is a method of your class with the same name. An
+ * event sent to the machine calls the current state's method, which returns
+ * the next state.
+ *
+ * A state method is `(event, data, from?) => result`; `from` is set for
+ * synchronous events ({@link GenFsm.syncSendEvent}) which must be answered with
+ * `replyState(...)` (or later with {@link GenFsm.reply}). Results:
+ * `nextState(name, data, timeoutMs?)`, `replyState(reply, name, data, timeoutMs?)`,
+ * `stop(reason, data)`, `stopAndReply(reason, reply, data)`.
+ *
+ * Other callbacks: `init(arg)` returns `nextState(first, data)`;
+ * `handleEvent` / `handleSyncEvent` receive the "all state" events;
+ * `handleInfo(msg, stateName, data)` receives plain messages;
+ * `terminate(reason, stateName, data)` runs before it stops.
+ *
+ * A state timeout (the third argument of `nextState`) delivers `TIMEOUT` to
+ * the state if no event arrives in time; {@link GenFsm.startTimer} delivers a
+ * {@link TimerEvent} whatever else happens.
+ *
+ * @example
+ * ```ts
+ * class Door extends GenFsm<string> {
+ *   override init(code: string) { return nextState('locked', code); }
+ *   locked(event: unknown, code: string, from?: From) {
+ *     return event === code
+ *       ? replyState('open', 'open', code, 3000)   // relocks after 3 s
+ *       : replyState('wrong code', 'locked', code);
+ *   }
+ *   open(event: unknown, code: string) {
+ *     return nextState('locked', code);           // TIMEOUT or anything else
+ *   }
+ * }
+ * const door = await GenFsm.start(node, new Door(), '1234');
+ * await GenFsm.syncSendEvent(door, '1234'); // => 'open'
+ * ```
+ */
+export abstract class GenFsm<D = unknown> {
+  /** @internal */ [SELF]: Process | undefined = undefined;
+
+  /** The machine's own process. Only valid once started. */
+  get self(): Process {
+    const self = this[SELF];
+    if (self === undefined) throw new TypeError(`${this.constructor.name} has not been started; use GenFsm.start`);
+    return self;
+  }
+
+  /** Returns `nextState(firstState, data)`, `ignore()` or `stop(reason)`. */
+  abstract init(arg: unknown): NextState<D> | Ignore | Stop<D> | Promise<NextState<D> | Ignore | Stop<D>>;
+
+  /** Handles {@link GenFsm.sendAllStateEvent}. Default: stay put. */
+  handleEvent(event: unknown, stateName: string, data: D): FsmResult<D> {
+    void event;
+    return new NextState(stateName, data);
+  }
+
+  /** Handles {@link GenFsm.syncSendAllStateEvent}. No useful default. */
+  handleSyncEvent(event: unknown, from: From, stateName: string, data: D): FsmResult<D> {
+    void from;
+    void data;
+    throw new Error(
+      `GenFsm ${this.constructor.name} got the all-state sync event ${describeValue(event)} in state '${stateName}' ` +
+        'but has no handleSyncEvent; override it',
+    );
+  }
+
+  /** Handles plain messages. Default: stay put. */
+  handleInfo(msg: unknown, stateName: string, data: D): FsmResult<D> {
+    void msg;
+    return new NextState(stateName, data);
+  }
+
+  /** Cleans up before the machine stops. */
+  terminate(reason: unknown, stateName: string, data: D): void | Promise<void> {
+    void reason;
+    void stateName;
+    void data;
+  }
+
+  /** Sends this machine a {@link TimerEvent} after `ms` milliseconds. */
+  startTimer(ms: number, msg: unknown): Ref {
+    const self = this.self;
+    const holder: { ref?: Ref } = {};
+    const ref = self.node.sendAfter(self.pid, new TimerDelivery(holder, msg), ms);
+    holder.ref = ref;
+    return ref;
+  }
+
+  /** Cancels a timer from {@link startTimer}; returns the ms it had left, or false. */
+  cancelTimer(ref: Ref): number | false {
+    return this.self.node.cancelTimer(ref);
+  }
+
+  // ---------------------------------------------------------------- client API
+
+  static start(where: StartWhere, fsm: GenFsm<any>, arg?: unknown, options?: StartOptions): Promise<Pid> {
+    return startBehaviour(where, new FsmServer(fsm), arg, options, false);
+  }
+
+  static startLink(parent: Process, fsm: GenFsm<any>, arg?: unknown, options?: StartOptions): Promise<Pid> {
+    return startBehaviour(parent, new FsmServer(fsm), arg, options, true);
+  }
+
+  /** Sends `event` to the current state's method without waiting. */
+  static sendEvent(fsm: ServerRef, event: unknown): void {
+    GenServer.cast(fsm, new FsmEvent(event, false));
+  }
+
+  /** Sends `event` to the current state's method and waits for its reply. */
+  static syncSendEvent<R = unknown>(fsm: ServerRef, event: unknown, timeout = DEFAULT_CALL_TIMEOUT): Promise<R> {
+    return GenServer.call(fsm, new FsmEvent(event, false), timeout);
+  }
+
+  /** Sends `event` to `handleEvent`, whatever the state. */
+  static sendAllStateEvent(fsm: ServerRef, event: unknown): void {
+    GenServer.cast(fsm, new FsmEvent(event, true));
+  }
+
+  /** Sends `event` to `handleSyncEvent` and waits for its reply. */
+  static syncSendAllStateEvent<R = unknown>(fsm: ServerRef, event: unknown, timeout = DEFAULT_CALL_TIMEOUT): Promise<R> {
+    return GenServer.call(fsm, new FsmEvent(event, true), timeout);
+  }
+
+  /** Answers a synchronous event later. */
+  static reply(from: From, value: unknown): void {
+    from._reply(value);
+  }
+
+  /** Stops the machine, running its `terminate`. */
+  static stop(fsm: ServerRef, reason: unknown = 'normal'): Promise<void> {
+    return GenServer.stop(fsm, reason);
+  }
+}
+
+/** Wraps a startTimer message so it reaches the state method as a TimerEvent, not handleInfo. */
+class TimerDelivery {
+  constructor(
+    readonly holder: { ref?: Ref },
+    readonly msg: unknown,
+  ) {}
+}
+
+const EXPECTED = 'nextState(name, data), replyState(reply, name, data), stop(reason, data) or stopAndReply(reason, reply, data)';
+
+/** The gen_server that runs a {@link GenFsm}. @internal */
+class FsmServer extends GenServer<Machine<unknown>, FsmEvent> implements ProcessBehaviour {
+  constructor(readonly module: GenFsm<unknown>) {
+    super();
+  }
+
+  override get behaviourName(): string {
+    return 'gen_fsm';
+  }
+
+  get behaviourModule(): object {
+    return this.module;
+  }
+
+  override async init(arg: unknown): Promise<InitResult<Machine<unknown>>> {
+    this.module[SELF] = this.self;
+    const r = await this.module.init(arg);
+    if (r instanceof Ignore || r instanceof Stop) return r as Ignore | Stop<Machine<unknown>>;
+    if (!(r instanceof NextState)) {
+      throw new BadReturnValueError(`${this.module.constructor.name}.init`, r, 'nextState(name, data), ignore() or stop(reason)');
+    }
+    this.#stateMethod(r.name);
+    return new Ok({ name: r.name, data: r.data }, r.timeout);
+  }
+
+  override handleCall(req: FsmEvent, from: From, m: Machine<unknown>): CallResult<Machine<unknown>> {
+    const fsm = this.module;
+    const r = req.allStates
+      ? fsm.handleSyncEvent(req.event, from, m.name, m.data)
+      : this.#stateMethod(m.name).call(fsm, req.event, m.data, from);
+    return this.#map(r, from, m) as CallResult<Machine<unknown>>;
+  }
+
+  override handleCast(req: FsmEvent, m: Machine<unknown>): NoReplyResult<Machine<unknown>> {
+    const fsm = this.module;
+    const r = req.allStates
+      ? fsm.handleEvent(req.event, m.name, m.data)
+      : this.#stateMethod(m.name).call(fsm, req.event, m.data, undefined);
+    return this.#map(r, undefined, m) as NoReplyResult<Machine<unknown>>;
+  }
+
+  override handleInfo(msg: unknown, m: Machine<unknown>): NoReplyResult<Machine<unknown>> {
+    const fsm = this.module;
+    let r: unknown;
+    if (msg === TIMEOUT) {
+      r = this.#stateMethod(m.name).call(fsm, TIMEOUT, m.data, undefined);
+    } else if (msg instanceof TimerDelivery) {
+      r = this.#stateMethod(m.name).call(fsm, new TimerEvent(msg.holder.ref!, msg.msg), m.data, undefined);
+    } else {
+      r = fsm.handleInfo(msg, m.name, m.data);
+    }
+    return this.#map(r, undefined, m) as NoReplyResult<Machine<unknown>>;
+  }
+
+  override terminate(reason: unknown, m: Machine<unknown>): void | Promise<void> {
+    return this.module.terminate(reason, m.name, m.data);
+  }
+
+  #stateMethod(name: unknown): (event: unknown, data: unknown, from: From | undefined) => unknown {
+    const fn = typeof name === 'string' && !RESERVED.has(name) ? (this.module as unknown as Record<string, unknown>)[name] : undefined;
+    if (typeof fn !== 'function' || name === '__proto__') {
+      throw new WtdError(
+        'ERR_UNKNOWN_STATE',
+        `${this.module.constructor.name} has no state method ${describeValue(name)}; ` +
+          'every state name must be a method of your GenFsm class',
+      );
+    }
+    return fn as (event: unknown, data: unknown, from: From | undefined) => unknown;
+  }
+
+  /** Turns an FSM result into the gen_server result that runs it. */
+  #map(r: unknown, from: From | undefined, m: Machine<unknown>): unknown {
+    if (r instanceof NextState) {
+      this.#stateMethod(r.name);
+      return new NoReply({ name: r.name, data: r.data }, r.timeout);
+    }
+    if (r instanceof ReplyState) {
+      if (from === undefined) throw new BadReturnValueError(`${this.module.constructor.name} state '${m.name}'`, r, 'nextState(...) for an asynchronous event');
+      this.#stateMethod(r.name);
+      return new Reply(r.reply, { name: r.name, data: r.data }, r.timeout);
+    }
+    if (r instanceof Stop) {
+      return new Stop(r.reason, { name: m.name, data: r.state }, r.hasReply, r.reply);
+    }
+    throw new BadReturnValueError(`${this.module.constructor.name} state '${m.name}'`, r, EXPECTED);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The tagged results behaviour callbacks return, built by tiny constructors
+ * as OTP's tuples are: `return reply(count, count + 1)` is
+ * `{reply, Count, Count + 1}`. Any other return value is a
+ * `BadReturnValueError`.
+ * @module
+ */
+
+/** `init` accepted: start with `state`; `timeout` as in {@link noreply}. */
+export class Ok<S> {
+  constructor(
+    readonly state: S,
+    readonly timeout?: number,
+  ) {}
+}
+
+/** `init` declined to start, without an error. */
+export class Ignore {}
+
+/** Answer the caller with `reply` and carry on with `state`. */
+export class Reply<R, S> {
+  constructor(
+    readonly reply: R,
+    readonly state: S,
+    readonly timeout?: number,
+  ) {}
+}
+
+/** Carry on with `state` without answering (yet). */
+export class NoReply<S> {
+  constructor(
+    readonly state: S,
+    readonly timeout?: number,
+  ) {}
+}
+
+/** Stop with `reason`, after `terminate(reason, state)`; with `hasReply`, answer the caller first. */
+export class Stop<S, R = unknown> {
+  constructor(
+    readonly reason: unknown,
+    readonly state: S,
+    readonly hasReply: boolean,
+    readonly reply?: R,
+  ) {}
+}
+
+function checkTimeout(timeout: number | undefined): void {
+  if (timeout !== undefined && !(timeout >= 0)) {
+    throw new RangeError(`a callback timeout must be a number of milliseconds >= 0, got ${String(timeout)}`);
+  }
+}
+
+/**
+ * `init` result: start with `state`. With `timeoutMs`, `handleInfo(TIMEOUT)`
+ * runs if no message arrives within that time.
+ */
+export function ok<S>(state: S, timeoutMs?: number): Ok<S> {
+  checkTimeout(timeoutMs);
+  return new Ok(state, timeoutMs);
+}
+
+/** `init` result: do not start; `start` rejects with `ERR_START_IGNORED` and a supervisor keeps the child spec. */
+export function ignore(): Ignore {
+  return new Ignore();
+}
+
+/** `handleCall` result: send `replyValue` to the caller, carry on with `state`. */
+export function reply<R, S>(replyValue: R, state: S, timeoutMs?: number): Reply<R, S> {
+  checkTimeout(timeoutMs);
+  return new Reply(replyValue, state, timeoutMs);
+}
+
+/**
+ * Result of any handler: carry on with `state`. From `handleCall` it means
+ * "I will answer later with `GenServer.reply(from, value)`".
+ */
+export function noreply<S>(state: S, timeoutMs?: number): NoReply<S> {
+  checkTimeout(timeoutMs);
+  return new NoReply(state, timeoutMs);
+}
+
+/**
+ * Result of any callback: stop the process with `reason` after
+ * `terminate(reason, state)`. `'normal'` and `'shutdown'` stop quietly; any
+ * other reason is logged as a crash and restarts a transient child.
+ */
+export function stop<S>(reason: unknown, state?: S): Stop<S> {
+  return new Stop(reason, state as S, false);
+}
+
+/** `handleCall` result: answer the caller with `replyValue`, then stop as {@link stop}. */
+export function stopAndReply<R, S>(reason: unknown, replyValue: R, state: S): Stop<S, R> {
+  return new Stop(reason, state, true, replyValue);
+}

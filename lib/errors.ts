@@ -1,0 +1,161 @@
+/**
+ * Every error WTD throws on purpose is a {@link WtdError} with a stable
+ * `code`. Catch by class or by `code`; the message is for people and may
+ * change between versions.
+ *
+ * Misuse of the API (a wrong argument type, a negative timeout) is a plain
+ * `TypeError` or `RangeError` that says what was expected and what was given.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await GenServer.call(pid, 'ping', 100);
+ * } catch (err) {
+ *   if (err instanceof WtdError && err.code === 'ERR_CALL_TIMEOUT') {
+ *     // the server was too slow; try again later
+ *   }
+ * }
+ * ```
+ * @module
+ */
+
+/** Options shared by every WTD error. */
+export interface WtdErrorOptions {
+  /** The lower-level error that caused this one, if any. */
+  cause?: unknown;
+}
+
+/** The base class of every error WTD throws on purpose. */
+export class WtdError extends Error {
+  /** A stable identifier such as `ERR_NOPROC`; match on this, not on the message. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: WtdErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** The process named in an operation is not alive (OTP's `noproc`). */
+export class NoProcError extends WtdError {
+  /** The pid or name that was looked up. */
+  readonly target: unknown;
+  constructor(target: unknown, message?: string) {
+    super(
+      'ERR_NOPROC',
+      message ??
+        `no process is alive at ${String(target)}; check that it was started and has not exited`,
+    );
+    this.target = target;
+  }
+}
+
+/** A synchronous call got no reply within its timeout (OTP's `timeout`). */
+export class CallTimeoutError extends WtdError {
+  /** The timeout that ran out, in milliseconds. */
+  readonly timeout: number;
+  constructor(target: unknown, timeout: number) {
+    super(
+      'ERR_CALL_TIMEOUT',
+      `call to ${String(target)} got no reply within ${timeout} ms; the server may be busy or stuck, ` +
+        'raise the timeout or look at what the server is doing',
+    );
+    this.timeout = timeout;
+  }
+}
+
+/** A process made a synchronous call to itself, which could never be answered. */
+export class CallingSelfError extends WtdError {
+  constructor(target: unknown) {
+    super(
+      'ERR_CALLING_SELF',
+      `${String(target)} tried to call itself; a server cannot answer its own call while handling one. ` +
+        'Do the work directly, or cast to yourself instead',
+    );
+  }
+}
+
+/** The server exited while a caller was waiting for its reply. */
+export class ServerExitError extends WtdError {
+  /** The reason the server exited with. */
+  readonly reason: unknown;
+  constructor(target: unknown, reason: unknown) {
+    super(
+      'ERR_SERVER_EXITED',
+      `${String(target)} exited with reason ${formatReason(reason)} before it replied`,
+    );
+    this.reason = reason;
+  }
+}
+
+/** A behaviour callback returned something that is not one of its documented results. */
+export class BadReturnValueError extends WtdError {
+  /** What the callback returned. */
+  readonly value: unknown;
+  constructor(callback: string, value: unknown, expected: string) {
+    super(
+      'ERR_BAD_RETURN_VALUE',
+      `${callback} returned ${describeValue(value)}; expected ${expected}`,
+    );
+    this.value = value;
+  }
+}
+
+/** A behaviour could not be started: its `init` stopped, threw, or asked to be ignored. */
+export class StartError extends WtdError {
+  /** The reason `init` gave (or the error it threw). */
+  readonly reason: unknown;
+  constructor(code: 'ERR_START_FAILED' | 'ERR_START_IGNORED' | 'ERR_START_TIMEOUT', reason: unknown, message: string) {
+    super(code, message, reason instanceof Error ? { cause: reason } : undefined);
+    this.reason = reason;
+  }
+}
+
+/** A registered name is already taken, or the process already has a name. */
+export class NameError extends WtdError {
+  /** The name involved. */
+  readonly nameTaken: string;
+  constructor(code: 'ERR_NAME_TAKEN' | 'ERR_ALREADY_NAMED' | 'ERR_ALREADY_STARTED', name: string, message: string) {
+    super(code, message);
+    this.nameTaken = name;
+  }
+}
+
+/** A supervisor operation was refused; `code` says why. */
+export class SupervisorError extends WtdError {}
+
+/** A gen_event operation was refused; `code` says why. */
+export class GenEventError extends WtdError {}
+
+/** A class, method or mission name could not be loaded into a node's mission table. */
+export class MissionError extends WtdError {}
+
+/**
+ * Renders an exit reason the way a beginner expects to read it:
+ * strings as they are, errors by their message, other values as JSON.
+ */
+export function formatReason(reason: unknown): string {
+  if (typeof reason === 'string') return reason;
+  if (reason instanceof Error) return `${reason.name}: ${reason.message}`;
+  return describeValue(reason);
+}
+
+/** A short, safe rendering of any value for error messages. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return `a function (${value.name || 'anonymous'})`;
+  if (typeof value === 'symbol' || typeof value === 'bigint') return value.toString();
+  if (value !== null && typeof value === 'object') {
+    const custom = (value as { toString?: () => string }).toString;
+    if (typeof custom === 'function' && custom !== Object.prototype.toString) {
+      return String(value);
+    }
+  }
+  try {
+    const text = JSON.stringify(value);
+    return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * WTD: Erlang/OTP's processes, supervisors and behaviours for Node.js.
+ *
+ * Everything a program uses is exported here by name.
+ * @module wtd
+ */
+import 'reflect-metadata';
+
+// Errors
+export {
+  WtdError,
+  NoProcError,
+  CallTimeoutError,
+  CallingSelfError,
+  ServerExitError,
+  BadReturnValueError,
+  StartError,
+  NameError,
+  SupervisorError,
+  GenEventError,
+  MissionError,
+  formatReason,
+} from './errors.js';
+export type { WtdErrorOptions } from './errors.js';
+
+// Runtime
+export { Node } from './runtime/node.js';
+export type { NodeOptions, SpawnOptions, ProcessInfo, Logger } from './runtime/node.js';
+export { Pid, Ref } from './runtime/pid.js';
+export { Process } from './runtime/process.js';
+export type { ProcessBody, Matcher, ProcessBehaviour } from './runtime/process.js';
+export { TIMEOUT, ExitMessage, DownMessage, isExit, isDown } from './runtime/messages.js';
+export type { Timeout } from './runtime/messages.js';
+export { ManualClock, systemClock } from './runtime/clock.js';
+export type { Clock, ClockTimer } from './runtime/clock.js';
+
+// Behaviours
+export { DEFAULT_CALL_TIMEOUT, CallSlot } from './behaviours/gen.js';
+export type { ServerRef, StartOptions, StartWhere } from './behaviours/gen.js';
+export { Ok, Ignore, Reply, NoReply, Stop, ok, ignore, reply, noreply, stop, stopAndReply } from './behaviours/results.js';
+export { GenServer } from './behaviours/gen-server.js';
+export type { From, InitResult, CallResult, NoReplyResult } from './behaviours/gen-server.js';
+export { Supervisor } from './behaviours/supervisor.js';
+export type { ChildInfo, ChildCounts } from './behaviours/supervisor.js';
+export { SUPERVISOR_DEFAULTS } from './behaviours/child-spec.js';
+export type {
+  ChildSpec,
+  ChildType,
+  RestartType,
+  Shutdown,
+  Strategy,
+  SupervisorFlags,
+  SupervisorSpec,
+} from './behaviours/child-spec.js';
+export { GenEvent, GenEventHandler, GenEventExit, RemoveHandler, removeHandler } from './behaviours/gen-event.js';
+export { GenFsm, NextState, ReplyState, TimerEvent, nextState, replyState } from './behaviours/gen-fsm.js';
+export type { FsmResult } from './behaviours/gen-fsm.js';
+
+// Missions
+export { WtdExport, WtdBehaviour } from './missions/decorators.js';
+export { MissionTable, missionTable, BEHAVIOUR_OPS } from './missions/mission-table.js';
+export type {
+  BehaviourKind,
+  ExportedFunction,
+  ExposedBehaviour,
+  MissionEntry,
+  LoadOptions,
+} from './missions/mission-table.js';

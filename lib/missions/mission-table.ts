@@ -1,0 +1,270 @@
+import 'reflect-metadata';
+import { MissionError, describeValue } from '../errors.js';
+import { GenEvent } from '../behaviours/gen-event.js';
+import { GenFsm } from '../behaviours/gen-fsm.js';
+import { GenServer } from '../behaviours/gen-server.js';
+import { Supervisor } from '../behaviours/supervisor.js';
+import type { Node } from '../runtime/node.js';
+import { BEHAVIOUR_KEY, EXPORTS_KEY, type ExportRecord } from './decorators.js';
+
+/** The behaviours a class can expose, by OTP's names. */
+export type BehaviourKind = 'gen_server' | 'supervisor' | 'gen_event' | 'gen_fsm';
+
+/** The client operations each behaviour exposes under its mission (the last URL segment). */
+export const BEHAVIOUR_OPS: Readonly<Record<BehaviourKind, readonly string[]>> = Object.freeze({
+  gen_server: ['call', 'cast'],
+  supervisor: ['which_children', 'count_children', 'start_child', 'terminate_child', 'restart_child'],
+  gen_event: ['notify', 'sync_notify', 'call', 'which_handlers'],
+  gen_fsm: ['send_event', 'sync_send_event', 'send_all_state_event', 'sync_send_all_state_event'],
+});
+
+/** One function another node may call, once a grant covers its mission. */
+export interface ExportedFunction {
+  readonly mission: string;
+  readonly module: string;
+  readonly name: string;
+  /** `module/name`, as in the URL `PUT /apply/<module>/<name>`. */
+  readonly path: string;
+  /** Calls the function with `this` bound as it was loaded. */
+  readonly invoke: (...args: unknown[]) => unknown;
+}
+
+/** One behaviour class exposed under a mission. */
+export interface ExposedBehaviour {
+  readonly mission: string;
+  readonly module: string;
+  readonly kind: BehaviourKind;
+  readonly cls: abstract new (...args: never[]) => unknown;
+  readonly ops: readonly string[];
+}
+
+/** Everything one mission offers. */
+export interface MissionEntry {
+  readonly name: string;
+  readonly functions: ExportedFunction[];
+  readonly behaviours: ExposedBehaviour[];
+}
+
+/** Options for {@link MissionTable.load}. */
+export interface LoadOptions {
+  /** The module name in URLs. Default: the class name. */
+  module?: string;
+}
+
+const MISSION_NAME = /^[a-z][a-z0-9_]{0,63}$/;
+const IDENTIFIER = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+const RESERVED = new Set(['constructor', 'prototype', '__proto__', 'toString', 'valueOf', 'hasOwnProperty']);
+
+type AnyClass = abstract new (...args: never[]) => unknown;
+
+function fail(code: string, message: string): MissionError {
+  return new MissionError(code, message);
+}
+
+function checkMission(mission: unknown, where: string): string {
+  if (typeof mission !== 'string' || !MISSION_NAME.test(mission)) {
+    throw fail(
+      'ERR_INVALID_MISSION',
+      `${where}: mission names are 1-64 lowercase letters, digits and '_', starting with a letter; got ${describeValue(mission)}`,
+    );
+  }
+  return mission;
+}
+
+function behaviourKind(cls: AnyClass): BehaviourKind | undefined {
+  const proto = cls.prototype as object;
+  if (proto instanceof Supervisor) return 'supervisor';
+  if (proto instanceof GenEvent || cls === GenEvent) return 'gen_event';
+  if (proto instanceof GenFsm) return 'gen_fsm';
+  if (proto instanceof GenServer) return 'gen_server';
+  return undefined;
+}
+
+/** Every class from `cls` up its prototype chain, most derived first. */
+function lineage(cls: AnyClass): AnyClass[] {
+  const out: AnyClass[] = [];
+  for (let c: unknown = cls; typeof c === 'function' && c !== Function.prototype; c = Object.getPrototypeOf(c)) {
+    out.push(c as AnyClass);
+  }
+  return out;
+}
+
+/**
+ * What a node offers other nodes: missions, each a set of exported
+ * functions and behaviour classes drawn from any number of classes.
+ * Build it with {@link MissionTable.load}; every mistake in the decorators
+ * is reported there, before anything is offered.
+ *
+ * @example
+ * ```ts
+ * const table = missionTable(node);
+ * table.load(Development);
+ * table.missions();                         // => ['dev_mission']
+ * table.lookupFunction('Development', 'test'); // => { mission: 'dev_mission', ... }
+ * ```
+ */
+export class MissionTable {
+  readonly #missions = new Map<string, MissionEntry>();
+  readonly #functions = new Map<string, ExportedFunction>();
+  readonly #behaviours = new Map<AnyClass, ExposedBehaviour[]>();
+  readonly #modules = new Set<string>();
+
+  /**
+   * Reads the `@WtdExport` and `@WtdBehaviour` marks of a class (or of an
+   * instance's class, whose instance methods are then bound to it) and adds
+   * them. Throws a `MissionError` and adds nothing if any mark is wrong:
+   * `ERR_INVALID_MISSION`, `ERR_NOT_A_METHOD`, `ERR_NOT_A_BEHAVIOUR`,
+   * `ERR_DUPLICATE_MODULE`, `ERR_INVALID_NAME`, `ERR_NEEDS_INSTANCE` or `ERR_NOTHING_EXPORTED`.
+   */
+  load(target: AnyClass | object, options: LoadOptions = {}): void {
+    const isClass = typeof target === 'function';
+    if (!isClass && (target === null || typeof target !== 'object')) {
+      throw new TypeError(`load(target) expects a class or an instance of one, got ${describeValue(target)}`);
+    }
+    const cls = (isClass ? target : (target as object).constructor) as AnyClass;
+    const instance = isClass ? undefined : target;
+    const module = options.module ?? cls.name;
+    if (typeof module !== 'string' || !IDENTIFIER.test(module)) {
+      throw fail('ERR_INVALID_NAME', `module names are 1-64 letters, digits and '_', starting with a letter; got ${describeValue(module)}`);
+    }
+    if (this.#modules.has(module)) {
+      throw fail('ERR_DUPLICATE_MODULE', `a module named '${module}' is already loaded; load it once, or pass { module: 'OtherName' }`);
+    }
+
+    const functions: ExportedFunction[] = [];
+    const seen = new Set<string>();
+    for (const c of lineage(cls)) {
+      const records: ExportRecord[] = Reflect.getOwnMetadata(EXPORTS_KEY, c) ?? [];
+      for (const r of records) {
+        const where = `@WtdExport on ${cls.name}.${String(r.key)}`;
+        const mission = checkMission(r.mission, where);
+        if (typeof r.key !== 'string' || !IDENTIFIER.test(r.key) || RESERVED.has(r.key)) {
+          throw fail('ERR_NOT_A_METHOD', `${where}: only public methods with plain names can be exported (not _private, #private or symbol-named ones)`);
+        }
+        const holder = r.isStatic ? c : (instance ?? c.prototype);
+        const fn = (holder as Record<string, unknown>)[r.key];
+        if (!r.isMethod || typeof fn !== 'function') {
+          throw fail('ERR_NOT_A_METHOD', `${where}: only methods can be exported, and ${r.key} is not a method`);
+        }
+        const dedupe = `${mission}/${r.key}`;
+        if (seen.has(dedupe)) continue; // an override already exported it
+        seen.add(dedupe);
+        let self: object | undefined = r.isStatic ? cls : instance;
+        if (self === undefined) {
+          if (cls.length > 0) {
+            throw fail(
+              'ERR_NEEDS_INSTANCE',
+              `${where} is an instance method and ${cls.name}'s constructor takes arguments; load an instance: load(new ${cls.name}(...))`,
+            );
+          }
+          self = Reflect.construct(cls, []) as object;
+        }
+        const bound = self;
+        functions.push({
+          mission,
+          module,
+          name: r.key,
+          path: `${module}/${r.key}`,
+          invoke: (...args: unknown[]) => (fn as (...a: unknown[]) => unknown).apply(bound, args),
+        });
+      }
+    }
+
+    const behaviours: ExposedBehaviour[] = [];
+    const missions: unknown[] = Reflect.getOwnMetadata(BEHAVIOUR_KEY, cls) ?? [];
+    if (missions.length > 0) {
+      const kind = behaviourKind(cls);
+      if (kind === undefined) {
+        throw fail(
+          'ERR_NOT_A_BEHAVIOUR',
+          `@WtdBehaviour on ${cls.name}: the class must extend GenServer, Supervisor, GenEvent or GenFsm`,
+        );
+      }
+      for (const m of missions) {
+        const mission = checkMission(m, `@WtdBehaviour on ${cls.name}`);
+        if (!behaviours.some((b) => b.mission === mission)) {
+          behaviours.push({ mission, module, kind, cls, ops: BEHAVIOUR_OPS[kind] });
+        }
+      }
+    }
+
+    if (functions.length === 0 && behaviours.length === 0) {
+      throw fail('ERR_NOTHING_EXPORTED', `${cls.name} has no @WtdExport methods and no @WtdBehaviour; there is nothing to load`);
+    }
+
+    // Every check passed: commit.
+    this.#modules.add(module);
+    for (const f of functions) {
+      this.#functions.set(`${f.module}/${f.name}/${f.mission}`, f);
+      this.#entry(f.mission).functions.push(f);
+    }
+    if (behaviours.length > 0) this.#behaviours.set(cls, behaviours);
+    for (const b of behaviours) this.#entry(b.mission).behaviours.push(b);
+  }
+
+  /** The mission names on offer, sorted. */
+  missions(): string[] {
+    return [...this.#missions.keys()].sort();
+  }
+
+  /** Everything one mission offers, or undefined. */
+  mission(name: string): MissionEntry | undefined {
+    return this.#missions.get(name);
+  }
+
+  /** The modules loaded. */
+  modules(): string[] {
+    return [...this.#modules];
+  }
+
+  /**
+   * The exported function at `module/name` under `mission`, or, without a
+   * mission, every mission that exports it.
+   */
+  lookupFunction(module: string, name: string, mission: string): ExportedFunction | undefined;
+  lookupFunction(module: string, name: string): ExportedFunction[];
+  lookupFunction(module: string, name: string, mission?: string): ExportedFunction | ExportedFunction[] | undefined {
+    if (mission !== undefined) return this.#functions.get(`${module}/${name}/${mission}`);
+    return [...this.#functions.values()].filter((f) => f.module === module && f.name === name);
+  }
+
+  /** How `instance`'s class (or an ancestor) is exposed under `mission`, if it is. */
+  behaviourOf(instance: object, mission: string): ExposedBehaviour | undefined {
+    for (const c of lineage(instance.constructor as AnyClass)) {
+      const found = this.#behaviours.get(c)?.find((b) => b.mission === mission);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+
+  /** A plain summary for directories and status pages: mission → functions and behaviour modules. */
+  describe(): Record<string, { functions: string[]; behaviours: string[] }> {
+    const out: Record<string, { functions: string[]; behaviours: string[] }> = {};
+    for (const name of this.missions()) {
+      const m = this.#missions.get(name)!;
+      out[name] = { functions: m.functions.map((f) => f.path), behaviours: m.behaviours.map((b) => b.module) };
+    }
+    return out;
+  }
+
+  #entry(mission: string): MissionEntry {
+    let entry = this.#missions.get(mission);
+    if (entry === undefined) {
+      entry = { name: mission, functions: [], behaviours: [] };
+      this.#missions.set(mission, entry);
+    }
+    return entry;
+  }
+}
+
+const tables = new WeakMap<Node, MissionTable>();
+
+/** The mission table of `node`, created empty on first use. */
+export function missionTable(node: Node): MissionTable {
+  let table = tables.get(node);
+  if (table === undefined) {
+    table = new MissionTable();
+    tables.set(node, table);
+  }
+  return table;
+}

@@ -1,0 +1,113 @@
+/**
+ * Where a node reads the time and arms its one wake-up timer. Inject a
+ * {@link ManualClock} to test timeouts and restart intensity without sleeping.
+ * @module
+ */
+
+/** A timer armed by a {@link Clock}. */
+export interface ClockTimer {
+  /** Disarms the timer; it will not fire. */
+  cancel(): void;
+  /** Lets the host process exit while this timer is the only thing left. */
+  unref?(): void;
+  /** Undoes {@link ClockTimer.unref}. */
+  ref?(): void;
+}
+
+/** The source of time for a node. All values are milliseconds. */
+export interface Clock {
+  /** A monotonic time in milliseconds; only differences matter. */
+  now(): number;
+  /** Calls `fn` once, `delayMs` from now. */
+  setTimer(fn: () => void, delayMs: number): ClockTimer;
+}
+
+class SystemTimer implements ClockTimer {
+  readonly #handle: ReturnType<typeof setTimeout>;
+  constructor(handle: ReturnType<typeof setTimeout>) {
+    this.#handle = handle;
+  }
+  cancel(): void {
+    clearTimeout(this.#handle);
+  }
+  unref(): void {
+    this.#handle.unref();
+  }
+  ref(): void {
+    this.#handle.ref();
+  }
+}
+
+/** The real clock: `performance.now()` and `setTimeout`. */
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  // setTimeout cannot wait longer than 2^31-1 ms; a timer for later re-arms itself.
+  setTimer: (fn, delayMs) => new SystemTimer(setTimeout(fn, Math.min(Math.max(0, delayMs), 0x7fffffff))),
+};
+
+interface ManualEntry {
+  at: number;
+  seq: number;
+  fn: (() => void) | null;
+}
+
+/**
+ * A clock that only moves when told to. Timers fire synchronously inside
+ * {@link ManualClock.advance}, in deadline order.
+ *
+ * @example
+ * ```ts
+ * const clock = new ManualClock();
+ * const node = new Node({ name: 'test', clock });
+ * // ... start something that waits 5 s ...
+ * clock.advance(5000);
+ * ```
+ */
+export class ManualClock implements Clock {
+  #now: number;
+  #seq = 0;
+  // Pending timers; cancelled entries have fn = null and are skipped.
+  #timers: ManualEntry[] = [];
+
+  constructor(start = 0) {
+    this.#now = start;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimer(fn: () => void, delayMs: number): ClockTimer {
+    const entry: ManualEntry = { at: this.#now + Math.max(0, delayMs), seq: this.#seq++, fn };
+    this.#timers.push(entry);
+    return {
+      cancel: () => {
+        entry.fn = null;
+      },
+    };
+  }
+
+  /** How many armed timers have not fired or been cancelled. */
+  get pending(): number {
+    return this.#timers.filter((t) => t.fn !== null).length;
+  }
+
+  /** Moves time forward by `ms`, firing every timer that falls due on the way. */
+  advance(ms: number): void {
+    if (!(ms >= 0)) throw new RangeError(`advance(ms) expects a non-negative number of milliseconds, got ${ms}`);
+    const target = this.#now + ms;
+    for (;;) {
+      this.#timers = this.#timers.filter((t) => t.fn !== null);
+      let next: ManualEntry | undefined;
+      for (const t of this.#timers) {
+        if (t.at <= target && (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
+      }
+      if (!next) break;
+      this.#now = Math.max(this.#now, next.at);
+      const fn = next.fn!;
+      next.fn = null;
+      fn();
+    }
+    this.#now = target;
+  }
+}

@@ -1,0 +1,64 @@
+import type { Pid, Ref } from './pid.js';
+
+/**
+ * What `receive` resolves to when its timeout passes with no matching message
+ * (Erlang's `after` clause).
+ *
+ * @example
+ * ```ts
+ * const msg = await self.receive(undefined, 1000);
+ * if (msg === TIMEOUT) console.log('nothing within a second');
+ * ```
+ */
+export const TIMEOUT: unique symbol = Symbol('wtd.timeout');
+
+/** The type of {@link TIMEOUT}. */
+export type Timeout = typeof TIMEOUT;
+
+/**
+ * The message a process that traps exits receives in place of an exit signal
+ * (Erlang's `{'EXIT', From, Reason}`).
+ */
+export class ExitMessage {
+  /** Always `'EXIT'`, for matching without `instanceof`. */
+  readonly tag = 'EXIT' as const;
+  /** The process the signal came from. */
+  readonly from: Pid;
+  /** Why it exited, or the reason given to `exit(pid, reason)`. */
+  readonly reason: unknown;
+  constructor(from: Pid, reason: unknown) {
+    this.from = from;
+    this.reason = reason;
+  }
+}
+
+/**
+ * The message a monitoring process receives when the monitored process exits
+ * (Erlang's `{'DOWN', Ref, process, Pid, Reason}`). The reason is `'noproc'`
+ * when the process was already dead when the monitor was set.
+ */
+export class DownMessage {
+  /** Always `'DOWN'`, for matching without `instanceof`. */
+  readonly tag = 'DOWN' as const;
+  /** The reference `monitor` returned. */
+  readonly ref: Ref;
+  /** The process that exited. */
+  readonly pid: Pid;
+  /** Why it exited. */
+  readonly reason: unknown;
+  constructor(ref: Ref, pid: Pid, reason: unknown) {
+    this.ref = ref;
+    this.pid = pid;
+    this.reason = reason;
+  }
+}
+
+/** True for an {@link ExitMessage}, optionally only one from `from`. */
+export function isExit(msg: unknown, from?: Pid): msg is ExitMessage {
+  return msg instanceof ExitMessage && (from === undefined || msg.from.equals(from));
+}
+
+/** True for a {@link DownMessage}, optionally only the one for `ref`. */
+export function isDown(msg: unknown, ref?: Ref): msg is DownMessage {
+  return msg instanceof DownMessage && (ref === undefined || msg.ref === ref);
+}

@@ -1,0 +1,565 @@
+import { NoProcError } from '../errors.js';
+import { Mailbox } from './mailbox.js';
+import { DownMessage, ExitMessage, TIMEOUT, type Timeout } from './messages.js';
+import type { Node, SpawnOptions } from './node.js';
+import { Pid, Ref } from './pid.js';
+import { scheduler } from './scheduler.js';
+import type { Timed } from './timer-queue.js';
+
+/** The body of a process: an async function given its own {@link Process} handle. */
+export type ProcessBody = (self: Process) => unknown;
+
+/** A predicate that picks the messages a selective `receive` accepts. */
+export type Matcher = (msg: unknown) => boolean;
+
+/** @internal The key of a behaviour's start hook. */
+export const BEHAVIOUR_START: unique symbol = Symbol('wtd.behaviour.start');
+/** @internal The key of a behaviour's per-message hook. */
+export const BEHAVIOUR_HANDLE: unique symbol = Symbol('wtd.behaviour.handle');
+
+/**
+ * What the runtime needs from a behaviour (GenServer, Supervisor, GenEvent,
+ * GenFsm) to run it as a process: a start hook and a message hook. The
+ * runtime drains the mailbox into the message hook without creating a
+ * promise per message; a hook that returns a promise holds the mailbox until
+ * it settles, so messages are still handled one at a time.
+ */
+export interface ProcessBehaviour {
+  /** The behaviour's name for introspection, such as `'gen_server'`. */
+  readonly behaviourName: string;
+  /** The user's object behind the behaviour, when it is not the behaviour itself (a Supervisor run by its server). */
+  readonly behaviourModule?: object;
+  /** @internal */
+  [BEHAVIOUR_START](self: Process, arg: unknown): unknown;
+  /** @internal */
+  [BEHAVIOUR_HANDLE](msg: unknown, self: Process): unknown;
+}
+
+/** Anything a monitor can report to. @internal */
+export interface Watcher {
+  _down(ref: Ref, pid: Pid, reason: unknown): void;
+}
+
+/** Thrown through a body by `self.exit(reason)` to unwind it; never seen by the caller. */
+class ProcessExit {
+  constructor(readonly reason: unknown) {}
+}
+
+const enum State {
+  Starting,
+  Running,
+  Waiting,
+  Yielding,
+  Dead,
+}
+
+const NOT_FOUND: unique symbol = Symbol('wtd.notFound');
+const NEVER: Promise<never> = new Promise<never>(() => {});
+
+// The promise executor is shared: it stores the resolver on the process that
+// is about to wait, so a receive allocates the promise and nothing else.
+let waitingProcess: Process | null = null;
+function captureResolve(resolve: (value: unknown) => void): void {
+  waitingProcess!._resolve = resolve;
+}
+
+let current: Process | null = null;
+
+/**
+ * The process whose code is running synchronously right now, if the
+ * scheduler started it (a behaviour callback, or the first stretch of a
+ * body). Used to refuse a server calling itself.
+ * @internal
+ */
+export function currentProcess(): Process | null {
+  return current;
+}
+
+function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return x !== null && typeof x === 'object' && typeof (x as { then?: unknown }).then === 'function';
+}
+
+async function runBody(proc: Process, body: ProcessBody): Promise<void> {
+  try {
+    await body(proc);
+    proc._exit('normal');
+  } catch (err) {
+    if (err instanceof ProcessExit) return;
+    proc._crash(err);
+  }
+}
+
+/**
+ * A running process, as seen from inside: the `self` handed to a body, and
+ * `this.self` in a behaviour. It is how a process receives, links, monitors
+ * and exits. Other code holds only its {@link Pid}.
+ *
+ * Messages are passed by reference inside a node: treat every message you
+ * send or receive as immutable.
+ *
+ * @example
+ * ```ts
+ * const echo = node.spawn(async (self) => {
+ *   for (;;) {
+ *     const msg = await self.receive();
+ *     const { from, text } = msg as { from: Pid; text: string };
+ *     self.send(from, text);
+ *   }
+ * });
+ * ```
+ */
+export class Process implements Timed, Watcher {
+  /** This process's pid. */
+  readonly pid: Pid;
+  /** The node this process runs on. */
+  readonly node: Node;
+
+  /** @internal */ _state: State = State.Starting;
+  /** @internal */ _queued = false;
+  /** @internal */ _busy = false;
+  /** @internal */ _trapExit = false;
+  /** @internal Created on the first message that has to wait. */ _mailbox: Mailbox | null = null;
+  /** @internal Set only while waiting. */ _match: Matcher | null = null;
+  /** @internal Set only while waiting or yielding. */ _resolve: ((value: unknown) => void) | null = null;
+  /** @internal A message already taken for a waiter that had to yield first. */ _deferred: unknown = undefined;
+  /** @internal The body, until it starts. */ _body: ProcessBody | null;
+  /** @internal */ _behaviour: ProcessBehaviour | null;
+  /** @internal */ _startArg: unknown;
+  /** @internal */ _links: Set<Process> | null = null;
+  /** @internal Monitors others hold on this process. */ _monitors: Map<Ref, Watcher> | null = null;
+  /** @internal Monitors this process holds on others. */ _monitoring: Set<Ref> | null = null;
+  /** @internal */ _name: string | undefined = undefined;
+  /** @internal */ _exitReason: unknown = undefined;
+  /** @internal */ _at = 0;
+  /** @internal */ _seq = 0;
+  /** @internal */ _heapIndex = -1;
+
+  /** @internal */
+  constructor(node: Node, id: number, body: ProcessBody | null, behaviour: ProcessBehaviour | null, arg: unknown) {
+    this.node = node;
+    this.pid = new Pid(node.name, id, node.serial, this);
+    this._body = body;
+    this._behaviour = behaviour;
+    this._startArg = arg;
+  }
+
+  /** True until the process exits. */
+  get alive(): boolean {
+    return this._state !== State.Dead;
+  }
+
+  /** The name this process is registered under, if any. */
+  get name(): string | undefined {
+    return this._name;
+  }
+
+  /** How many messages are waiting in the mailbox. */
+  get messageCount(): number {
+    return this._mailbox === null ? 0 : this._mailbox.length;
+  }
+
+  // ---------------------------------------------------------------- receive
+
+  /**
+   * Waits for the oldest message `match` accepts (any message if `match` is
+   * omitted). Messages it skips stay in the mailbox, in order, for a later
+   * receive. With `timeoutMs`, resolves to {@link TIMEOUT} if nothing matching
+   * arrives in time; `0` only looks at what is already there.
+   *
+   * A process may wait in one receive at a time.
+   */
+  receive(): Promise<unknown>;
+  receive<T>(match: (msg: unknown) => msg is T): Promise<T>;
+  receive(match: Matcher | undefined): Promise<unknown>;
+  receive<T>(match: (msg: unknown) => msg is T, timeoutMs: number): Promise<T | Timeout>;
+  receive(match: Matcher | undefined, timeoutMs: number): Promise<unknown>;
+  receive(match?: Matcher, timeoutMs?: number): Promise<unknown> {
+    if (this._state === State.Dead) return NEVER;
+    if (this._state !== State.Running) {
+      throw new TypeError(`${this.pid} called receive() while an earlier receive() is still waiting; await it first`);
+    }
+    if (match !== undefined && typeof match !== 'function') {
+      throw new TypeError(`receive(match, timeoutMs) expects match to be a function or undefined, got ${typeof match}`);
+    }
+    if (timeoutMs !== undefined && !(timeoutMs >= 0)) {
+      throw new RangeError(`receive(match, timeoutMs) expects timeoutMs to be a number >= 0, got ${timeoutMs}`);
+    }
+    const box = this._mailbox;
+    if (box !== null && box.length > 0) {
+      const msg = match === undefined ? box.shift() : box.take(match, NOT_FOUND);
+      if (msg !== NOT_FOUND) {
+        if (scheduler.tick()) return Promise.resolve(msg);
+        return this._park(msg);
+      }
+    }
+    if (timeoutMs === 0) return Promise.resolve(TIMEOUT);
+    this._match = match ?? null;
+    this._state = State.Waiting;
+    waitingProcess = this;
+    const p = new Promise(captureResolve);
+    waitingProcess = null;
+    if (timeoutMs !== undefined && timeoutMs !== Infinity) this.node._timers.add(this, timeoutMs);
+    return p;
+  }
+
+  /** Lets every other ready process run before this one continues. */
+  yield(): Promise<void> {
+    if (this._state === State.Dead) return NEVER;
+    return this._park(undefined) as Promise<void>;
+  }
+
+  /** Waits `ms` milliseconds, leaving the mailbox alone. */
+  async sleep(ms: number): Promise<void> {
+    await this.receive(() => false, ms);
+  }
+
+  /** @internal Resolves later, from the run queue, with `value`. */
+  _park(value: unknown): Promise<unknown> {
+    this._deferred = value;
+    this._state = State.Yielding;
+    waitingProcess = this;
+    const p = new Promise(captureResolve);
+    waitingProcess = null;
+    this._schedule();
+    return p;
+  }
+
+  // ---------------------------------------------------------------- other process operations
+
+  /** Sends `msg` to a pid or registered name. Never throws for a dead pid. */
+  send(dest: Pid | string, msg: unknown): void {
+    if (this._state === State.Dead) return;
+    this.node.send(dest, msg);
+  }
+
+  /** Starts a process on this node (see {@link Node.spawn}). */
+  spawn(body: ProcessBody | ProcessBehaviour, options?: SpawnOptions): Pid {
+    return this.node.spawn(body, options);
+  }
+
+  /** Starts a process linked to this one. */
+  spawnLink(body: ProcessBody | ProcessBehaviour, options?: SpawnOptions): Pid {
+    return this.node.spawn(body, { ...options, link: this.pid });
+  }
+
+  /** Starts a process monitored by this one; returns its pid and the monitor's reference. */
+  spawnMonitor(body: ProcessBody | ProcessBehaviour, options?: SpawnOptions): { pid: Pid; ref: Ref } {
+    const pid = this.node.spawn(body, options);
+    return { pid, ref: this.monitor(pid) };
+  }
+
+  /**
+   * Links this process to `pid`: when either exits abnormally, the other gets
+   * an exit signal. Linking to a dead process sends this one a `noproc` signal.
+   */
+  link(pid: Pid): void {
+    this.node._link(this, pid);
+  }
+
+  /** Removes a link, if there is one. */
+  unlink(pid: Pid): void {
+    this.node._unlink(this, pid);
+  }
+
+  /**
+   * Starts watching `target`: when it exits this process receives a
+   * {@link DownMessage} carrying the returned reference (at once, with
+   * reason `'noproc'`, if it is already dead).
+   */
+  monitor(target: Pid | string): Ref {
+    return this.node._monitor(this, target);
+  }
+
+  /**
+   * Stops a monitor. With `flush`, also removes its `DOWN` message if one
+   * already arrived. Returns false if the monitor had already fired.
+   */
+  demonitor(ref: Ref, options?: { flush?: boolean }): boolean {
+    const active = this.node._demonitor(ref, this);
+    if (options?.flush && this._mailbox !== null) {
+      this._mailbox.removeAll((m) => m instanceof DownMessage && m.ref === ref);
+    }
+    return active;
+  }
+
+  /**
+   * Turns exit signals into {@link ExitMessage}s in the mailbox (true) or
+   * lets them kill this process (false). Returns the previous setting.
+   * A `'kill'` signal cannot be trapped.
+   */
+  trapExit(flag: boolean): boolean {
+    const previous = this._trapExit;
+    this._trapExit = flag;
+    return previous;
+  }
+
+  /**
+   * `exit(reason)` ends this process now with `reason`. `exit(pid, reason)`
+   * sends an exit signal to another process, as Erlang's `exit/2`.
+   */
+  exit(reason: unknown): never;
+  exit(pid: Pid, reason: unknown): void;
+  exit(pidOrReason: unknown, reason?: unknown): void {
+    if (arguments.length >= 2) {
+      this.node._exitSignal(pidOrReason as Pid, reason, this.pid);
+      return;
+    }
+    this._exit(pidOrReason);
+    throw new ProcessExit(pidOrReason);
+  }
+
+  /** Registers this process under `name` (see {@link Node.register}). */
+  register(name: string): void {
+    this.node.register(name, this.pid);
+  }
+
+  /** Sends `msg` to this process after `ms` milliseconds; cancel with {@link Node.cancelTimer}. */
+  sendAfter(msg: unknown, ms: number): Ref {
+    return this.node.sendAfter(this.pid, msg, ms);
+  }
+
+  toString(): string {
+    return this.pid.toString();
+  }
+
+  // ---------------------------------------------------------------- runtime internals
+
+  /** @internal Called by `send`: the heart of message passing. */
+  _deliver(msg: unknown): void {
+    const state = this._state;
+    if (state === State.Waiting) {
+      const match = this._match;
+      let accepted = true;
+      if (match !== null) {
+        try {
+          accepted = match(msg);
+        } catch (err) {
+          // A throwing matcher is a crash of the receiver, as a bad pattern would be.
+          this._crash(err);
+          return;
+        }
+      }
+      if (accepted) {
+        if (scheduler.tick()) {
+          this._wake(msg);
+          return;
+        }
+        (this._mailbox ??= new Mailbox()).push(msg);
+        this._schedule();
+        return;
+      }
+    } else if (state === State.Dead) {
+      return;
+    }
+    (this._mailbox ??= new Mailbox()).push(msg);
+    if (state === State.Running && this._behaviour !== null && !this._busy) this._schedule();
+  }
+
+  /** @internal */
+  _wake(value: unknown): void {
+    this._state = State.Running;
+    this._match = null;
+    if (this._heapIndex >= 0) this.node._timers.remove(this);
+    const resolve = this._resolve!;
+    this._resolve = null;
+    resolve(value);
+  }
+
+  /** @internal A receive timeout. */
+  _timeout(): void {
+    if (this._state === State.Waiting) this._wake(TIMEOUT);
+  }
+
+  /** @internal */
+  _schedule(): void {
+    if (!this._queued) {
+      this._queued = true;
+      scheduler.enqueue(this);
+    }
+  }
+
+  /** @internal One turn on the scheduler. */
+  _run(): void {
+    this._queued = false;
+    switch (this._state) {
+      case State.Starting:
+        this._start();
+        return;
+      case State.Yielding: {
+        const value = this._deferred;
+        this._deferred = undefined;
+        this._state = State.Running;
+        const resolve = this._resolve!;
+        this._resolve = null;
+        resolve(value);
+        return;
+      }
+      case State.Waiting: {
+        const box = this._mailbox;
+        if (box === null || box.length === 0) return;
+        const msg = this._match === null ? box.shift() : box.take(this._match, NOT_FOUND);
+        if (msg !== NOT_FOUND) this._wake(msg);
+        return;
+      }
+      case State.Running:
+        if (this._behaviour !== null && !this._busy) this._drain();
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** @internal Runs the body or the behaviour's start hook. */
+  _start(): void {
+    this._state = State.Running;
+    const previous = current;
+    current = this;
+    try {
+      if (this._behaviour !== null) {
+        const arg = this._startArg;
+        this._startArg = undefined;
+        this._settle(this._behaviour[BEHAVIOUR_START](this, arg));
+      } else {
+        const body = this._body!;
+        this._body = null;
+        void runBody(this, body);
+      }
+    } catch (err) {
+      this._crash(err);
+    } finally {
+      current = previous;
+    }
+  }
+
+  /** @internal Hands waiting messages to the behaviour, one at a time, within the slice budget. */
+  _drain(): void {
+    const behaviour = this._behaviour!;
+    const box = this._mailbox;
+    const previous = current;
+    current = this;
+    try {
+      while (box !== null && box.length > 0 && this._state === State.Running && !this._busy) {
+        const result = behaviour[BEHAVIOUR_HANDLE](box.shift(), this);
+        if (result !== undefined) this._settle(result);
+        if (box.length > 0 && !scheduler.tick()) {
+          this._schedule();
+          return;
+        }
+      }
+    } catch (err) {
+      this._crash(err);
+    } finally {
+      current = previous;
+    }
+  }
+
+  /** @internal A hook that returned a promise holds the mailbox until it settles. */
+  _settle(result: unknown): void {
+    if (!isThenable(result)) return;
+    this._busy = true;
+    result.then(
+      () => {
+        this._busy = false;
+        if (this._state === State.Running && this._mailbox !== null && this._mailbox.length > 0) this._schedule();
+      },
+      (err: unknown) => {
+        this._busy = false;
+        if (err instanceof ProcessExit) return;
+        this._crash(err);
+      },
+    );
+  }
+
+  /** @internal An uncaught error: log it, then exit with it as the reason. */
+  _crash(err: unknown): void {
+    if (this._state === State.Dead) return;
+    this.node._logCrash(this, err);
+    this._exit(err);
+  }
+
+  /** @internal Receives an exit signal from `from`. */
+  _signal(from: Pid, reason: unknown, viaLink: boolean): void {
+    if (this._state === State.Dead) return;
+    if (reason === 'kill' && !viaLink) {
+      this._exit('killed');
+    } else if (this._trapExit) {
+      this._deliver(new ExitMessage(from, reason));
+    } else if (reason !== 'normal') {
+      this._exit(reason);
+    } else if (from === this.pid) {
+      // exit(self(), normal) does end the caller, as in Erlang.
+      this._exit('normal');
+    }
+  }
+
+  /** @internal Ends the process: every link and monitor hears of it. */
+  _exit(reason: unknown): void {
+    if (this._state === State.Dead) return;
+    this._state = State.Dead;
+    this._exitReason = reason;
+    if (this._heapIndex >= 0) this.node._timers.remove(this);
+    this._resolve = null;
+    this._match = null;
+    this._mailbox = null;
+    this._body = null;
+    this.node._forget(this);
+    const links = this._links;
+    if (links !== null) {
+      this._links = null;
+      for (const other of links) {
+        other._links?.delete(this);
+        scheduler.enqueue(new LinkSignal(other, this.pid, reason));
+      }
+    }
+    const monitors = this._monitors;
+    if (monitors !== null) {
+      this._monitors = null;
+      for (const [ref, watcher] of monitors) watcher._down(ref, this.pid, reason);
+    }
+    const monitoring = this._monitoring;
+    if (monitoring !== null) {
+      this._monitoring = null;
+      for (const ref of monitoring) (ref._owner as Process | undefined)?._monitors?.delete(ref);
+    }
+  }
+
+  /** @internal A monitor this process holds fired. */
+  _down(ref: Ref, pid: Pid, reason: unknown): void {
+    this._monitoring?.delete(ref);
+    this._deliver(new DownMessage(ref, pid, reason));
+  }
+
+  /** @internal For introspection. */
+  _status(): 'running' | 'waiting' | 'runnable' | 'exited' {
+    switch (this._state) {
+      case State.Dead:
+        return 'exited';
+      case State.Waiting:
+        return 'waiting';
+      case State.Running:
+        if (this._busy || this._queued) return 'running';
+        return this._behaviour !== null ? 'waiting' : 'running';
+      default:
+        return 'runnable';
+    }
+  }
+}
+
+/** An exit signal travelling along a link; delivered from the run queue so deaths do not recurse. */
+class LinkSignal {
+  constructor(
+    readonly target: Process,
+    readonly from: Pid,
+    readonly reason: unknown,
+  ) {}
+  _run(): void {
+    this.target._signal(this.from, this.reason, true);
+  }
+}
+
+/** @internal Fails with `NoProcError` when `pid` does not name a live local process. */
+export function expectLocal(node: Node, pid: Pid | string): Process {
+  const proc = node._lookup(pid);
+  if (proc === undefined) throw new NoProcError(pid);
+  return proc;
+}

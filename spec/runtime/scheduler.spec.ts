@@ -1,0 +1,63 @@
+import { expect } from 'chai';
+import { testNode } from '../fixtures/helpers.js';
+
+describe('Scheduler', () => {
+  it('keeps a 1 ms timer firing while a million messages flow', async () => {
+    const { node } = testNode();
+    const N = 1_000_000;
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const rx = node.spawn(async (self) => {
+      for (let i = 0; i < N; i++) await self.receive();
+      done();
+    });
+    node.spawn(async (self) => {
+      for (let i = 0; i < N; i++) {
+        self.send(rx, i);
+        if ((i & 1023) === 1023) await self.yield();
+      }
+    });
+    await finished;
+    clearInterval(timer);
+    // Without slicing, the whole flood runs in microtasks and the interval never fires.
+    expect(ticks).to.be.greaterThan(2);
+  });
+
+  it('two busy processes take turns instead of one running to the end', async () => {
+    const { node } = testNode();
+    const trace: string[] = [];
+    let done = 0;
+    let finish!: () => void;
+    const finished = new Promise<void>((r) => (finish = r));
+    for (const name of ['a', 'b']) {
+      node.spawn(async (self) => {
+        for (let i = 0; i < 5; i++) {
+          trace.push(name);
+          await self.yield();
+        }
+        if (++done === 2) finish();
+      });
+    }
+    await finished;
+    expect(trace.join('')).to.equal('ababababab');
+  });
+
+  it('a mailbox backlog of a million is drained in order', async () => {
+    const { node } = testNode();
+    const N = 1_000_000;
+    let ok = true;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const rx = node.spawn(async (self) => {
+      await self.receive((m) => m === 'go');
+      for (let i = 0; i < N; i++) if ((await self.receive()) !== i) ok = false;
+      done();
+    });
+    for (let i = 0; i < N; i++) node.send(rx, i);
+    node.send(rx, 'go');
+    await finished;
+    expect(ok).to.equal(true);
+  });
+});
