@@ -47,6 +47,14 @@ export type NoReplyResult<S> = NoReply<S> | Stop<S>;
   ) {}
 }
 
+/** How a crash report shows the message being handled. */
+function describeMessage(msg: unknown): string {
+  if (msg instanceof CallRequest) return `call ${describeValue(msg.request)}`;
+  if (msg instanceof CastRequest) return `cast ${describeValue(msg.request)}`;
+  if (msg instanceof StopRequest) return `stop ${describeValue(msg.reason)}`;
+  return describeValue(msg);
+}
+
 function isThenable(x: unknown): x is PromiseLike<unknown> {
   return x !== null && typeof x === 'object' && typeof (x as { then?: unknown }).then === 'function';
 }
@@ -361,7 +369,7 @@ export abstract class GenServer<S = unknown, Req = unknown, Rep = unknown, CastR
     const who = self.name !== undefined ? `${self.pid} (${self.name})` : String(self.pid);
     self.node.logger.error(
       `${this.behaviourName} ${who} ${this.constructor.name} terminating: ${formatReason(reason)}; ` +
-        `last message: ${describeValue(this.#last)}`,
+        `last message: ${describeMessage(this.#last)}`,
       reason,
     );
   }

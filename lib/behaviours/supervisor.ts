@@ -279,7 +279,9 @@ class SupervisorServer extends GenServer<State, Request> implements ProcessBehav
   override async handleInfo(msg: unknown, state: State): Promise<NoReplyResult<State>> {
     if (msg instanceof RetryRestart) {
       if (!state.children.includes(msg.child)) return new NoReply(state);
-      return (await this.#restart(msg.child, state)) ? new NoReply(state) : stop('shutdown', state);
+      if (!this.#withinIntensity(state)) return this.#giveUp(state) || stop('shutdown', state);
+      await this.#restart(msg.child, state);
+      return new NoReply(state);
     }
     if (!(msg instanceof ExitMessage)) return new NoReply(state);
     const child = state.children.find((c) => isPid(c.pid) && c.pid.equals(msg.from));
@@ -392,10 +394,11 @@ class SupervisorServer extends GenServer<State, Request> implements ProcessBehav
     const { spec } = child;
     child.pid = undefined;
     const restart = spec.restart === 'permanent' || (spec.restart === 'transient' && !isQuietReason(reason));
+    const allowed = restart && this.#withinIntensity(state);
     if (!isQuietReason(reason)) {
       this.self.node.logger.error(
         `supervisor ${this.self.pid} (${this.module.constructor.name}): child '${spec.id}' exited with reason ` +
-          `${formatReason(reason)}${restart ? '; restarting' : ''}`,
+          `${formatReason(reason)}${allowed ? '; restarting it' : ''}`,
       );
     }
     if (!restart) {
@@ -404,18 +407,21 @@ class SupervisorServer extends GenServer<State, Request> implements ProcessBehav
       }
       return true;
     }
-    return this.#restart(child, state);
+    if (!allowed) return this.#giveUp(state);
+    await this.#restart(child, state);
+    return true;
   }
 
-  /** Restarts `child` by the strategy, counting towards the intensity. */
-  async #restart(child: Child, state: State): Promise<boolean> {
-    if (!this.#withinIntensity(state)) {
-      this.self.node.logger.error(
-        `supervisor ${this.self.pid} (${this.module.constructor.name}) reached its restart intensity ` +
-          `(${state.flags.intensity} in ${state.flags.period} s) and is shutting down`,
-      );
-      return false;
-    }
+  #giveUp(state: State): false {
+    this.self.node.logger.error(
+      `supervisor ${this.self.pid} (${this.module.constructor.name}) reached its restart intensity ` +
+        `(${state.flags.intensity} in ${state.flags.period} s) and is shutting down`,
+    );
+    return false;
+  }
+
+  /** Restarts `child` by the strategy; a failed start is retried through the mailbox. */
+  async #restart(child: Child, state: State): Promise<void> {
     const { strategy } = state.flags;
     let group: Child[];
     if (strategy === 'one_for_all') group = [...state.children];
@@ -441,10 +447,9 @@ class SupervisorServer extends GenServer<State, Request> implements ProcessBehav
         );
         c.pid = 'restarting';
         this.self.send(this.self.pid, new RetryRestart(c));
-        return true;
+        return;
       }
     }
-    return true;
   }
 
   #withinIntensity(state: State): boolean {

@@ -1,0 +1,64 @@
+import { expect } from 'chai';
+import { ManualClock } from '../../lib/index.js';
+import { main as chatRoom } from '../../samples/chat-room.js';
+import { main as development } from '../../samples/development.js';
+import { main as supervisedCounter } from '../../samples/supervised-counter.js';
+import { main as trafficLight } from '../../samples/traffic-light.js';
+import { flush } from '../fixtures/helpers.js';
+
+async function run(sample: (say: (line: string) => void) => Promise<void>): Promise<string> {
+  const lines: string[] = [];
+  await sample((line) => lines.push(line));
+  return lines.join('\n');
+}
+
+describe('samples/', () => {
+  it('supervised-counter (npm start): crash, restart, then the intensity is exceeded', async () => {
+    const out = await run(supervisedCounter);
+    expect(out).to.include('counter says 3');
+    expect(out).to.include('caller caught ERR_SERVER_EXITED: Error: the counter tripped over a bug');
+    expect(out).to.match(/restarted it: <demo\.2\.0> -> <demo\.3\.0>, fresh state 0/);
+    expect(out).to.include('reached its restart intensity (1 in 5 s)');
+    expect(out).to.include("exited with reason 'shutdown'");
+    expect(out).to.include('processes still running on the node: 0');
+  });
+
+  it('development: the seed example loads into dev_mission and reports argument types', async () => {
+    const out = await run(development);
+    expect(out).to.include('missions offered: dev_mission');
+    expect(out).to.include('"test/0 called"');
+    expect(out).to.include('["number","string","array","object","null"]');
+    expect(out).to.include('{"request":"hello","calls":1}');
+  });
+
+  it('chat-room: members hear each other; a crashing member is dropped', async () => {
+    const out = await run(chatRoom);
+    expect(out).to.include('bob hears alice: hello everyone');
+    expect(out).to.include("handler 'carol' crashed and was removed");
+    expect(out).to.include('members now: alice, bob');
+    expect(out).to.include('alice heard 1 messages');
+  });
+
+  it('traffic-light: state timeouts cycle the light; the button cuts green short', async () => {
+    const clock = new ManualClock();
+    const out = await run((say) =>
+      trafficLight(say, clock, async (ms) => {
+        // Time passes in small steps, as it does for real, so each state arms its timeout in turn.
+        for (let t = 0; t < ms; t += 10) {
+          clock.advance(10);
+          await flush(2);
+        }
+      }),
+    );
+    expect(out.split('\n').map((l) => l.trim())).to.deep.equal([
+      'Start the light:',
+      'light is red',
+      'light turns green',
+      'A pedestrian presses the button during green:',
+      'button pressed: light turns amber early',
+      'light turns red',
+      'light turns green',
+      'status: {"state":"green","cycles":1}',
+    ]);
+  });
+});
