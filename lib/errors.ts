@@ -44,8 +44,7 @@ export class NoProcError extends WtdError {
   constructor(target: unknown, message?: string) {
     super(
       'ERR_NOPROC',
-      message ??
-        `no process is alive at ${String(target)}; check that it was started and has not exited`,
+      message ?? `no process is alive at ${String(target)}; check that it was started and has not exited`,
     );
     this.target = target;
   }
@@ -81,10 +80,7 @@ export class ServerExitError extends WtdError {
   /** The reason the server exited with. */
   readonly reason: unknown;
   constructor(target: unknown, reason: unknown) {
-    super(
-      'ERR_SERVER_EXITED',
-      `${String(target)} exited with reason ${formatReason(reason)} before it replied`,
-    );
+    super('ERR_SERVER_EXITED', `${String(target)} exited with reason ${formatReason(reason)} before it replied`);
     this.reason = reason;
   }
 }
@@ -94,10 +90,7 @@ export class BadReturnValueError extends WtdError {
   /** What the callback returned. */
   readonly value: unknown;
   constructor(callback: string, value: unknown, expected: string) {
-    super(
-      'ERR_BAD_RETURN_VALUE',
-      `${callback} returned ${describeValue(value)}; expected ${expected}`,
-    );
+    super('ERR_BAD_RETURN_VALUE', `${callback} returned ${describeValue(value)}; expected ${expected}`);
     this.value = value;
   }
 }

@@ -37,7 +37,19 @@ export type { Clock, ClockTimer } from './runtime/clock.js';
 // Behaviours
 export { DEFAULT_CALL_TIMEOUT, CallSlot } from './behaviours/gen.js';
 export type { ServerRef, StartOptions, StartWhere } from './behaviours/gen.js';
-export { Ok, Ignore, Reply, NoReply, Stop, ok, ignore, reply, noreply, stop, stopAndReply } from './behaviours/results.js';
+export {
+  Ok,
+  Ignore,
+  Reply,
+  NoReply,
+  Stop,
+  ok,
+  ignore,
+  reply,
+  noreply,
+  stop,
+  stopAndReply,
+} from './behaviours/results.js';
 export { GenServer } from './behaviours/gen-server.js';
 export type { From, InitResult, CallResult, NoReplyResult } from './behaviours/gen-server.js';
 export { Supervisor } from './behaviours/supervisor.js';
@@ -65,4 +77,5 @@ export type {
   ExposedBehaviour,
   MissionEntry,
   LoadOptions,
+  AnyClass,
 } from './missions/mission-table.js';

@@ -7,15 +7,7 @@
  * Run it: `node dist/samples/development.js`
  */
 import { fileURLToPath } from 'node:url';
-import {
-  GenServer,
-  Node,
-  WtdBehaviour,
-  WtdExport,
-  missionTable,
-  reply,
-  type From,
-} from '../lib/index.js';
+import { GenServer, Node, WtdBehaviour, WtdExport, missionTable, reply, type From } from '../lib/index.js';
 
 @WtdBehaviour('dev_mission')
 export class Development extends GenServer<number> {

@@ -73,14 +73,16 @@ export async function main(say: (line: string) => void = console.log): Promise<v
   }
   await sleep(10);
   const second = node.whereis('counter')!;
-  say(`4. ...and the supervisor has restarted it: ${first} -> ${second}, fresh state ${await GenServer.call(counter, 'get')}.`);
+  say(
+    `4. ...and the supervisor has restarted it: ${first} -> ${second}, fresh state ${await GenServer.call(counter, 'get')}.`,
+  );
 
   say('5. Crash it again within 5 seconds: a second restart is more than the intensity allows (1 in 5 s).');
   const supExited = node.exited(sup);
   await GenServer.call(counter, 'crash').catch(() => undefined);
   say(`   the supervisor gave up and exited with reason '${formatReason(await supExited)}'.`);
   say(`   processes still running on the node: ${node.processes().length}`);
-  say('Done. In a real tree, this supervisor\'s own supervisor would now restart it.');
+  say("Done. In a real tree, this supervisor's own supervisor would now restart it.");
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

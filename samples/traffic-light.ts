@@ -43,7 +43,11 @@ export class TrafficLight extends GenFsm<Light> {
   }
 }
 
-export async function main(say: (line: string) => void = console.log, clock?: Clock, wait = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<void> {
+export async function main(
+  say: (line: string) => void = console.log,
+  clock?: Clock,
+  wait = (ms: number) => new Promise((r) => setTimeout(r, ms)),
+): Promise<void> {
   const node = new Node({ name: 'crossing', clock });
   say('Start the light:');
   const light = await GenFsm.start(node, new TrafficLight(), say);

@@ -73,7 +73,7 @@ export interface FullFlags {
 }
 
 /** OTP's defaults, kept in one place. */
-export const SUPERVISOR_DEFAULTS: Readonly<FullFlags> = Object.freeze({
+export const SUPERVISOR_DEFAULTS: Readonly<Required<SupervisorFlags>> = Object.freeze({
   strategy: 'one_for_one',
   intensity: 1,
   period: 5,
@@ -91,12 +91,18 @@ function bad(code: 'ERR_BAD_CHILD_SPEC' | 'ERR_BAD_SUPERVISOR_FLAGS', message: s
 /** @internal Checks supervisor flags; throws `ERR_BAD_SUPERVISOR_FLAGS` saying what was wrong. */
 export function checkFlags(spec: unknown): FullFlags {
   if (spec === null || typeof spec !== 'object') {
-    throw bad('ERR_BAD_SUPERVISOR_FLAGS', `a supervisor's init must return { strategy, intensity, period, children }, got ${describeValue(spec)}`);
+    throw bad(
+      'ERR_BAD_SUPERVISOR_FLAGS',
+      `a supervisor's init must return { strategy, intensity, period, children }, got ${describeValue(spec)}`,
+    );
   }
   const s = spec as SupervisorFlags;
   const strategy = s.strategy ?? SUPERVISOR_DEFAULTS.strategy;
   if (!STRATEGIES.includes(strategy)) {
-    throw bad('ERR_BAD_SUPERVISOR_FLAGS', `strategy must be one of ${STRATEGIES.join(', ')}, got ${describeValue(strategy)}`);
+    throw bad(
+      'ERR_BAD_SUPERVISOR_FLAGS',
+      `strategy must be one of ${STRATEGIES.join(', ')}, got ${describeValue(strategy)}`,
+    );
   }
   const intensity = s.intensity ?? SUPERVISOR_DEFAULTS.intensity;
   if (!Number.isInteger(intensity) || intensity < 0) {
@@ -119,15 +125,24 @@ export function checkChildSpec(spec: unknown): FullChildSpec {
     throw bad('ERR_BAD_CHILD_SPEC', `a child spec needs a non-empty string id, got ${describeValue(c.id)}`);
   }
   if (typeof c.start !== 'function') {
-    throw bad('ERR_BAD_CHILD_SPEC', `child '${c.id}' needs start: (parent) => Promise<Pid>, got ${describeValue(c.start)}`);
+    throw bad(
+      'ERR_BAD_CHILD_SPEC',
+      `child '${c.id}' needs start: (parent) => Promise<Pid>, got ${describeValue(c.start)}`,
+    );
   }
   const restart = c.restart ?? 'permanent';
   if (!RESTARTS.includes(restart)) {
-    throw bad('ERR_BAD_CHILD_SPEC', `child '${c.id}': restart must be one of ${RESTARTS.join(', ')}, got ${describeValue(restart)}`);
+    throw bad(
+      'ERR_BAD_CHILD_SPEC',
+      `child '${c.id}': restart must be one of ${RESTARTS.join(', ')}, got ${describeValue(restart)}`,
+    );
   }
   const type = c.type ?? 'worker';
   if (!TYPES.includes(type)) {
-    throw bad('ERR_BAD_CHILD_SPEC', `child '${c.id}': type must be 'worker' or 'supervisor', got ${describeValue(type)}`);
+    throw bad(
+      'ERR_BAD_CHILD_SPEC',
+      `child '${c.id}': type must be 'worker' or 'supervisor', got ${describeValue(type)}`,
+    );
   }
   const shutdown = c.shutdown ?? (type === 'supervisor' ? 'infinity' : DEFAULT_WORKER_SHUTDOWN);
   if (!(shutdown === 'brutal_kill' || shutdown === 'infinity' || (typeof shutdown === 'number' && shutdown >= 0))) {

@@ -2,7 +2,14 @@ import { BadReturnValueError, GenEventError, formatReason } from '../errors.js';
 import { ExitMessage } from '../runtime/messages.js';
 import type { Pid } from '../runtime/pid.js';
 import type { Process, ProcessBehaviour } from '../runtime/process.js';
-import { DEFAULT_CALL_TIMEOUT, SELF, startBehaviour, type ServerRef, type StartOptions, type StartWhere } from './gen.js';
+import {
+  DEFAULT_CALL_TIMEOUT,
+  SELF,
+  startBehaviour,
+  type ServerRef,
+  type StartOptions,
+  type StartWhere,
+} from './gen.js';
 import { callOrThrow, GenServer, Refusal, type CallResult, type From, type NoReplyResult } from './gen-server.js';
 import { NoReply, Ok, Reply } from './results.js';
 
@@ -145,7 +152,12 @@ export class GenEvent {
    * for any reason but `deleteHandler`, `owner` receives a {@link GenEventExit};
    * when `owner` exits, the handler is removed.
    */
-  static async addSupHandler(mgr: ServerRef, handler: GenEventHandler<any, any>, args: unknown, owner: Pid): Promise<void> {
+  static async addSupHandler(
+    mgr: ServerRef,
+    handler: GenEventHandler<any, any>,
+    args: unknown,
+    owner: Pid,
+  ): Promise<void> {
     await callOrThrow(mgr, { op: 'add', handler, args, owner }, DEFAULT_CALL_TIMEOUT);
   }
 
@@ -159,7 +171,13 @@ export class GenEvent {
    * `terminate(args1, state)` result and `args2` go to the new one's
    * `init({ args: args2, previous })`.
    */
-  static async swapHandler(mgr: ServerRef, oldId: string, args1: unknown, handler: GenEventHandler<any, any>, args2: unknown): Promise<void> {
+  static async swapHandler(
+    mgr: ServerRef,
+    oldId: string,
+    args1: unknown,
+    handler: GenEventHandler<any, any>,
+    args2: unknown,
+  ): Promise<void> {
     await callOrThrow(mgr, { op: 'swap', oldId, args1, handler, args2 }, DEFAULT_CALL_TIMEOUT);
   }
 
@@ -261,7 +279,11 @@ class EventManagerServer extends GenServer<State, Request> implements ProcessBeh
           r = entry.handler.handleCall(req.request, entry.state);
         } catch (err) {
           this.#crashed(entry, err, state);
-          throw new GenEventError('ERR_HANDLER_CRASHED', `handler '${req.id}' crashed on the call: ${formatReason(err)}`, { cause: err });
+          throw new GenEventError(
+            'ERR_HANDLER_CRASHED',
+            `handler '${req.id}' crashed on the call: ${formatReason(err)}`,
+            { cause: err },
+          );
         }
         if (r instanceof Reply) {
           entry.state = r.state;
@@ -271,7 +293,11 @@ class EventManagerServer extends GenServer<State, Request> implements ProcessBeh
           this.#remove(entry, 'remove_handler', state, undefined);
           return r.reply;
         }
-        const bad = new BadReturnValueError(`${entry.handler.constructor.name}.handleCall`, r, 'reply(value, state) or removeHandler(value)');
+        const bad = new BadReturnValueError(
+          `${entry.handler.constructor.name}.handleCall`,
+          r,
+          'reply(value, state) or removeHandler(value)',
+        );
         this.#crashed(entry, bad, state);
         throw bad;
       }
@@ -287,13 +313,18 @@ class EventManagerServer extends GenServer<State, Request> implements ProcessBeh
       throw new TypeError(`addHandler expects a GenEventHandler instance, got ${typeof handler}`);
     }
     if (state.handlers.some((e) => e.handler.id === handler.id)) {
-      throw new GenEventError('ERR_HANDLER_EXISTS', `a handler with id '${handler.id}' is already installed; give the new one another id`);
+      throw new GenEventError(
+        'ERR_HANDLER_EXISTS',
+        `a handler with id '${handler.id}' is already installed; give the new one another id`,
+      );
     }
     let r: unknown;
     try {
       r = await handler.init(args);
     } catch (err) {
-      throw new GenEventError('ERR_HANDLER_INIT', `handler '${handler.id}' failed in init: ${formatReason(err)}`, { cause: err });
+      throw new GenEventError('ERR_HANDLER_INIT', `handler '${handler.id}' failed in init: ${formatReason(err)}`, {
+        cause: err,
+      });
     }
     if (!(r instanceof Ok)) {
       throw new BadReturnValueError(`${handler.constructor.name}.init`, r, 'ok(state)');
@@ -320,7 +351,8 @@ class EventManagerServer extends GenServer<State, Request> implements ProcessBeh
     }
     if (entry.owner !== undefined) {
       if (ownerReason !== undefined) this.self.send(entry.owner, new GenEventExit(entry.handler.id, ownerReason));
-      if (!state.handlers.some((e) => e.owner !== undefined && e.owner.equals(entry.owner!))) this.self.unlink(entry.owner);
+      if (!state.handlers.some((e) => e.owner !== undefined && e.owner.equals(entry.owner!)))
+        this.self.unlink(entry.owner);
     }
     return result;
   }
@@ -344,7 +376,12 @@ class EventManagerServer extends GenServer<State, Request> implements ProcessBeh
       }
       if (r instanceof Ok) entry.state = r.state;
       else if (r instanceof RemoveHandler) this.#remove(entry, 'remove_handler', state, 'normal');
-      else this.#crashed(entry, new BadReturnValueError(`${entry.handler.constructor.name}.${kind}`, r, 'ok(state) or removeHandler()'), state);
+      else
+        this.#crashed(
+          entry,
+          new BadReturnValueError(`${entry.handler.constructor.name}.${kind}`, r, 'ok(state) or removeHandler()'),
+          state,
+        );
     }
   }
 }

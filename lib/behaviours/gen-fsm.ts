@@ -2,7 +2,14 @@ import { BadReturnValueError, WtdError, describeValue } from '../errors.js';
 import { TIMEOUT } from '../runtime/messages.js';
 import type { Pid, Ref } from '../runtime/pid.js';
 import type { Process, ProcessBehaviour } from '../runtime/process.js';
-import { DEFAULT_CALL_TIMEOUT, SELF, startBehaviour, type ServerRef, type StartOptions, type StartWhere } from './gen.js';
+import {
+  DEFAULT_CALL_TIMEOUT,
+  SELF,
+  startBehaviour,
+  type ServerRef,
+  type StartOptions,
+  type StartWhere,
+} from './gen.js';
 import { GenServer, type CallResult, type From, type InitResult, type NoReplyResult } from './gen-server.js';
 import { Ignore, NoReply, Ok, Reply, Stop } from './results.js';
 
@@ -27,13 +34,15 @@ export class ReplyState<R, D> {
 
 /** FSM result: go to state `name` with `data` (and an optional state timeout in ms). Also what `init` returns. */
 export function nextState<D>(name: string, data: D, timeoutMs?: number): NextState<D> {
-  if (timeoutMs !== undefined && !(timeoutMs >= 0)) throw new RangeError(`state timeout must be >= 0 ms, got ${timeoutMs}`);
+  if (timeoutMs !== undefined && !(timeoutMs >= 0))
+    throw new RangeError(`state timeout must be >= 0 ms, got ${timeoutMs}`);
   return new NextState(name, data, timeoutMs);
 }
 
 /** FSM result for a synchronous event: answer `replyValue`, then go to state `name`. */
 export function replyState<R, D>(replyValue: R, name: string, data: D, timeoutMs?: number): ReplyState<R, D> {
-  if (timeoutMs !== undefined && !(timeoutMs >= 0)) throw new RangeError(`state timeout must be >= 0 ms, got ${timeoutMs}`);
+  if (timeoutMs !== undefined && !(timeoutMs >= 0))
+    throw new RangeError(`state timeout must be >= 0 ms, got ${timeoutMs}`);
   return new ReplyState(replyValue, name, data, timeoutMs);
 }
 
@@ -195,7 +204,11 @@ export abstract class GenFsm<D = unknown> {
   }
 
   /** Sends `event` to `handleSyncEvent` and waits for its reply. */
-  static syncSendAllStateEvent<R = unknown>(fsm: ServerRef, event: unknown, timeout = DEFAULT_CALL_TIMEOUT): Promise<R> {
+  static syncSendAllStateEvent<R = unknown>(
+    fsm: ServerRef,
+    event: unknown,
+    timeout = DEFAULT_CALL_TIMEOUT,
+  ): Promise<R> {
     return GenServer.call(fsm, new FsmEvent(event, true), timeout);
   }
 
@@ -218,7 +231,8 @@ class TimerDelivery {
   ) {}
 }
 
-const EXPECTED = 'nextState(name, data), replyState(reply, name, data), stop(reason, data) or stopAndReply(reason, reply, data)';
+const EXPECTED =
+  'nextState(name, data), replyState(reply, name, data), stop(reason, data) or stopAndReply(reason, reply, data)';
 
 /** The gen_server that runs a {@link GenFsm}. @internal */
 class FsmServer extends GenServer<Machine<unknown>, FsmEvent> implements ProcessBehaviour {
@@ -239,7 +253,11 @@ class FsmServer extends GenServer<Machine<unknown>, FsmEvent> implements Process
     const r = await this.module.init(arg);
     if (r instanceof Ignore || r instanceof Stop) return r as Ignore | Stop<Machine<unknown>>;
     if (!(r instanceof NextState)) {
-      throw new BadReturnValueError(`${this.module.constructor.name}.init`, r, 'nextState(name, data), ignore() or stop(reason)');
+      throw new BadReturnValueError(
+        `${this.module.constructor.name}.init`,
+        r,
+        'nextState(name, data), ignore() or stop(reason)',
+      );
     }
     this.#stateMethod(r.name);
     return new Ok({ name: r.name, data: r.data }, r.timeout);
@@ -279,7 +297,10 @@ class FsmServer extends GenServer<Machine<unknown>, FsmEvent> implements Process
   }
 
   #stateMethod(name: unknown): (event: unknown, data: unknown, from: From | undefined) => unknown {
-    const fn = typeof name === 'string' && !RESERVED.has(name) ? (this.module as unknown as Record<string, unknown>)[name] : undefined;
+    const fn =
+      typeof name === 'string' && !RESERVED.has(name)
+        ? (this.module as unknown as Record<string, unknown>)[name]
+        : undefined;
     if (typeof fn !== 'function' || name === '__proto__') {
       throw new WtdError(
         'ERR_UNKNOWN_STATE',
@@ -297,7 +318,12 @@ class FsmServer extends GenServer<Machine<unknown>, FsmEvent> implements Process
       return new NoReply({ name: r.name, data: r.data }, r.timeout);
     }
     if (r instanceof ReplyState) {
-      if (from === undefined) throw new BadReturnValueError(`${this.module.constructor.name} state '${m.name}'`, r, 'nextState(...) for an asynchronous event');
+      if (from === undefined)
+        throw new BadReturnValueError(
+          `${this.module.constructor.name} state '${m.name}'`,
+          r,
+          'nextState(...) for an asynchronous event',
+        );
       this.#stateMethod(r.name);
       return new Reply(r.reply, { name: r.name, data: r.data }, r.timeout);
     }

@@ -127,9 +127,12 @@ class IdleTimer implements Timed {
  * await GenServer.call(pid, 'pop'); // => 'hello'
  * ```
  */
-export abstract class GenServer<S = unknown, Req = unknown, Rep = unknown, CastReq = unknown>
-  implements ProcessBehaviour
-{
+export abstract class GenServer<
+  S = unknown,
+  Req = unknown,
+  Rep = unknown,
+  CastReq = unknown,
+> implements ProcessBehaviour {
   /** @internal */ [SELF]: Process | undefined = undefined;
   /** @internal */ [START_ACK]: StartAck | undefined = undefined;
   #state: S | undefined = undefined;
@@ -146,7 +149,9 @@ export abstract class GenServer<S = unknown, Req = unknown, Rep = unknown, CastR
   get self(): Process {
     const self = this[SELF];
     if (self === undefined) {
-      throw new TypeError(`${this.constructor.name} has not been started; start it with GenServer.start(node, instance)`);
+      throw new TypeError(
+        `${this.constructor.name} has not been started; start it with GenServer.start(node, instance)`,
+      );
     }
     return self;
   }
@@ -195,7 +200,12 @@ export abstract class GenServer<S = unknown, Req = unknown, Rep = unknown, CastR
   // ---------------------------------------------------------------- client API
 
   /** Starts `impl` in a new process that is not linked to anything. Resolves once `init` returned `ok`. */
-  static start(where: StartWhere, impl: GenServer<any, any, any, any>, arg?: unknown, options?: StartOptions): Promise<Pid> {
+  static start(
+    where: StartWhere,
+    impl: GenServer<any, any, any, any>,
+    arg?: unknown,
+    options?: StartOptions,
+  ): Promise<Pid> {
     return startBehaviour(where, impl, arg, options, false);
   }
 
@@ -204,7 +214,12 @@ export abstract class GenServer<S = unknown, Req = unknown, Rep = unknown, CastR
    * child spec does). If `init` fails the link is removed first, so the
    * parent sees only the rejected promise (`StartError`).
    */
-  static startLink(parent: Process, impl: GenServer<any, any, any, any>, arg?: unknown, options?: StartOptions): Promise<Pid> {
+  static startLink(
+    parent: Process,
+    impl: GenServer<any, any, any, any>,
+    arg?: unknown,
+    options?: StartOptions,
+  ): Promise<Pid> {
     return startBehaviour(parent, impl, arg, options, true);
   }
 

@@ -58,7 +58,7 @@ function captureSlot(resolve: (v: unknown) => void, reject: (e: unknown) => void
  * It doubles as the monitor on the server and as the call's timeout, so a
  * call allocates this one object besides its request and promise.
  */
-export class CallSlot extends Ref implements Timed {
+export class CallSlot extends Ref {
   /** @internal */ _resolve: ((v: unknown) => void) | null = null;
   /** @internal */ _reject: ((e: unknown) => void) | null = null;
   /** @internal */ _at = 0;
@@ -250,7 +250,9 @@ export function startBehaviour(
   }
   if (impl[START_ACK] !== undefined || impl[SELF] !== undefined) {
     return Promise.reject(
-      new TypeError(`this ${impl.constructor.name} instance was already started; create a new instance for each process`),
+      new TypeError(
+        `this ${impl.constructor.name} instance was already started; create a new instance for each process`,
+      ),
     );
   }
   const timeout = options?.timeout ?? Infinity;
@@ -271,7 +273,13 @@ export function startBehaviour(
           if (parent !== undefined) node._unlink(proc, parent);
           proc._exit('killed');
         }
-        reject(new StartError('ERR_START_TIMEOUT', 'timeout', `init of ${impl.constructor.name} did not finish within ${timeout} ms`));
+        reject(
+          new StartError(
+            'ERR_START_TIMEOUT',
+            'timeout',
+            `init of ${impl.constructor.name} did not finish within ${timeout} ms`,
+          ),
+        );
       },
     };
     const settle = (): void => {

@@ -12,7 +12,15 @@ import {
   type SupervisorSpec,
 } from './child-spec.js';
 import { isQuietReason, SELF, startBehaviour, type ServerRef, type StartOptions, type StartWhere } from './gen.js';
-import { callOrThrow, GenServer, Refusal, type CallResult, type From, type InitResult, type NoReplyResult } from './gen-server.js';
+import {
+  callOrThrow,
+  GenServer,
+  Refusal,
+  type CallResult,
+  type From,
+  type InitResult,
+  type NoReplyResult,
+} from './gen-server.js';
 import { Ignore, NoReply, Ok, Reply, stop } from './results.js';
 
 /** One row of {@link Supervisor.whichChildren}. */
@@ -192,7 +200,9 @@ async function shutdownChild(self: Process, pid: Pid, spec: FullChildSpec): Prom
   self.demonitor(ref, { flush: true });
   const expected = spec.shutdown === 'brutal_kill' ? 'killed' : 'shutdown';
   if (reason !== expected && reason !== 'noproc' && !(reason === 'killed' && spec.shutdown !== 'infinity')) {
-    self.node.logger.error(`supervisor ${self.pid}: child '${spec.id}' ${pid} shut down with reason ${formatReason(reason)}`);
+    self.node.logger.error(
+      `supervisor ${self.pid}: child '${spec.id}' ${pid} shut down with reason ${formatReason(reason)}`,
+    );
   }
 }
 
@@ -226,7 +236,10 @@ class SupervisorServer extends GenServer<State, Request> implements ProcessBehav
     const state: State = { flags, children: [], template: undefined, restarts: [] };
     if (flags.strategy === 'simple_one_for_one') {
       if (children.length !== 1) {
-        throw refuse('ERR_BAD_CHILD_SPEC', `simple_one_for_one takes exactly one child spec (the template), got ${children.length}`);
+        throw refuse(
+          'ERR_BAD_CHILD_SPEC',
+          `simple_one_for_one takes exactly one child spec (the template), got ${children.length}`,
+        );
       }
       state.template = children[0];
       return new Ok(state);
@@ -324,7 +337,10 @@ class SupervisorServer extends GenServer<State, Request> implements ProcessBehav
       if (existing.pid !== undefined) {
         throw refuse('ERR_ALREADY_STARTED', `child '${spec.id}' is already running as ${String(existing.pid)}`);
       }
-      throw refuse('ERR_ALREADY_PRESENT', `a child spec with id '${spec.id}' is already present; restartChild or deleteChild it first`);
+      throw refuse(
+        'ERR_ALREADY_PRESENT',
+        `a child spec with id '${spec.id}' is already present; restartChild or deleteChild it first`,
+      );
     }
     const child: Child = { spec, pid: undefined, extra: [] };
     child.pid = await this.#startOne(child);

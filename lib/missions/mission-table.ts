@@ -55,7 +55,8 @@ const MISSION_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 const IDENTIFIER = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 const RESERVED = new Set(['constructor', 'prototype', '__proto__', 'toString', 'valueOf', 'hasOwnProperty']);
 
-type AnyClass = abstract new (...args: never[]) => unknown;
+/** Any class, abstract or not. */
+export type AnyClass = abstract new (...args: never[]) => unknown;
 
 function fail(code: string, message: string): MissionError {
   return new MissionError(code, message);
@@ -125,10 +126,16 @@ export class MissionTable {
     const instance = isClass ? undefined : target;
     const module = options.module ?? cls.name;
     if (typeof module !== 'string' || !IDENTIFIER.test(module)) {
-      throw fail('ERR_INVALID_NAME', `module names are 1-64 letters, digits and '_', starting with a letter; got ${describeValue(module)}`);
+      throw fail(
+        'ERR_INVALID_NAME',
+        `module names are 1-64 letters, digits and '_', starting with a letter; got ${describeValue(module)}`,
+      );
     }
     if (this.#modules.has(module)) {
-      throw fail('ERR_DUPLICATE_MODULE', `a module named '${module}' is already loaded; load it once, or pass { module: 'OtherName' }`);
+      throw fail(
+        'ERR_DUPLICATE_MODULE',
+        `a module named '${module}' is already loaded; load it once, or pass { module: 'OtherName' }`,
+      );
     }
 
     const functions: ExportedFunction[] = [];
@@ -139,7 +146,10 @@ export class MissionTable {
         const where = `@WtdExport on ${cls.name}.${String(r.key)}`;
         const mission = checkMission(r.mission, where);
         if (typeof r.key !== 'string' || !IDENTIFIER.test(r.key) || RESERVED.has(r.key)) {
-          throw fail('ERR_NOT_A_METHOD', `${where}: only public methods with plain names can be exported (not _private, #private or symbol-named ones)`);
+          throw fail(
+            'ERR_NOT_A_METHOD',
+            `${where}: only public methods with plain names can be exported (not _private, #private or symbol-named ones)`,
+          );
         }
         const holder = r.isStatic ? c : (instance ?? c.prototype);
         const fn = (holder as Record<string, unknown>)[r.key];
@@ -189,7 +199,10 @@ export class MissionTable {
     }
 
     if (functions.length === 0 && behaviours.length === 0) {
-      throw fail('ERR_NOTHING_EXPORTED', `${cls.name} has no @WtdExport methods and no @WtdBehaviour; there is nothing to load`);
+      throw fail(
+        'ERR_NOTHING_EXPORTED',
+        `${cls.name} has no @WtdExport methods and no @WtdBehaviour; there is nothing to load`,
+      );
     }
 
     // Every check passed: commit.

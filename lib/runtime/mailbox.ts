@@ -1,29 +1,41 @@
 /** Marks a slot whose message was taken out of the middle by a selective receive. */
 const HOLE: unique symbol = Symbol('wtd.mailbox.hole');
 
+/** The largest chunk; a backlog of a million messages is a thousand of these, never one huge array. */
+const MAX_CHUNK = 1024;
+const FIRST_CHUNK = 8;
+
+class Chunk {
+  readonly buf: unknown[];
+  head = 0;
+  tail = 0;
+  next: Chunk | null = null;
+  constructor(size: number) {
+    this.buf = new Array<unknown>(size);
+  }
+}
+
 /**
- * A process's queue of messages: a growable ring buffer.
+ * A process's queue of messages: a linked list of array chunks.
  *
- * `push` and `shift` are O(1) whatever the backlog. A selective receive that
+ * `push` and `shift` are O(1) whatever the backlog, and a growing backlog
+ * never copies what is already queued (a single doubling array would copy a
+ * million entries at once and stall the event loop). A selective receive that
  * takes a message from the middle leaves a hole instead of moving the rest;
- * holes are skipped by `shift` and squeezed out when they outnumber messages,
- * so removal stays O(1) amortised too.
+ * holes are skipped by `shift` and squeezed out when they outnumber
+ * messages, so removal stays O(1) amortised too.
  * @internal
  */
 export class Mailbox {
-  // Invariant: the live region is #buf[(#head + k) & #mask] for k < #count;
-  // #holes of those slots hold HOLE, the rest hold messages in arrival order.
-  #buf: unknown[];
-  #mask: number;
-  #head = 0;
+  // Invariant: the queued slots are, in order, #first.buf[head..tail) then
+  // each following chunk's; #count counts them, #holes of them hold HOLE.
+  #first: Chunk;
+  #last: Chunk;
   #count = 0;
   #holes = 0;
 
-  constructor(capacity = 8) {
-    let cap = 8;
-    while (cap < capacity) cap <<= 1;
-    this.#buf = new Array<unknown>(cap);
-    this.#mask = cap - 1;
+  constructor() {
+    this.#first = this.#last = new Chunk(FIRST_CHUNK);
   }
 
   /** Messages waiting, not counting holes. */
@@ -32,19 +44,28 @@ export class Mailbox {
   }
 
   push(msg: unknown): void {
-    if (this.#count > this.#mask) this.#grow();
-    this.#buf[(this.#head + this.#count) & this.#mask] = msg;
+    let last = this.#last;
+    if (last.tail === last.buf.length) {
+      const chunk = new Chunk(Math.min(last.buf.length * 2, MAX_CHUNK));
+      last.next = chunk;
+      this.#last = last = chunk;
+    }
+    last.buf[last.tail++] = msg;
     this.#count++;
   }
 
   /** Takes the oldest message; the caller checks `length` first. */
   shift(): unknown {
-    const buf = this.#buf;
     for (;;) {
-      const msg = buf[this.#head];
-      buf[this.#head] = undefined;
-      this.#head = (this.#head + 1) & this.#mask;
+      let first = this.#first;
+      if (first.head === first.tail) {
+        // Only reached with a next chunk: length > 0 means something is queued.
+        this.#first = first = first.next!;
+      }
+      const msg = first.buf[first.head];
+      first.buf[first.head++] = undefined;
       this.#count--;
+      if (first.head === first.tail && first.next === null) first.head = first.tail = 0;
       if (msg !== HOLE) return msg;
       this.#holes--;
     }
@@ -56,23 +77,25 @@ export class Mailbox {
    * unchanged then.
    */
   take<N>(match: (msg: unknown) => boolean, notFound: N): unknown {
-    const buf = this.#buf;
-    const mask = this.#mask;
-    const n = this.#count;
-    for (let k = 0; k < n; k++) {
-      const i = (this.#head + k) & mask;
-      const msg = buf[i];
-      if (msg === HOLE || !match(msg)) continue;
-      if (k === 0) return this.shift();
-      if (k === n - 1) {
-        buf[i] = undefined;
-        this.#count--;
-      } else {
-        buf[i] = HOLE;
+    let front = true;
+    for (let c: Chunk | null = this.#first; c !== null; c = c.next) {
+      for (let i = c.head; i < c.tail; i++) {
+        const msg = c.buf[i];
+        if (msg === HOLE) continue;
+        if (!match(msg)) {
+          front = false;
+          continue;
+        }
+        if (front) {
+          // Everything before it is a hole, so shift returns it and drops those holes.
+          this.shift();
+          return msg;
+        }
+        c.buf[i] = HOLE;
         this.#holes++;
         if (this.#holes > 32 && this.#holes * 2 > this.#count) this.#compact();
+        return msg;
       }
-      return msg;
     }
     return notFound;
   }
@@ -80,47 +103,28 @@ export class Mailbox {
   /** The waiting messages, oldest first (for introspection and flushes). */
   toArray(): unknown[] {
     const out: unknown[] = [];
-    for (let k = 0; k < this.#count; k++) {
-      const msg = this.#buf[(this.#head + k) & this.#mask];
-      if (msg !== HOLE) out.push(msg);
+    for (let c: Chunk | null = this.#first; c !== null; c = c.next) {
+      for (let i = c.head; i < c.tail; i++) if (c.buf[i] !== HOLE) out.push(c.buf[i]);
     }
     return out;
   }
 
   /** Removes every message `match` accepts; returns how many. */
   removeAll(match: (msg: unknown) => boolean): number {
-    const keep = this.toArray();
-    const kept = keep.filter((m) => !match(m));
-    if (kept.length === keep.length && this.#holes === 0) return 0;
-    this.#buf.fill(undefined);
-    this.#head = 0;
-    this.#count = 0;
-    this.#holes = 0;
-    for (const m of kept) this.push(m);
-    return keep.length - kept.length;
-  }
-
-  #grow(): void {
-    const old = this.#buf;
-    const oldMask = this.#mask;
-    const next = new Array<unknown>((oldMask + 1) * 2);
-    for (let k = 0; k < this.#count; k++) next[k] = old[(this.#head + k) & oldMask];
-    this.#buf = next;
-    this.#mask = next.length - 1;
-    this.#head = 0;
+    const all = this.toArray();
+    const kept = all.filter((m) => !match(m));
+    this.#refill(kept);
+    return all.length - kept.length;
   }
 
   #compact(): void {
-    const old = this.#buf;
-    const next = new Array<unknown>(old.length);
-    let j = 0;
-    for (let k = 0; k < this.#count; k++) {
-      const msg = old[(this.#head + k) & this.#mask];
-      if (msg !== HOLE) next[j++] = msg;
-    }
-    this.#buf = next;
-    this.#head = 0;
-    this.#count = j;
+    this.#refill(this.toArray());
+  }
+
+  #refill(messages: unknown[]): void {
+    this.#first = this.#last = new Chunk(FIRST_CHUNK);
+    this.#count = 0;
     this.#holes = 0;
+    for (const m of messages) this.push(m);
   }
 }

@@ -114,7 +114,9 @@ export class Node {
   /** @internal */ readonly _timers: TimerQueue;
   // Invariant: a process is in #procs from spawn until its exit, and in
   // #names (under its _name) from register until unregister or exit.
-  readonly #procs = new Map<number, Process>();
+  // #live holds every live process, each at its own _slot; removal swaps the
+  // last one into the hole, so both ends are O(1) with no hashing.
+  readonly #live: Process[] = [];
   readonly #names = new Map<string, Process>();
   #nextId = 0;
   /** The sender of exit signals that come from outside any process. */
@@ -123,9 +125,7 @@ export class Node {
   constructor(options: NodeOptions = {}) {
     const name = options.name ?? 'nonode';
     if (typeof name !== 'string' || !NODE_NAME.test(name)) {
-      throw new TypeError(
-        `Node name must be 1-64 letters, digits, '_' or '-', got ${JSON.stringify(name)}`,
-      );
+      throw new TypeError(`Node name must be 1-64 letters, digits, '_' or '-', got ${JSON.stringify(name)}`);
     }
     this.name = name;
     this.serial = options.serial ?? 0;
@@ -140,24 +140,26 @@ export class Node {
    * {@link Process}) or a behaviour instance, and returns its pid at once;
    * the process starts on the scheduler's next turn.
    */
-  spawn(body: ProcessBody | ProcessBehaviour, options: SpawnOptions = {}): Pid {
+  spawn(body: ProcessBody | ProcessBehaviour, options?: SpawnOptions): Pid {
     let proc: Process;
     if (typeof body === 'function') {
       proc = new Process(this, ++this.#nextId, body as ProcessBody, null, undefined);
-    } else if (body !== null && typeof body === 'object' && typeof (body as ProcessBehaviour).behaviourName === 'string') {
-      proc = new Process(this, ++this.#nextId, null, body, options.arg);
+    } else if (
+      body !== null &&
+      typeof body === 'object' &&
+      typeof (body as ProcessBehaviour).behaviourName === 'string'
+    ) {
+      proc = new Process(this, ++this.#nextId, null, body, options?.arg);
     } else {
       throw new TypeError(`spawn(body) expects an async function or a behaviour instance, got ${typeof body}`);
     }
-    this.#procs.set(proc.pid.id, proc);
-    try {
-      if (options.name !== undefined) this.register(options.name, proc.pid);
-    } catch (err) {
-      this.#procs.delete(proc.pid.id);
-      throw err;
+    if (options !== undefined) {
+      if (options.name !== undefined) this.register(options.name, proc.pid, proc);
+      if (options.trapExit) proc._trapExit = true;
     }
-    if (options.trapExit) proc._trapExit = true;
-    if (options.link !== undefined) this._link(proc, options.link);
+    proc._slot = this.#live.length;
+    this.#live.push(proc);
+    if (options?.link !== undefined) this._link(proc, options.link);
     proc._schedule();
     return proc.pid;
   }
@@ -192,18 +194,29 @@ export class Node {
   }
 
   /** Registers `pid` under `name` on this node. */
-  register(name: string, pid: Pid): void {
+  register(name: string, pid: Pid): void;
+  /** @internal */
+  register(name: string, pid: Pid, starting: Process): void;
+  register(name: string, pid: Pid, starting?: Process): void {
     if (typeof name !== 'string' || name.length === 0) {
       throw new TypeError(`register(name, pid) expects a non-empty string name, got ${JSON.stringify(name)}`);
     }
-    const proc = this._lookup(pid);
+    const proc = starting ?? this._lookup(pid);
     if (proc === undefined) throw new NoProcError(pid);
     const holder = this.#names.get(name);
     if (holder !== undefined) {
-      throw new NameError('ERR_NAME_TAKEN', name, `the name '${name}' is already registered to ${holder.pid}; pick another name or stop that process first`);
+      throw new NameError(
+        'ERR_NAME_TAKEN',
+        name,
+        `the name '${name}' is already registered to ${holder.pid}; pick another name or stop that process first`,
+      );
     }
     if (proc._name !== undefined) {
-      throw new NameError('ERR_ALREADY_NAMED', name, `${pid} is already registered as '${proc._name}'; a process has at most one name`);
+      throw new NameError(
+        'ERR_ALREADY_NAMED',
+        name,
+        `${pid} is already registered as '${proc._name}'; a process has at most one name`,
+      );
     }
     proc._name = name;
     this.#names.set(name, proc);
@@ -245,7 +258,9 @@ export class Node {
   cancelTimer(ref: Ref): number | false {
     const entry = ref._owner;
     if (!(entry instanceof SendAfter)) return false;
-    return this._timers.remove(entry);
+    const left = this._timers.remaining(entry);
+    this._timers.remove(entry);
+    return left;
   }
 
   /** Resolves with `pid`'s exit reason once it exits (`'noproc'` if it is not alive now). */
@@ -257,7 +272,7 @@ export class Node {
 
   /** The pids of every live process on this node. */
   processes(): Pid[] {
-    return [...this.#procs.values()].map((p) => p.pid);
+    return this.#live.map((p) => p.pid);
   }
 
   /** A snapshot of one process, or undefined if it is not alive. */
@@ -294,7 +309,7 @@ export class Node {
    * your top supervisor first for an orderly shutdown.
    */
   stop(): void {
-    for (const proc of [...this.#procs.values()]) proc._exit('shutdown');
+    for (const proc of [...this.#live]) proc._exit('shutdown');
     this._timers.clear();
   }
 
@@ -312,7 +327,13 @@ export class Node {
 
   /** @internal */
   _forget(proc: Process): void {
-    this.#procs.delete(proc.pid.id);
+    const live = this.#live;
+    const last = live.pop()!;
+    if (last !== proc) {
+      live[proc._slot] = last;
+      last._slot = proc._slot;
+    }
+    proc._slot = -1;
     if (proc._name !== undefined) {
       this.#names.delete(proc._name);
     }
@@ -369,7 +390,8 @@ export class Node {
   /** @internal */
   _logCrash(proc: Process, reason: unknown): void {
     const who = proc._name !== undefined ? `${proc.pid} (${proc._name})` : String(proc.pid);
-    const kind = proc._behaviour !== null ? ` ${proc._behaviour.behaviourName} ${proc._behaviour.constructor.name}` : '';
+    const kind =
+      proc._behaviour !== null ? ` ${proc._behaviour.behaviourName} ${proc._behaviour.constructor.name}` : '';
     this.logger.error(`process ${who}${kind} crashed: ${formatReason(reason)}`, reason);
   }
 }

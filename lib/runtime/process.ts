@@ -1,10 +1,10 @@
+/* eslint-disable @typescript-eslint/no-this-alias -- module state records which process is running or about to wait, so the hot path allocates no closures. */
 import { NoProcError } from '../errors.js';
 import { Mailbox } from './mailbox.js';
 import { DownMessage, ExitMessage, TIMEOUT, type Timeout } from './messages.js';
 import type { Node, SpawnOptions } from './node.js';
 import { Pid, Ref } from './pid.js';
 import { scheduler } from './scheduler.js';
-import type { Timed } from './timer-queue.js';
 
 /** The body of a process: an async function given its own {@link Process} handle. */
 export type ProcessBody = (self: Process) => unknown;
@@ -53,6 +53,19 @@ const enum State {
   Dead,
 }
 
+const QUEUED = 1;
+const BUSY = 2;
+const TRAP_EXIT = 4;
+
+/** The state most processes never need, kept off the process until they do. */
+class Relations {
+  links: Set<Process> | null = null;
+  monitors: Map<Ref, Watcher> | null = null;
+  monitoring: Set<Ref> | null = null;
+  name: string | undefined = undefined;
+  timer: ReceiveTimer | null = null;
+}
+
 const NOT_FOUND: unique symbol = Symbol('wtd.notFound');
 const NEVER: Promise<never> = new Promise<never>(() => {});
 
@@ -79,14 +92,24 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
   return x !== null && typeof x === 'object' && typeof (x as { then?: unknown }).then === 'function';
 }
 
-async function runBody(proc: Process, body: ProcessBody): Promise<void> {
-  try {
-    await body(proc);
-    proc._exit('normal');
-  } catch (err) {
-    if (err instanceof ProcessExit) return;
-    proc._crash(err);
-  }
+function bodyReturned(this: Process): void {
+  this._exit('normal');
+}
+
+function bodyThrew(this: Process, err: unknown): void {
+  if (!(err instanceof ProcessExit)) this._crash(err);
+}
+
+/**
+ * Starts a body and ends the process when it settles. A `.then` with two
+ * bound functions is the cheapest way to hear of it: wrapping the body in
+ * another async function costs twice the memory, and an idle process is
+ * mostly this bookkeeping.
+ */
+function runBody(proc: Process, body: ProcessBody): void {
+  const result = body(proc);
+  if (isThenable(result)) result.then(bodyReturned.bind(proc), bodyThrew.bind(proc));
+  else proc._exit('normal');
 }
 
 /**
@@ -108,39 +131,92 @@ async function runBody(proc: Process, body: ProcessBody): Promise<void> {
  * });
  * ```
  */
-export class Process implements Timed, Watcher {
+export class Process {
   /** This process's pid. */
   readonly pid: Pid;
   /** The node this process runs on. */
   readonly node: Node;
 
+  // Fields are few on purpose: an idle process should cost well under a
+  // kilobyte. Rarely used state lives in `_rel`, made on first use; flags
+  // share one number.
   /** @internal */ _state: State = State.Starting;
-  /** @internal */ _queued = false;
-  /** @internal */ _busy = false;
-  /** @internal */ _trapExit = false;
+  /** @internal QUEUED | BUSY | TRAP_EXIT */ _flags = 0;
   /** @internal Created on the first message that has to wait. */ _mailbox: Mailbox | null = null;
   /** @internal Set only while waiting. */ _match: Matcher | null = null;
   /** @internal Set only while waiting or yielding. */ _resolve: ((value: unknown) => void) | null = null;
-  /** @internal A message already taken for a waiter that had to yield first. */ _deferred: unknown = undefined;
-  /** @internal The body, until it starts. */ _body: ProcessBody | null;
+  /**
+   * @internal Before start: the body, or the behaviour's start argument.
+   * While yielding: the value to resume with.
+   */
+  _arg: unknown;
   /** @internal */ _behaviour: ProcessBehaviour | null;
-  /** @internal */ _startArg: unknown;
-  /** @internal */ _links: Set<Process> | null = null;
-  /** @internal Monitors others hold on this process. */ _monitors: Map<Ref, Watcher> | null = null;
-  /** @internal Monitors this process holds on others. */ _monitoring: Set<Ref> | null = null;
-  /** @internal */ _name: string | undefined = undefined;
-  /** @internal */ _exitReason: unknown = undefined;
-  /** @internal */ _at = 0;
-  /** @internal */ _seq = 0;
-  /** @internal */ _heapIndex = -1;
+  /** @internal Links, monitors, name and receive timer, when there are any. */ _rel: Relations | null = null;
+  /** @internal This process's index in its node's table. */ _slot = -1;
+
+  /** @internal In the run queue. */
+  get _queued(): boolean {
+    return (this._flags & QUEUED) !== 0;
+  }
+  set _queued(on: boolean) {
+    this._flags = on ? this._flags | QUEUED : this._flags & ~QUEUED;
+  }
+  /** @internal A behaviour hook's promise is pending; the mailbox waits. */
+  get _busy(): boolean {
+    return (this._flags & BUSY) !== 0;
+  }
+  set _busy(on: boolean) {
+    this._flags = on ? this._flags | BUSY : this._flags & ~BUSY;
+  }
+  /** @internal */
+  get _trapExit(): boolean {
+    return (this._flags & TRAP_EXIT) !== 0;
+  }
+  set _trapExit(on: boolean) {
+    this._flags = on ? this._flags | TRAP_EXIT : this._flags & ~TRAP_EXIT;
+  }
+  /** @internal Processes linked to this one. */
+  get _links(): Set<Process> | null {
+    return this._rel === null ? null : this._rel.links;
+  }
+  set _links(v: Set<Process> | null) {
+    (this._rel ??= new Relations()).links = v;
+  }
+  /** @internal Monitors others hold on this process. */
+  get _monitors(): Map<Ref, Watcher> | null {
+    return this._rel === null ? null : this._rel.monitors;
+  }
+  set _monitors(v: Map<Ref, Watcher> | null) {
+    (this._rel ??= new Relations()).monitors = v;
+  }
+  /** @internal Monitors this process holds on others. */
+  get _monitoring(): Set<Ref> | null {
+    return this._rel === null ? null : this._rel.monitoring;
+  }
+  set _monitoring(v: Set<Ref> | null) {
+    (this._rel ??= new Relations()).monitoring = v;
+  }
+  /** @internal The registered name. */
+  get _name(): string | undefined {
+    return this._rel === null ? undefined : this._rel.name;
+  }
+  set _name(v: string | undefined) {
+    (this._rel ??= new Relations()).name = v;
+  }
+  /** @internal The receive timeout, made on first use and reused. */
+  get _timer(): ReceiveTimer | null {
+    return this._rel === null ? null : this._rel.timer;
+  }
+  set _timer(v: ReceiveTimer | null) {
+    (this._rel ??= new Relations()).timer = v;
+  }
 
   /** @internal */
   constructor(node: Node, id: number, body: ProcessBody | null, behaviour: ProcessBehaviour | null, arg: unknown) {
     this.node = node;
     this.pid = new Pid(node.name, id, node.serial, this);
-    this._body = body;
+    this._arg = behaviour === null ? body : arg;
     this._behaviour = behaviour;
-    this._startArg = arg;
   }
 
   /** True until the process exits. */
@@ -198,7 +274,8 @@ export class Process implements Timed, Watcher {
     waitingProcess = this;
     const p = new Promise(captureResolve);
     waitingProcess = null;
-    if (timeoutMs !== undefined && timeoutMs !== Infinity) this.node._timers.add(this, timeoutMs);
+    if (timeoutMs !== undefined && timeoutMs !== Infinity)
+      this.node._timers.add((this._timer ??= new ReceiveTimer(this)), timeoutMs);
     return p;
   }
 
@@ -215,7 +292,7 @@ export class Process implements Timed, Watcher {
 
   /** @internal Resolves later, from the run queue, with `value`. */
   _park(value: unknown): Promise<unknown> {
-    this._deferred = value;
+    this._arg = value;
     this._state = State.Yielding;
     waitingProcess = this;
     const p = new Promise(captureResolve);
@@ -351,6 +428,7 @@ export class Process implements Timed, Watcher {
     } else if (state === State.Dead) {
       return;
     }
+    scheduler.spend();
     (this._mailbox ??= new Mailbox()).push(msg);
     if (state === State.Running && this._behaviour !== null && !this._busy) this._schedule();
   }
@@ -359,7 +437,8 @@ export class Process implements Timed, Watcher {
   _wake(value: unknown): void {
     this._state = State.Running;
     this._match = null;
-    if (this._heapIndex >= 0) this.node._timers.remove(this);
+    const timer = this._timer;
+    if (timer !== null && timer._heapIndex >= 0) this.node._timers.remove(timer);
     const resolve = this._resolve!;
     this._resolve = null;
     resolve(value);
@@ -386,8 +465,8 @@ export class Process implements Timed, Watcher {
         this._start();
         return;
       case State.Yielding: {
-        const value = this._deferred;
-        this._deferred = undefined;
+        const value = this._arg;
+        this._arg = undefined;
         this._state = State.Running;
         const resolve = this._resolve!;
         this._resolve = null;
@@ -416,13 +495,13 @@ export class Process implements Timed, Watcher {
     current = this;
     try {
       if (this._behaviour !== null) {
-        const arg = this._startArg;
-        this._startArg = undefined;
+        const arg = this._arg;
+        this._arg = undefined;
         this._settle(this._behaviour[BEHAVIOUR_START](this, arg));
       } else {
-        const body = this._body!;
-        this._body = null;
-        void runBody(this, body);
+        const body = this._arg as ProcessBody;
+        this._arg = undefined;
+        runBody(this, body);
       }
     } catch (err) {
       this._crash(err);
@@ -496,12 +575,12 @@ export class Process implements Timed, Watcher {
   _exit(reason: unknown): void {
     if (this._state === State.Dead) return;
     this._state = State.Dead;
-    this._exitReason = reason;
-    if (this._heapIndex >= 0) this.node._timers.remove(this);
+    const timer = this._timer;
+    if (timer !== null && timer._heapIndex >= 0) this.node._timers.remove(timer);
     this._resolve = null;
     this._match = null;
     this._mailbox = null;
-    this._body = null;
+    this._arg = undefined;
     this.node._forget(this);
     const links = this._links;
     if (links !== null) {
@@ -542,6 +621,17 @@ export class Process implements Timed, Watcher {
       default:
         return 'runnable';
     }
+  }
+}
+
+/** A process's receive timeout, kept apart so processes that never time out do not carry its fields. */
+class ReceiveTimer {
+  _at = 0;
+  _seq = 0;
+  _heapIndex = -1;
+  constructor(readonly proc: Process) {}
+  _timeout(): void {
+    this.proc._timeout();
   }
 }
 

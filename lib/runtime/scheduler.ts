@@ -9,9 +9,9 @@ export interface Runnable {
 }
 
 /** Reductions between looks at the clock. */
-const REDUCTIONS = 2000;
+const REDUCTIONS = 1000;
 /** How long work may hold the event loop before it must let I/O and timers in. */
-const SLICE_MS = 4;
+const SLICE_MS = 2;
 
 /**
  * Runs ready processes in turn and keeps the event loop breathing.
@@ -26,10 +26,12 @@ const SLICE_MS = 4;
  * @internal
  */
 export class Scheduler {
-  // Invariant: every entry is queued once (processes guard with their own
+  // Invariant: a process is queued at most once (it guards with its own
   // _queued flag); #scheduled is true while a drain is pending or running.
-  #queue: Runnable[] = [];
+  // The run queue: a ring buffer, #count entries from #head.
+  #queue: (Runnable | undefined)[] = new Array<Runnable | undefined>(256);
   #head = 0;
+  #count = 0;
   #scheduled = false;
   #macro = false;
   #budget = REDUCTIONS;
@@ -53,17 +55,30 @@ export class Scheduler {
 
   /** Entries waiting to run. */
   get length(): number {
-    return this.#queue.length - this.#head;
+    return this.#count;
   }
 
   /** Puts `r` at the back of the run queue. */
   enqueue(r: Runnable): void {
-    this.#queue.push(r);
+    const q = this.#queue;
+    if (this.#count === q.length) this.#grow();
+    this.#queue[(this.#head + this.#count) & (this.#queue.length - 1)] = r;
+    this.#count++;
     if (!this.#scheduled) {
       this.#scheduled = true;
-      if (this.hasBudget) queueMicrotask(this.#drainMicro);
+      // A resolved promise's then is V8's own microtask queue; Node's
+      // queueMicrotask adds async-context bookkeeping we do not need.
+      if (this.hasBudget) RESOLVED.then(this.#drainMicro);
       else this.#scheduleMacro();
     }
+  }
+
+  #grow(): void {
+    const old = this.#queue;
+    const next = new Array<Runnable | undefined>(old.length * 2);
+    for (let k = 0; k < this.#count; k++) next[k] = old[(this.#head + k) & (old.length - 1)];
+    this.#queue = next;
+    this.#head = 0;
   }
 
   /**
@@ -73,6 +88,15 @@ export class Scheduler {
   tick(): boolean {
     if (--this.#budget > 0) return true;
     return this.#refill();
+  }
+
+  /**
+   * Counts a reduction that cannot yield on the spot (a message queued by a
+   * send). The sender pays for it at its next receive or yield, as BEAM
+   * charges a send to the sender.
+   */
+  spend(): void {
+    this.#budget--;
   }
 
   /** True while the current slice has budget left (does not count a reduction). */
@@ -110,27 +134,23 @@ export class Scheduler {
   }
 
   #drain(): void {
-    for (;;) {
-      const q = this.#queue;
-      if (this.#head >= q.length) break;
+    while (this.#count > 0) {
       if (!this.tick()) {
         this.#scheduleMacro();
         return;
       }
+      const q = this.#queue;
       const r = q[this.#head]!;
-      q[this.#head++] = undefined as unknown as Runnable;
+      q[this.#head] = undefined;
+      this.#head = (this.#head + 1) & (q.length - 1);
+      this.#count--;
       r._run();
-      // Drop the consumed prefix now and then so the array does not grow forever.
-      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-        this.#queue = this.#queue.slice(this.#head);
-        this.#head = 0;
-      }
     }
-    this.#queue.length = 0;
-    this.#head = 0;
     this.#scheduled = false;
   }
 }
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
  * The one scheduler of this JavaScript process. It is shared by every node in

@@ -62,8 +62,13 @@ export class TimerQueue {
     }
   }
 
-  /** Removes `entry` if it is queued; returns the milliseconds it had left, or false. */
-  remove(entry: Timed): number | false {
+  /** Milliseconds until `entry` falls due, or false if it is not queued. */
+  remaining(entry: Timed): number | false {
+    return entry._heapIndex < 0 ? false : Math.max(0, entry._at - this.#clock.now());
+  }
+
+  /** Removes `entry` if it is queued; returns whether it was. */
+  remove(entry: Timed): boolean {
     const i = entry._heapIndex;
     if (i < 0) return false;
     const heap = this.#heap;
@@ -79,7 +84,7 @@ export class TimerQueue {
       this.#armed.unref?.();
       this.#armedRef = false;
     }
-    return Math.max(0, entry._at - this.#clock.now());
+    return true;
   }
 
   /** Disarms everything (used when a node stops). */

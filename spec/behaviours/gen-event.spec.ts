@@ -57,7 +57,14 @@ describe('GenEvent manager', () => {
     expect(await GenEvent.whichHandlers(mgr)).to.deep.equal(['a', 'b']);
     GenEvent.notify(mgr, 'one');
     await GenEvent.syncNotify(mgr, 'two');
-    expect(log).to.deep.equal(['init a {"x":1}', 'init b undefined', 'a got one', 'b got one', 'a got two', 'b got two']);
+    expect(log).to.deep.equal([
+      'init a {"x":1}',
+      'init b undefined',
+      'a got one',
+      'b got one',
+      'a got two',
+      'b got two',
+    ]);
     expect(node.processInfo(mgr)!.behaviour).to.equal('gen_event');
   });
 
@@ -109,7 +116,7 @@ describe('GenEvent manager', () => {
     expect(log.at(-1)).to.equal('terminate a "remove_handler"');
   });
 
-  it('deleteHandler returns terminate\'s result; errors have codes', async () => {
+  it("deleteHandler returns terminate's result; errors have codes", async () => {
     const { node } = testNode();
     const log: string[] = [];
     const mgr = await GenEvent.start(node);
@@ -146,7 +153,7 @@ describe('GenEvent manager', () => {
     expect(log.slice(-2)).to.deep.equal(['terminate old "swap"', 'init new {"args":"fresh","previous":1}']);
   });
 
-  it('plain messages go to every handler\'s handleInfo', async () => {
+  it("plain messages go to every handler's handleInfo", async () => {
     const { node } = testNode();
     const log: string[] = [];
     const mgr = await GenEvent.start(node);

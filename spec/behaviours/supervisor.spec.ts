@@ -46,7 +46,10 @@ describe('Supervisor.start(where, sup, arg)', () => {
   it('starts children in order and stops them in reverse order', async () => {
     const { node } = testNode();
     const log: string[] = [];
-    const sup = await Supervisor.start(node, new TestSup({ children: [worker('a', log), worker('b', log), worker('c', log)] }));
+    const sup = await Supervisor.start(
+      node,
+      new TestSup({ children: [worker('a', log), worker('b', log), worker('c', log)] }),
+    );
     expect(log).to.deep.equal(['start a', 'start b', 'start c']);
     const rows = await Supervisor.whichChildren(sup);
     expect(rows.map((r) => r.id)).to.deep.equal(['a', 'b', 'c']);
@@ -62,8 +65,13 @@ describe('Supervisor.start(where, sup, arg)', () => {
   it('a child that fails to start stops the ones started and fails the supervisor', async () => {
     const { node } = testNode();
     const log: string[] = [];
-    const failing: ChildSpec = { id: 'bad', start: () => Promise.reject(new StartError('ERR_START_FAILED', 'nope', 'nope')) };
-    const err = await rejection(Supervisor.start(node, new TestSup({ children: [worker('a', log), failing, worker('c', log)] })));
+    const failing: ChildSpec = {
+      id: 'bad',
+      start: () => Promise.reject(new StartError('ERR_START_FAILED', 'nope', 'nope')),
+    };
+    const err = await rejection(
+      Supervisor.start(node, new TestSup({ children: [worker('a', log), failing, worker('c', log)] })),
+    );
     expect(err).to.be.instanceOf(StartError);
     expect(err.code).to.equal('ERR_START_FAILED');
     expect(err.reason).to.deep.equal({ shutdown: { failedToStartChild: 'bad', reason: 'nope' } });
@@ -79,7 +87,10 @@ describe('Supervisor.start(where, sup, arg)', () => {
         return ignore();
       }
     }
-    const sup = await Supervisor.start(node, new TestSup({ children: [{ id: 'i', start: (p) => GenServer.startLink(p, new Ignorer()) }] }));
+    const sup = await Supervisor.start(
+      node,
+      new TestSup({ children: [{ id: 'i', start: (p) => GenServer.startLink(p, new Ignorer()) }] }),
+    );
     expect(await Supervisor.whichChildren(sup)).to.deep.equal([{ id: 'i', pid: undefined, type: 'worker' }]);
   });
 
@@ -91,7 +102,10 @@ describe('Supervisor.start(where, sup, arg)', () => {
       [{ period: 0, children: [] }, 'ERR_BAD_SUPERVISOR_FLAGS'],
       [{ children: [{ id: '', start: async () => undefined as never }] }, 'ERR_BAD_CHILD_SPEC'],
       [{ children: [{ id: 'x', start: 'nope' as never }] }, 'ERR_BAD_CHILD_SPEC'],
-      [{ children: [{ id: 'x', start: async () => undefined as never, restart: 'sometimes' as never }] }, 'ERR_BAD_CHILD_SPEC'],
+      [
+        { children: [{ id: 'x', start: async () => undefined as never, restart: 'sometimes' as never }] },
+        'ERR_BAD_CHILD_SPEC',
+      ],
       [{ children: [{ id: 'x', start: async () => undefined as never, shutdown: -3 }] }, 'ERR_BAD_CHILD_SPEC'],
       [{ children: [{ id: 'x', start: async () => undefined as never, type: 'boss' as never }] }, 'ERR_BAD_CHILD_SPEC'],
       [{ children: [worker('x', []), worker('x', [])] }, 'ERR_BAD_CHILD_SPEC'],
@@ -112,7 +126,10 @@ describe('Supervisor restart strategies', () => {
   it('one_for_one restarts only the child that exited', async () => {
     const { node } = testNode();
     const log: string[] = [];
-    const sup = await Supervisor.start(node, new TestSup({ intensity: 5, children: [worker('a', log), worker('b', log)] }));
+    const sup = await Supervisor.start(
+      node,
+      new TestSup({ intensity: 5, children: [worker('a', log), worker('b', log)] }),
+    );
     const a0 = await childPid(sup, 'a');
     const b0 = await childPid(sup, 'b');
     await crash(node, sup, 'a');
@@ -126,7 +143,11 @@ describe('Supervisor restart strategies', () => {
     const log: string[] = [];
     const sup = await Supervisor.start(
       node,
-      new TestSup({ strategy: 'one_for_all', intensity: 5, children: [worker('a', log), worker('b', log), worker('c', log)] }),
+      new TestSup({
+        strategy: 'one_for_all',
+        intensity: 5,
+        children: [worker('a', log), worker('b', log), worker('c', log)],
+      }),
     );
     log.length = 0;
     await crash(node, sup, 'b');
@@ -138,7 +159,11 @@ describe('Supervisor restart strategies', () => {
     const log: string[] = [];
     const sup = await Supervisor.start(
       node,
-      new TestSup({ strategy: 'rest_for_one', intensity: 5, children: [worker('a', log), worker('b', log), worker('c', log), worker('d', log)] }),
+      new TestSup({
+        strategy: 'rest_for_one',
+        intensity: 5,
+        children: [worker('a', log), worker('b', log), worker('c', log), worker('d', log)],
+      }),
     );
     const a0 = await childPid(sup, 'a');
     log.length = 0;
@@ -150,7 +175,10 @@ describe('Supervisor restart strategies', () => {
   it('transient children are restarted after a crash but not after a normal exit', async () => {
     const { node } = testNode();
     const log: string[] = [];
-    const sup = await Supervisor.start(node, new TestSup({ intensity: 5, children: [worker('t', log, { restart: 'transient' })] }));
+    const sup = await Supervisor.start(
+      node,
+      new TestSup({ intensity: 5, children: [worker('t', log, { restart: 'transient' })] }),
+    );
     await crash(node, sup, 't');
     expect(log).to.deep.equal(['start t', 'stop error', 'start t']);
     const pid = await childPid(sup, 't');
@@ -293,7 +321,9 @@ describe('Supervisor.startChild / terminateChild / restartChild / deleteChild', 
         throw new Error('bad child');
       }
     }
-    const err = await rejection(Supervisor.startChild(sup, { id: 'b', start: (p) => GenServer.startLink(p, new Bad()) }));
+    const err = await rejection(
+      Supervisor.startChild(sup, { id: 'b', start: (p) => GenServer.startLink(p, new Bad()) }),
+    );
     expect(err).to.be.instanceOf(StartError);
     expect(err.code).to.equal('ERR_START_FAILED');
     expect(await Supervisor.whichChildren(sup)).to.deep.equal([]);
@@ -327,8 +357,14 @@ describe('Supervisor simple_one_for_one', () => {
   it('restarts a permanent dynamic child with its own arguments', async () => {
     const { node } = testNode();
     const log: string[] = [];
-    const template: ChildSpec = { id: 'w', start: (parent, name: string) => GenServer.startLink(parent, new Crasher(log), name) };
-    const sup = await Supervisor.start(node, new TestSup({ strategy: 'simple_one_for_one', intensity: 5, children: [template] }));
+    const template: ChildSpec = {
+      id: 'w',
+      start: (parent, name: string) => GenServer.startLink(parent, new Crasher(log), name),
+    };
+    const sup = await Supervisor.start(
+      node,
+      new TestSup({ strategy: 'simple_one_for_one', intensity: 5, children: [template] }),
+    );
     const p = await Supervisor.startChild(sup, ['dyn']);
     const exited = node.exited(p!);
     GenServer.cast(p!, 'crash');
@@ -371,7 +407,11 @@ describe('Nested supervision trees', () => {
       new TestSup({
         children: [
           worker('w1', log),
-          { id: 'sub', type: 'supervisor', start: (p) => Supervisor.startLink(p, new TestSup({ children: [worker('w2', log)] })) },
+          {
+            id: 'sub',
+            type: 'supervisor',
+            start: (p) => Supervisor.startLink(p, new TestSup({ children: [worker('w2', log)] })),
+          },
         ],
       }),
     );

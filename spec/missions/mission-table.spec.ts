@@ -27,11 +27,15 @@ describe('@WtdExport(mission) and @WtdBehaviour(mission) with MissionTable.load(
     expect(table.missions()).to.deep.equal(['dev_mission']);
     const entry = table.mission('dev_mission')!;
     expect(entry.functions.map((f) => f.path)).to.deep.equal(['Development/test']);
-    expect(entry.behaviours.map((b) => [b.module, b.kind, b.ops])).to.deep.equal([['Development', 'gen_server', ['call', 'cast']]]);
+    expect(entry.behaviours.map((b) => [b.module, b.kind, b.ops])).to.deep.equal([
+      ['Development', 'gen_server', ['call', 'cast']],
+    ]);
     const fn = table.lookupFunction('Development', 'test', 'dev_mission')!;
     expect(fn.invoke()).to.equal('test/0 called');
     expect(fn.invoke(1, 'x', [1], null, new Date())).to.deep.equal(['number', 'string', 'array', 'null', 'date']);
-    expect(table.describe()).to.deep.equal({ dev_mission: { functions: ['Development/test'], behaviours: ['Development'] } });
+    expect(table.describe()).to.deep.equal({
+      dev_mission: { functions: ['Development/test'], behaviours: ['Development'] },
+    });
   });
 
   it('one class serves several missions; one mission spans classes; instance methods bind to the instance', () => {
@@ -57,10 +61,20 @@ describe('@WtdExport(mission) and @WtdBehaviour(mission) with MissionTable.load(
     table.load(new Maths(3));
     table.load(Strings, { module: 'str' });
     expect(table.missions()).to.deep.equal(['maths', 'public']);
-    expect(table.mission('public')!.functions.map((f) => f.path).sort()).to.deep.equal(['Maths/add', 'str/upper']);
+    expect(
+      table
+        .mission('public')!
+        .functions.map((f) => f.path)
+        .sort(),
+    ).to.deep.equal(['Maths/add', 'str/upper']);
     expect(table.lookupFunction('Maths', 'scale', 'maths')!.invoke(5)).to.equal(15);
     expect(table.lookupFunction('Maths', 'scale', 'public')).to.equal(undefined);
-    expect(table.lookupFunction('Maths', 'add').map((f) => f.mission).sort()).to.deep.equal(['maths', 'public']);
+    expect(
+      table
+        .lookupFunction('Maths', 'add')
+        .map((f) => f.mission)
+        .sort(),
+    ).to.deep.equal(['maths', 'public']);
     expect(table.modules()).to.deep.equal(['Maths', 'str']);
   });
 

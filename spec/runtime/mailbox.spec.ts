@@ -41,6 +41,17 @@ describe('Mailbox', () => {
     expect(box.toArray()).to.deep.equal(expected);
   });
 
+  it('a selective take at the front drops the holes before it', () => {
+    const box = new Mailbox();
+    for (const m of [1, 2, 3, NaN, 5]) box.push(m);
+    box.take((m) => m === 2, null);
+    box.take((m) => m === 3, null);
+    expect(box.take((m) => m === 1, null)).to.equal(1);
+    expect(Number.isNaN(box.take((m) => Number.isNaN(m), null))).to.equal(true);
+    expect(box.length).to.equal(1);
+    expect(box.shift()).to.equal(5);
+  });
+
   it('removeAll drops matching messages', () => {
     const box = new Mailbox();
     for (let i = 0; i < 10; i++) box.push(i);

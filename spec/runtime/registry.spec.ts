@@ -6,9 +6,12 @@ describe('Node.register(name, pid), unregister(name), whereis(name)', () => {
   it('names a process, and sends by name', async () => {
     const { node } = testNode();
     let got: unknown;
-    const pid = node.spawn(async (self) => {
-      got = await self.receive();
-    }, { name: 'echo' });
+    const pid = node.spawn(
+      async (self) => {
+        got = await self.receive();
+      },
+      { name: 'echo' },
+    );
     expect(node.whereis('echo')).to.equal(pid);
     expect(node.registered()).to.deep.equal(['echo']);
     node.send('echo', 'hi');
@@ -21,17 +24,23 @@ describe('Node.register(name, pid), unregister(name), whereis(name)', () => {
     const pid = node.spawn(async () => {}, { name: 'temp' });
     await node.exited(pid);
     expect(node.whereis('temp')).to.equal(undefined);
-    const again = node.spawn(async (self) => {
-      await self.receive();
-    }, { name: 'temp' });
+    const again = node.spawn(
+      async (self) => {
+        await self.receive();
+      },
+      { name: 'temp' },
+    );
     expect(node.whereis('temp')).to.equal(again);
   });
 
   it('refuses a taken name, a second name, a dead pid and an empty name', async () => {
     const { node } = testNode();
-    const a = node.spawn(async (self) => {
-      await self.receive();
-    }, { name: 'a' });
+    const a = node.spawn(
+      async (self) => {
+        await self.receive();
+      },
+      { name: 'a' },
+    );
     const b = node.spawn(async (self) => {
       await self.receive();
     });
@@ -51,9 +60,12 @@ describe('Node.register(name, pid), unregister(name), whereis(name)', () => {
 
   it('unregister frees the name and reports whether it was held', () => {
     const { node } = testNode();
-    const pid = node.spawn(async (self) => {
-      await self.receive();
-    }, { name: 'x' });
+    const pid = node.spawn(
+      async (self) => {
+        await self.receive();
+      },
+      { name: 'x' },
+    );
     expect(node.unregister('x')).to.equal(true);
     expect(node.unregister('x')).to.equal(false);
     expect(node.processInfo(pid)!.name).to.equal(undefined);

@@ -22,15 +22,17 @@ describe('TimerQueue', () => {
     expect(q.size).to.equal(0);
   });
 
-  it('remove() cancels and reports the time left', () => {
+  it('remaining() reports the time left; remove() cancels', () => {
     const clock = new ManualClock();
     const q = new TimerQueue(clock);
     const log: string[] = [];
     const a = entry(log, 'a');
     q.add(a, 100);
     clock.advance(40);
-    expect(q.remove(a)).to.equal(60);
+    expect(q.remaining(a)).to.equal(60);
+    expect(q.remove(a)).to.equal(true);
     expect(q.remove(a)).to.equal(false);
+    expect(q.remaining(a)).to.equal(false);
     clock.advance(100);
     expect(log).to.deep.equal([]);
   });

@@ -1,0 +1,165 @@
+/** The same workloads on nact, the best-known actor library for Node.js. */
+import nact from 'nact';
+import { settleHeap, withStallMeter, type Figures, type Sizes } from './figures.js';
+
+const { start, spawn, spawnStateless, dispatch, query, stop } = nact as any;
+
+function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+// nact's anonymous actor names are random and collide past ~1e5 actors; name them ourselves.
+let serial = 0;
+const uniqueName = () => `a${++serial}`;
+
+async function oneway(system: unknown, n: number): Promise<number> {
+  const done = deferred();
+  let got = 0;
+  const rx = spawnStateless(
+    system,
+    () => {
+      if (++got === n) done.resolve();
+    },
+    uniqueName(),
+  );
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    dispatch(rx, i);
+    // Yield to the event loop as the WTD sender does.
+    if ((i & 1023) === 1023) await new Promise((r) => setImmediate(r));
+  }
+  await done.promise;
+  const rate = n / ((performance.now() - t0) / 1000);
+  stop(rx);
+  return rate;
+}
+
+async function pingpong(system: unknown, n: number): Promise<number> {
+  const done = deferred();
+  const ponger = spawnStateless(system, (msg: { from: unknown }) => dispatch(msg.from, 'pong'), uniqueName());
+  let left = n;
+  const pinger = spawnStateless(
+    system,
+    (_msg: unknown, ctx: { self: unknown }) => {
+      if (--left === 0) done.resolve();
+      else dispatch(ponger, { from: ctx.self });
+    },
+    uniqueName(),
+  );
+  const t0 = performance.now();
+  dispatch(ponger, { from: pinger });
+  await done.promise;
+  const ns = ((performance.now() - t0) * 1e6) / n;
+  stop(ponger);
+  stop(pinger);
+  return ns;
+}
+
+async function calls(system: unknown, n: number): Promise<number> {
+  const server = spawn(
+    system,
+    (count: number = 0, msg: { sender: unknown; n: number }) => {
+      dispatch(msg.sender, msg.n);
+      return count + 1;
+    },
+    uniqueName(),
+  );
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await query(server, (sender: unknown) => ({ sender, n: i }), 5000);
+  const rate = n / ((performance.now() - t0) / 1000);
+  stop(server);
+  return rate;
+}
+
+async function spawnIdle(system: unknown, n: number): Promise<{ ns: number; bytes: number }> {
+  const before = await settleHeap();
+  const t0 = performance.now();
+  const actors: unknown[] = [];
+  for (let i = 0; i < n; i++) actors.push(spawnStateless(system, () => undefined, uniqueName()));
+  const ns = ((performance.now() - t0) * 1e6) / n;
+  const after = await settleHeap();
+  for (const a of actors) stop(a);
+  await settleHeap();
+  return { ns, bytes: (after - before) / n };
+}
+
+async function skynet(system: unknown, leaves: number): Promise<number> {
+  const done = deferred<number>();
+  const root = spawnStateless(system, (sum: number) => done.resolve(sum), uniqueName());
+  // Each node is an actor; told 'go', it spawns ten children under itself, or reports its number.
+  const make = (parent: unknown, owner: unknown, num: number, size: number): unknown =>
+    spawn(
+      owner,
+      (state: { sum: number; got: number } = { sum: 0, got: 0 }, msg: unknown, ctx: { self: unknown }) => {
+        if (msg === 'go') {
+          if (size === 1) {
+            dispatch(parent, num);
+            return state;
+          }
+          const s = size / 10;
+          for (let i = 0; i < 10; i++) dispatch(make(ctx.self, ctx.self, num + i * s, s), 'go');
+          return state;
+        }
+        const next = { sum: state.sum + (msg as number), got: state.got + 1 };
+        if (next.got === 10) dispatch(parent, next.sum);
+        return next;
+      },
+      uniqueName(),
+    );
+  const t0 = performance.now();
+  const top = make(root, system, 0, leaves);
+  dispatch(top, 'go');
+  const sum = await done.promise;
+  if (sum !== (leaves * (leaves - 1)) / 2) throw new Error(`nact skynet summed ${sum}`);
+  const ms = performance.now() - t0;
+  stop(top);
+  stop(root);
+  return ms;
+}
+
+async function ring(system: unknown, size: number, rounds: number): Promise<number> {
+  const done = deferred();
+  const head: { first?: unknown } = {};
+  const main = spawnStateless(
+    system,
+    (k: number) => {
+      if (k - 1 > 0) dispatch(head.first, k - 1);
+      else done.resolve();
+    },
+    uniqueName(),
+  );
+  let next = main;
+  const members: unknown[] = [];
+  for (let i = 1; i < size; i++) {
+    const to = next;
+    next = spawnStateless(system, (m: number) => dispatch(to, m), uniqueName());
+    members.push(next);
+  }
+  head.first = next;
+  const t0 = performance.now();
+  dispatch(head.first, rounds);
+  await done.promise;
+  const rate = (size * rounds) / ((performance.now() - t0) / 1000);
+  for (const m of [main, ...members]) stop(m);
+  return rate;
+}
+
+export async function runNact(sizes: Sizes): Promise<Figures> {
+  const system = start();
+  const memory = await spawnIdle(system, sizes.spawn);
+  const flood = await withStallMeter(() => oneway(system, sizes.oneway));
+  const figures: Figures = {
+    process_memory: memory.bytes,
+    spawn: memory.ns,
+    oneway: flood.result,
+    loop_stall: flood.stall,
+    pingpong: await pingpong(system, sizes.pingpong),
+    gen_server_call: await calls(system, sizes.calls),
+    skynet: await skynet(system, sizes.skynet),
+    ring: await ring(system, sizes.ringSize, sizes.ringRounds),
+  };
+  stop(system);
+  return figures;
+}

@@ -1,0 +1,54 @@
+/**
+ * `npm run bench`: WTD's local runtime against its peers, on the same
+ * workloads, in one run on this machine. Prints a table and writes
+ * bench/results/latest.json. `-- --quick` runs every workload at a tenth
+ * of its size (for a smoke test; figures are then not comparable).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { erlangAvailable, erlangRelease, runErlang } from './erlang-peer.js';
+import { compare, FULL, METRICS, scaled, type Row } from './figures.js';
+import { runNact } from './nact-peer.js';
+import { runWtd } from './wtd.js';
+
+const quick = process.argv.includes('--quick');
+const sizes = quick ? scaled(FULL, 0.1) : FULL;
+
+function format(value: number): string {
+  if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M`;
+  if (value >= 1e4) return `${(value / 1e3).toFixed(1)}k`;
+  return value.toFixed(value < 10 ? 2 : 0);
+}
+
+console.log(`WTD benchmark on Node ${process.version}${quick ? ' (quick: sizes / 10)' : ''}`);
+console.log('sizes:', JSON.stringify(sizes));
+
+console.log('running WTD...');
+const wtd = await runWtd(sizes);
+console.log('running nact...');
+const nact = await runNact(sizes);
+const rows: Row[] = [...compare(wtd, 'nact', nact)];
+if (erlangAvailable()) {
+  const release = erlangRelease();
+  console.log(`running Erlang/OTP ${release}...`);
+  rows.push(...compare(wtd, `erlang-otp-${release}`, runErlang(sizes)));
+} else {
+  console.log('erl is not on the PATH: the Erlang/OTP peer is skipped (apt-get install erlang-base to include it)');
+}
+
+console.log('');
+const header = ['workload', 'unit', 'WTD', 'peer', 'peer value', 'ratio (>1: WTD ahead)'];
+const table = rows.map((r) => [r.name, r.unit, format(r.value), r.peer, format(r.peerValue), `${r.ratio.toFixed(2)}x`]);
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
+const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+console.log(line(header));
+console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+for (const t of table) console.log(line(t));
+const unpaired = METRICS.filter((m) => !rows.some((r) => r.name === m.name));
+for (const m of unpaired) console.log(`${m.name}: ${format(wtd[m.name]!)} ${m.unit}`);
+
+const out = join(dirname(fileURLToPath(import.meta.url)), '../../bench/results');
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, 'latest.json'), `${JSON.stringify(rows, null, 2)}\n`);
+console.log(`\nwrote bench/results/latest.json (${rows.length} rows)`);
