@@ -16,6 +16,7 @@
  *   }
  * }
  * ```
+ * (This example runs in `samples/api-examples.ts` or `samples/readme.ts`.)
  * @module
  */
 

@@ -23,6 +23,7 @@ export type Strategy = 'one_for_one' | 'one_for_all' | 'rest_for_one' | 'simple_
  *   shutdown: 5000,
  * };
  * ```
+ * (This example runs in `samples/api-examples.ts` or `samples/readme.ts`.)
  */
 export interface ChildSpec {
   /** Names the child within its supervisor. */

@@ -128,6 +128,7 @@ function notFound(id: string): GenEventError {
  * GenEvent.notify(room, 'hello');        // prints: #1: hello
  * await GenEvent.whichHandlers(room);    // => ['Printer']
  * ```
+ * (This example runs in `samples/api-examples.ts` or `samples/readme.ts`.)
  */
 export class GenEvent {
   /** @internal */ [SELF]: Process | undefined = undefined;

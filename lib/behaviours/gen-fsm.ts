@@ -109,18 +109,19 @@ const RESERVED = new Set([
  * ```ts
  * class Door extends GenFsm<string> {
  *   override init(code: string) { return nextState('locked', code); }
- *   locked(event: unknown, code: string, from?: From) {
+ *   locked(event: unknown, code: string) {
  *     return event === code
  *       ? replyState('open', 'open', code, 3000)   // relocks after 3 s
  *       : replyState('wrong code', 'locked', code);
  *   }
- *   open(event: unknown, code: string) {
+ *   open(_event: unknown, code: string) {
  *     return nextState('locked', code);           // TIMEOUT or anything else
  *   }
  * }
  * const door = await GenFsm.start(node, new Door(), '1234');
  * await GenFsm.syncSendEvent(door, '1234'); // => 'open'
  * ```
+ * (This example runs in `samples/api-examples.ts` or `samples/readme.ts`.)
  */
 export abstract class GenFsm<D = unknown> {
   /** @internal */ [SELF]: Process | undefined = undefined;

@@ -112,7 +112,7 @@ class IdleTimer implements Timed {
  * @example
  * ```ts
  * class Stack extends GenServer<string[]> {
- *   override handleCall(request: 'pop', _from: From, [top, ...rest]: string[]) {
+ *   override handleCall(_request: 'pop', _from: From, [top, ...rest]: string[]) {
  *     return reply(top, rest);
  *   }
  *   override handleCast(request: { push: string }, state: string[]) {
@@ -126,6 +126,7 @@ class IdleTimer implements Timed {
  * await GenServer.call(pid, 'pop'); // => 'world'
  * await GenServer.call(pid, 'pop'); // => 'hello'
  * ```
+ * (This example runs in `samples/api-examples.ts` or `samples/readme.ts`.)
  */
 export abstract class GenServer<
   S = unknown,

@@ -102,7 +102,7 @@ function refuse(code: string, message: string): SupervisorError {
  * @example
  * ```ts
  * class App extends Supervisor {
- *   override init() {
+ *   override init(): SupervisorSpec {
  *     return {
  *       strategy: 'one_for_one',
  *       intensity: 3,
@@ -116,6 +116,7 @@ function refuse(code: string, message: string): SupervisorError {
  * const sup = await Supervisor.start(node, new App());
  * await Supervisor.whichChildren(sup); // => [{ id: 'counter', pid: <demo.2.0>, type: 'worker' }]
  * ```
+ * (This example runs in `samples/api-examples.ts` or `samples/readme.ts`.)
  */
 export abstract class Supervisor {
   /** @internal */ [SELF]: Process | undefined = undefined;

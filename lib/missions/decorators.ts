@@ -31,6 +31,7 @@ export interface ExportRecord {
  * }
  * missionTable(node).load(Maths);
  * ```
+ * (This example runs in `samples/api-examples.ts` or `samples/readme.ts`.)
  */
 export function WtdExport(mission: string) {
   return (target: object, key: string | symbol, descriptor?: PropertyDescriptor): void => {
@@ -51,9 +52,14 @@ export function WtdExport(mission: string) {
  *
  * @example
  * ```ts
- * @WtdBehaviour('counting')
- * class Counter extends GenServer<number> { ... }
+ * @WtdBehaviour('dev_mission')
+ * export class Development extends GenServer<number> {
+ *   override handleCall(request: unknown, _from: From, calls: number) {
+ *     return reply({ request, calls: calls + 1 }, calls + 1);
+ *   }
+ * }
  * ```
+ * (This example runs in `samples/development.ts`.)
  */
 export function WtdBehaviour(mission: string) {
   return (target: object): void => {

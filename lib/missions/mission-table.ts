@@ -101,8 +101,9 @@ function lineage(cls: AnyClass): AnyClass[] {
  * const table = missionTable(node);
  * table.load(Development);
  * table.missions();                         // => ['dev_mission']
- * table.lookupFunction('Development', 'test'); // => { mission: 'dev_mission', ... }
+ * table.lookupFunction('Development', 'test', 'dev_mission')!.invoke(); // => 'test/0 called'
  * ```
+ * (This example runs in `samples/api-examples.ts` or `samples/readme.ts`.)
  */
 export class MissionTable {
   readonly #missions = new Map<string, MissionEntry>();

@@ -62,6 +62,7 @@ interface ManualEntry {
  * // ... start something that waits 5 s ...
  * clock.advance(5000);
  * ```
+ * (This example runs in `samples/api-examples.ts` or `samples/readme.ts`.)
  */
 export class ManualClock implements Clock {
   #now: number;

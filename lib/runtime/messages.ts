@@ -9,6 +9,7 @@ import type { Pid, Ref } from './pid.js';
  * const msg = await self.receive(undefined, 1000);
  * if (msg === TIMEOUT) console.log('nothing within a second');
  * ```
+ * (This example runs in `samples/api-examples.ts` or `samples/readme.ts`.)
  */
 export const TIMEOUT: unique symbol = Symbol('wtd.timeout');
 

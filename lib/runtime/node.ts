@@ -100,6 +100,7 @@ class ExitWaiter implements Watcher {
  * node.send(pid, 'hello');            // prints: got hello
  * console.log(await node.exited(pid)); // prints: normal
  * ```
+ * (This example runs in `samples/api-examples.ts` or `samples/readme.ts`.)
  */
 export class Node {
   /** The node's name. */

@@ -130,6 +130,7 @@ function runBody(proc: Process, body: ProcessBody): void {
  *   }
  * });
  * ```
+ * (This example runs in `samples/api-examples.ts` or `samples/readme.ts`.)
  */
 export class Process {
   /** This process's pid. */
@@ -158,6 +159,7 @@ export class Process {
   get _queued(): boolean {
     return (this._flags & QUEUED) !== 0;
   }
+  /** @internal */
   set _queued(on: boolean) {
     this._flags = on ? this._flags | QUEUED : this._flags & ~QUEUED;
   }
@@ -165,6 +167,7 @@ export class Process {
   get _busy(): boolean {
     return (this._flags & BUSY) !== 0;
   }
+  /** @internal */
   set _busy(on: boolean) {
     this._flags = on ? this._flags | BUSY : this._flags & ~BUSY;
   }
@@ -172,6 +175,7 @@ export class Process {
   get _trapExit(): boolean {
     return (this._flags & TRAP_EXIT) !== 0;
   }
+  /** @internal */
   set _trapExit(on: boolean) {
     this._flags = on ? this._flags | TRAP_EXIT : this._flags & ~TRAP_EXIT;
   }
@@ -179,6 +183,7 @@ export class Process {
   get _links(): Set<Process> | null {
     return this._rel === null ? null : this._rel.links;
   }
+  /** @internal */
   set _links(v: Set<Process> | null) {
     (this._rel ??= new Relations()).links = v;
   }
@@ -186,6 +191,7 @@ export class Process {
   get _monitors(): Map<Ref, Watcher> | null {
     return this._rel === null ? null : this._rel.monitors;
   }
+  /** @internal */
   set _monitors(v: Map<Ref, Watcher> | null) {
     (this._rel ??= new Relations()).monitors = v;
   }
@@ -193,6 +199,7 @@ export class Process {
   get _monitoring(): Set<Ref> | null {
     return this._rel === null ? null : this._rel.monitoring;
   }
+  /** @internal */
   set _monitoring(v: Set<Ref> | null) {
     (this._rel ??= new Relations()).monitoring = v;
   }
@@ -200,6 +207,7 @@ export class Process {
   get _name(): string | undefined {
     return this._rel === null ? undefined : this._rel.name;
   }
+  /** @internal */
   set _name(v: string | undefined) {
     (this._rel ??= new Relations()).name = v;
   }
@@ -207,6 +215,7 @@ export class Process {
   get _timer(): ReceiveTimer | null {
     return this._rel === null ? null : this._rel.timer;
   }
+  /** @internal */
   set _timer(v: ReceiveTimer | null) {
     (this._rel ??= new Relations()).timer = v;
   }

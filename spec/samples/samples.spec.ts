@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { ManualClock } from '../../lib/index.js';
+import { main as apiExamples } from '../../samples/api-examples.js';
 import { main as chatRoom } from '../../samples/chat-room.js';
 import { main as development } from '../../samples/development.js';
+import { main as readme } from '../../samples/readme.js';
 import { main as supervisedCounter } from '../../samples/supervised-counter.js';
 import { main as trafficLight } from '../../samples/traffic-light.js';
 import { flush } from '../fixtures/helpers.js';
@@ -21,6 +23,31 @@ describe('samples/', () => {
     expect(out).to.include('reached its restart intensity (1 in 5 s)');
     expect(out).to.include("exited with reason 'shutdown'");
     expect(out).to.include('processes still running on the node: 0');
+  });
+
+  it('api-examples: every @example in the API reference does what its comment says', async () => {
+    const out = await run(apiExamples);
+    expect(out.split('\n')).to.deep.equal([
+      'got hello',
+      'node: exited normal',
+      'stack: ["world","hello"]',
+      'supervisor: [{"id":"counter","pid":"<demo.2.0>","type":"worker"}]',
+      '#1: hello',
+      'gen_event: ["Printer"]',
+      'gen_fsm: ["wrong code","open","wrong code"]',
+      'missions: {"missions":["dev_mission","maths"],"add":5,"test":"dev_mission"}',
+      'the server was too slow; try again later',
+      'nothing within a second',
+    ]);
+  });
+
+  it('readme: the README examples run and print what it says', async () => {
+    const out = await run(readme);
+    expect(out.split('\n')).to.deep.equal([
+      '1',
+      'echo!',
+      '{"dev_mission":{"functions":["Development/test"],"behaviours":["Development"]}}',
+    ]);
   });
 
   it('development: the seed example loads into dev_mission and reports argument types', async () => {
