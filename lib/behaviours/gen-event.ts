@@ -1,7 +1,8 @@
+import { HostServer } from './host-server.js';
 import { BadReturnValueError, GenEventError, formatReason } from '../errors.js';
 import { ExitMessage } from '../runtime/messages.js';
 import type { Pid } from '../runtime/pid.js';
-import type { Process, ProcessBehaviour } from '../runtime/process.js';
+import type { Process } from '../runtime/process.js';
 import {
   DEFAULT_CALL_TIMEOUT,
   SELF,
@@ -10,7 +11,7 @@ import {
   type StartOptions,
   type StartWhere,
 } from './gen.js';
-import { callOrThrow, GenServer, Refusal, type CallResult, type From, type NoReplyResult } from './gen-server.js';
+import { callOrThrow, GenServer, type CallResult, type From, type NoReplyResult } from './gen-server.js';
 import { NoReply, Ok, Reply } from './results.js';
 
 /** A handler asks to be removed (from `handleEvent`, `handleInfo`, or `handleCall` with a reply). */
@@ -209,31 +210,19 @@ export class GenEvent {
 }
 
 /** The gen_server that runs a {@link GenEvent} manager. @internal */
-class EventManagerServer extends GenServer<State, Request> implements ProcessBehaviour {
-  constructor(readonly module: GenEvent) {
-    super();
-  }
-
+class EventManagerServer extends HostServer<GenEvent, State, Request> {
   override get behaviourName(): string {
     return 'gen_event';
   }
 
-  get behaviourModule(): object {
-    return this.module;
-  }
-
   override init(): Ok<State> {
-    this.module[SELF] = this.self;
+    this.adopt();
     this.self.trapExit(true);
     return new Ok({ handlers: [] });
   }
 
-  override async handleCall(req: Request, _from: From, state: State): Promise<CallResult<State>> {
-    try {
-      return new Reply(await this.#answer(req, state), state);
-    } catch (err) {
-      return new Reply(new Refusal(err), state);
-    }
+  override handleCall(req: Request, _from: From, state: State): Promise<CallResult<State>> {
+    return this.answer(() => this.#answer(req, state), state);
   }
 
   override handleCast(event: unknown, state: State): NoReplyResult<State> {

@@ -1,7 +1,8 @@
+import { HostServer } from './host-server.js';
 import { BadReturnValueError, WtdError, describeValue } from '../errors.js';
 import { TIMEOUT } from '../runtime/messages.js';
 import type { Pid, Ref } from '../runtime/pid.js';
-import type { Process, ProcessBehaviour } from '../runtime/process.js';
+import type { Process } from '../runtime/process.js';
 import {
   DEFAULT_CALL_TIMEOUT,
   SELF,
@@ -236,21 +237,13 @@ const EXPECTED =
   'nextState(name, data), replyState(reply, name, data), stop(reason, data) or stopAndReply(reason, reply, data)';
 
 /** The gen_server that runs a {@link GenFsm}. @internal */
-class FsmServer extends GenServer<Machine<unknown>, FsmEvent> implements ProcessBehaviour {
-  constructor(readonly module: GenFsm<unknown>) {
-    super();
-  }
-
+class FsmServer extends HostServer<GenFsm<unknown>, Machine<unknown>, FsmEvent> {
   override get behaviourName(): string {
     return 'gen_fsm';
   }
 
-  get behaviourModule(): object {
-    return this.module;
-  }
-
   override async init(arg: unknown): Promise<InitResult<Machine<unknown>>> {
-    this.module[SELF] = this.self;
+    this.adopt();
     const r = await this.module.init(arg);
     if (r instanceof Ignore || r instanceof Stop) return r as Ignore | Stop<Machine<unknown>>;
     if (!(r instanceof NextState)) {

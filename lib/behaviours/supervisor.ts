@@ -1,7 +1,8 @@
-import { StartError, SupervisorError, formatReason } from '../errors.js';
+import { HostServer } from './host-server.js';
+import { StartError, SupervisorError, describeValue, formatReason } from '../errors.js';
 import { ExitMessage, isDown, TIMEOUT } from '../runtime/messages.js';
-import type { Pid } from '../runtime/pid.js';
-import type { Process, ProcessBehaviour } from '../runtime/process.js';
+import { Pid } from '../runtime/pid.js';
+import type { Process } from '../runtime/process.js';
 import {
   checkChildSpec,
   checkFlags,
@@ -12,16 +13,8 @@ import {
   type SupervisorSpec,
 } from './child-spec.js';
 import { isQuietReason, SELF, startBehaviour, type ServerRef, type StartOptions, type StartWhere } from './gen.js';
-import {
-  callOrThrow,
-  GenServer,
-  Refusal,
-  type CallResult,
-  type From,
-  type InitResult,
-  type NoReplyResult,
-} from './gen-server.js';
-import { Ignore, NoReply, Ok, Reply, stop } from './results.js';
+import { callOrThrow, type CallResult, type From, type InitResult, type NoReplyResult } from './gen-server.js';
+import { Ignore, NoReply, Ok, stop } from './results.js';
 
 /** One row of {@link Supervisor.whichChildren}. */
 export interface ChildInfo {
@@ -208,22 +201,13 @@ async function shutdownChild(self: Process, pid: Pid, spec: FullChildSpec): Prom
 }
 
 /** The gen_server that runs a {@link Supervisor}. @internal */
-class SupervisorServer extends GenServer<State, Request> implements ProcessBehaviour {
-  constructor(readonly module: Supervisor) {
-    super();
-  }
-
+class SupervisorServer extends HostServer<Supervisor, State, Request> {
   override get behaviourName(): string {
     return 'supervisor';
   }
 
-  /** The user's class, for introspection and missions. */
-  get behaviourModule(): object {
-    return this.module;
-  }
-
   override async init(arg: unknown): Promise<InitResult<State>> {
-    this.module[SELF] = this.self;
+    this.adopt();
     this.self.trapExit(true);
     const spec = await this.module.init(arg);
     if (spec instanceof Ignore) return spec;
@@ -259,13 +243,8 @@ class SupervisorServer extends GenServer<State, Request> implements ProcessBehav
     return new Ok(state);
   }
 
-  override async handleCall(req: Request, _from: From, state: State): Promise<CallResult<State>> {
-    try {
-      return new Reply(await this.#answer(req, state), state);
-    } catch (err) {
-      // A refused request is the caller's error, not the supervisor's: it keeps running.
-      return new Reply(new Refusal(err), state);
-    }
+  override handleCall(req: Request, _from: From, state: State): Promise<CallResult<State>> {
+    return this.answer(() => this.#answer(req, state), state);
   }
 
   async #answer(req: Request, state: State): Promise<unknown> {
@@ -312,6 +291,13 @@ class SupervisorServer extends GenServer<State, Request> implements ProcessBehav
   async #startOne(child: Child): Promise<Pid | undefined> {
     try {
       const pid = await child.spec.start(this.self, ...child.extra);
+      if (!(pid instanceof Pid)) {
+        throw new StartError(
+          'ERR_START_FAILED',
+          'bad_start_result',
+          `child '${child.spec.id}': start must resolve with the child's Pid, got ${describeValue(pid)}`,
+        );
+      }
       // A child started without a link would go unwatched; link it ourselves.
       this.self.link(pid);
       return pid;

@@ -574,7 +574,7 @@ export class Process {
       this._deliver(new ExitMessage(from, reason));
     } else if (reason !== 'normal') {
       this._exit(reason);
-    } else if (from === this.pid) {
+    } else if (from.equals(this.pid)) {
       // exit(self(), normal) does end the caller, as in Erlang.
       this._exit('normal');
     }

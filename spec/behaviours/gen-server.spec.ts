@@ -13,7 +13,7 @@ import {
   ok,
   type ExitMessage,
 } from '../../lib/index.js';
-import { Counter, Stack } from '../fixtures/servers.js';
+import { Counter, Stack, TrappingCounter } from '../fixtures/servers.js';
 import { flush, rejection, testNode } from '../fixtures/helpers.js';
 
 describe('GenServer.start(where, impl, arg, options)', () => {
@@ -292,13 +292,7 @@ describe('GenServer.stop(ref, reason, timeout) and terminate', () => {
 
   it('a trapping server whose parent exits runs terminate with the parent reason', async () => {
     const { node } = testNode();
-    class Trapper extends Counter {
-      override init(arg: unknown) {
-        this.self.trapExit(true);
-        return super.init(arg);
-      }
-    }
-    const impl = new Trapper();
+    const impl = new TrappingCounter();
     let child: any;
     const parent = node.spawn(async (self) => {
       child = await GenServer.startLink(self, impl, 0);
@@ -314,13 +308,7 @@ describe('GenServer.stop(ref, reason, timeout) and terminate', () => {
 
   it('an EXIT from a non-parent reaches handleInfo when trapping', async () => {
     const { node } = testNode();
-    class Trapper extends Counter {
-      override init(arg: unknown) {
-        this.self.trapExit(true);
-        return super.init(arg);
-      }
-    }
-    const impl = new Trapper();
+    const impl = new TrappingCounter();
     const pid = await GenServer.start(node, impl, 0);
     const friend = node.spawn(async (self) => {
       self.link(pid);

@@ -313,6 +313,24 @@ describe('Supervisor.startChild / terminateChild / restartChild / deleteChild', 
     expect(node.isAlive(sup)).to.equal(true); // refusals do not hurt the supervisor
   });
 
+  it('a start function that does not resolve with a pid is a failed start', async () => {
+    const { node } = testNode();
+    const sup = await Supervisor.start(node, new TestSup({ children: [] }));
+    const err = await rejection(Supervisor.startChild(sup, { id: 'odd', start: async () => 'not a pid' as never }));
+    expect(err).to.be.instanceOf(StartError);
+    expect(err.code).to.equal('ERR_START_FAILED');
+    expect(err.reason).to.equal('bad_start_result');
+  });
+
+  it('a child started without a link is linked by the supervisor and still restarted', async () => {
+    const { node } = testNode();
+    const log: string[] = [];
+    const unlinked: ChildSpec = { id: 'u', start: (parent) => GenServer.start(parent.node, new Crasher(log), 'u') };
+    const sup = await Supervisor.start(node, new TestSup({ intensity: 5, children: [unlinked] }));
+    await crash(node, sup, 'u');
+    expect(log).to.deep.equal(['start u', 'stop error', 'start u']);
+  });
+
   it('startChild passes on a child StartError', async () => {
     const { node } = testNode();
     const sup = await Supervisor.start(node, new TestSup({ children: [] }));
