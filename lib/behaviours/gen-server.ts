@@ -1,7 +1,13 @@
 import { BadReturnValueError, formatReason, describeValue } from '../errors.js';
 import { ExitMessage, TIMEOUT } from '../runtime/messages.js';
 import type { Pid } from '../runtime/pid.js';
-import { BEHAVIOUR_HANDLE, BEHAVIOUR_START, type Process, type ProcessBehaviour } from '../runtime/process.js';
+import {
+  BEHAVIOUR_HANDLE,
+  BEHAVIOUR_START,
+  ProcessExit,
+  type Process,
+  type ProcessBehaviour,
+} from '../runtime/process.js';
 import type { Timed } from '../runtime/timer-queue.js';
 import {
   ackInit,
@@ -53,6 +59,11 @@ function describeMessage(msg: unknown): string {
   if (msg instanceof CastRequest) return `cast ${describeValue(msg.request)}`;
   if (msg instanceof StopRequest) return `stop ${describeValue(msg.reason)}`;
   return describeValue(msg);
+}
+
+/** What a callback's throw means: `self.exit(reason)` gives its reason, anything else is the error itself. */
+function exitReason(err: unknown): unknown {
+  return err instanceof ProcessExit ? err.reason : err;
 }
 
 function isThenable(x: unknown): x is PromiseLike<unknown> {
@@ -262,13 +273,13 @@ export abstract class GenServer<
     try {
       result = this.init(arg);
     } catch (err) {
-      ackInit(this, self, { ok: false, ignore: false, reason: err });
+      ackInit(this, self, { ok: false, ignore: false, reason: exitReason(err) });
       return undefined;
     }
     if (isThenable(result)) {
       return result.then(
         (r) => this.#afterInit(self, r),
-        (err: unknown) => ackInit(this, self, { ok: false, ignore: false, reason: err }),
+        (err: unknown) => ackInit(this, self, { ok: false, ignore: false, reason: exitReason(err) }),
       );
     }
     this.#afterInit(self, result);
@@ -312,18 +323,19 @@ export abstract class GenServer<
       else if (kind === 'handleCast') result = this.handleCast(request as CastReq, this.#state as S);
       else result = this.handleInfo(request, this.#state as S);
     } catch (err) {
-      return this.#terminate(err);
+      return this.#terminate(exitReason(err));
     }
     if (isThenable(result)) {
       return result.then(
         (r) => this.#result(kind, r, from),
-        (err: unknown) => this.#terminate(err),
+        (err: unknown) => this.#terminate(exitReason(err)),
       );
     }
     return this.#result(kind, result, from);
   }
 
   #result(kind: Kind, r: unknown, from: CallSlot | undefined): unknown {
+    if (!this.self.alive) return undefined; // killed while an async callback ran
     if (r instanceof Reply) {
       if (kind !== 'handleCall') return this.#badReturn(kind, r);
       this.#state = r.state as S;
@@ -360,6 +372,7 @@ export abstract class GenServer<
   /** Runs `terminate`, reports an abnormal stop, and ends the process. */
   #terminate(reason: unknown): unknown {
     const self = this.self;
+    if (!self.alive) return undefined; // killed: no terminate, as in OTP
     let t: unknown;
     try {
       t = this.terminate(reason, this.#state as S);

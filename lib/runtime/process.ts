@@ -40,8 +40,13 @@ export interface Watcher {
   _down(ref: Ref, pid: Pid, reason: unknown): void;
 }
 
-/** Thrown through a body by `self.exit(reason)` to unwind it; never seen by the caller. */
-class ProcessExit {
+/**
+ * What `self.exit(reason)` throws to unwind the process's code. The runtime
+ * (or a behaviour, after `terminate`) ends the process with `reason` when it
+ * sees it. Like Erlang's `exit/1`, a catch-all in your code can stop it.
+ * @internal
+ */
+export class ProcessExit {
   constructor(readonly reason: unknown) {}
 }
 
@@ -97,7 +102,7 @@ function bodyReturned(this: Process): void {
 }
 
 function bodyThrew(this: Process, err: unknown): void {
-  if (!(err instanceof ProcessExit)) this._crash(err);
+  this._crash(err);
 }
 
 /**
@@ -380,8 +385,10 @@ export class Process {
   }
 
   /**
-   * `exit(reason)` ends this process now with `reason`. `exit(pid, reason)`
-   * sends an exit signal to another process, as Erlang's `exit/2`.
+   * `exit(reason)` ends this process with `reason`, as Erlang's `exit/1`: it
+   * throws to unwind your code (so do not swallow it in a catch-all), and a
+   * behaviour runs its `terminate` first. `exit(pid, reason)` sends an exit
+   * signal to another process, as Erlang's `exit/2`.
    */
   exit(reason: unknown): never;
   exit(pid: Pid, reason: unknown): void;
@@ -390,7 +397,6 @@ export class Process {
       this.node._exitSignal(pidOrReason as Pid, reason, this.pid);
       return;
     }
-    this._exit(pidOrReason);
     throw new ProcessExit(pidOrReason);
   }
 
@@ -552,15 +558,18 @@ export class Process {
       },
       (err: unknown) => {
         this._busy = false;
-        if (err instanceof ProcessExit) return;
         this._crash(err);
       },
     );
   }
 
-  /** @internal An uncaught error: log it, then exit with it as the reason. */
+  /** @internal An uncaught error: log it, then exit with it as the reason. `self.exit(reason)` exits quietly. */
   _crash(err: unknown): void {
     if (this._state === State.Dead) return;
+    if (err instanceof ProcessExit) {
+      this._exit(err.reason);
+      return;
+    }
     this.node._logCrash(this, err);
     this._exit(err);
   }

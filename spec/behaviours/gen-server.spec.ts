@@ -12,6 +12,7 @@ import {
   isExit,
   ok,
   type ExitMessage,
+  type From,
 } from '../../lib/index.js';
 import { Counter, Stack, TrappingCounter } from '../fixtures/servers.js';
 import { flush, rejection, testNode } from '../fixtures/helpers.js';
@@ -322,6 +323,45 @@ describe('GenServer.stop(ref, reason, timeout) and terminate', () => {
     expect(impl.infos.length).to.equal(1);
     expect(isExit(impl.infos[0])).to.equal(true);
     expect((impl.infos[0] as ExitMessage).reason).to.equal('friend_gone');
+  });
+
+  it('self.exit(reason) in a callback runs terminate with that reason', async () => {
+    const { node, logger } = testNode();
+    class Quitter extends Counter {
+      override handleCast(request: unknown, n: number) {
+        if (request === 'quit') this.self.exit('quitting');
+        return super.handleCast(request, n);
+      }
+    }
+    const impl = new Quitter();
+    const pid = await GenServer.start(node, impl, 0);
+    const exited = node.exited(pid);
+    GenServer.cast(pid, 'quit');
+    expect(await exited).to.equal('quitting');
+    expect(impl.terminated).to.deep.equal(['quitting']);
+    expect(logger.has('terminating: quitting')).to.equal(true);
+  });
+
+  it('a server killed during an async callback neither replies nor runs terminate', async () => {
+    const { node } = testNode();
+    let release!: () => void;
+    class Slow extends Counter {
+      override handleCall(request: unknown, from: From, n: number) {
+        if (request !== 'slow') return super.handleCall(request, from, n);
+        return new Promise<never>((_resolve, reject) => (release = () => reject(new Error('late'))));
+      }
+    }
+    const impl = new Slow();
+    const pid = await GenServer.start(node, impl, 0);
+    const call = GenServer.call(pid, 'slow');
+    await flush();
+    node.exit(pid, 'kill');
+    release();
+    const err = await rejection(call);
+    expect(err.code).to.equal('ERR_SERVER_EXITED');
+    expect(err.reason).to.equal('killed');
+    await flush();
+    expect(impl.terminated).to.deep.equal([]);
   });
 
   it('a killed server does not run terminate', async () => {
