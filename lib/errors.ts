@@ -126,6 +126,32 @@ export class GenEventError extends WtdError {}
 export class MissionError extends WtdError {}
 
 /**
+ * A value that cannot be sent to another node (a function, a class
+ * instance, a cycle...). Thrown in the caller, before anything is sent.
+ */
+export class NotSerializableError extends WtdError {
+  /** The offending value. */
+  readonly value: unknown;
+  constructor(value: unknown, message: string) {
+    super('ERR_NOT_SERIALIZABLE', `${message}; send plain data instead`);
+    this.value = value;
+  }
+}
+
+/**
+ * A request refused on the wire, before any user code ran. `status` is the
+ * HTTP status the server answers with; `code` says which check refused it.
+ */
+export class WireError extends WtdError {
+  /** The HTTP status of the refusal. */
+  readonly status: number;
+  constructor(code: string, status: number, message: string, options?: WtdErrorOptions) {
+    super(code, message, options);
+    this.status = status;
+  }
+}
+
+/**
  * Renders an exit reason the way a beginner expects to read it:
  * strings as they are, errors by their message, other values as JSON.
  */

@@ -19,6 +19,8 @@ export {
   SupervisorError,
   GenEventError,
   MissionError,
+  NotSerializableError,
+  WireError,
   formatReason,
 } from './errors.js';
 export type { WtdErrorOptions } from './errors.js';
@@ -67,6 +69,10 @@ export type {
 export { GenEvent, GenEventHandler, GenEventExit, RemoveHandler, removeHandler } from './behaviours/gen-event.js';
 export { GenFsm, NextState, ReplyState, TimerEvent, nextState, replyState } from './behaviours/gen-fsm.js';
 export type { FsmResult } from './behaviours/gen-fsm.js';
+
+// Wire
+export { WireCodec } from './wire/codec.js';
+export type { BilletDoux, PidHooks, Encoded, CodecLimits } from './wire/codec.js';
 
 // Missions
 export { WtdExport, WtdBehaviour } from './missions/decorators.js';
