@@ -1,0 +1,52 @@
+import type { JWK } from 'jose';
+
+/** How often a grant may be used: `count` calls per `intervalMs`, with bursts up to `burst`. */
+export interface RateLimit {
+  count: number;
+  intervalMs: number;
+  burst: number;
+}
+
+/** A grant as stored: a grantee key bound to missions, a rate and an optional expiry. */
+export interface GrantRecord {
+  /** The grantee key's thumbprint: the `kid` its requests carry. */
+  kid: string;
+  label: string;
+  missions: string[];
+  publicJwk: JWK;
+  rate: RateLimit;
+  /** Epoch ms after which the grant is void, or null. */
+  expiresAt: number | null;
+  createdAt: number;
+  /** Epoch ms when revoked, or null. */
+  revokedAt: number | null;
+  uses: number;
+  lastUsedAt: number | null;
+}
+
+/**
+ * Where a node keeps what must survive a restart: its own key, its grants
+ * and revocations, and the ids of messages it has accepted (the replay
+ * window). {@link SqliteGrantStore} is the default; any other
+ * implementation of this interface can be plugged in.
+ */
+export interface GrantStore {
+  /** The node's own private key, or undefined before first start. */
+  getNodeKey(): JWK | undefined;
+  setNodeKey(jwk: JWK): void;
+  addGrant(grant: GrantRecord): void;
+  getGrant(kid: string): GrantRecord | undefined;
+  listGrants(): GrantRecord[];
+  /** Marks a grant revoked; returns false if there is no such grant. */
+  revoke(kid: string, at: number): boolean;
+  /** Counts one use. */
+  recordUse(kid: string, at: number): void;
+  /**
+   * Records message `id` as seen until `expiresAtS` (epoch seconds). Returns
+   * false if it was already there: a replay.
+   */
+  remember(id: string, expiresAtS: number): boolean;
+  /** Forgets message ids that have expired. */
+  prune(nowS: number): void;
+  close(): void;
+}

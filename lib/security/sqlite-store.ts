@@ -1,0 +1,147 @@
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { JWK } from 'jose';
+import { WtdError } from '../errors.js';
+import type { GrantRecord, GrantStore } from './grant-store.js';
+
+interface GrantRow {
+  kid: string;
+  label: string;
+  missions: string;
+  public_jwk: string;
+  rate: string;
+  expires_at: number | null;
+  created_at: number;
+  revoked_at: number | null;
+  uses: number;
+  last_used_at: number | null;
+}
+
+function toRecord(row: GrantRow): GrantRecord {
+  return {
+    kid: row.kid,
+    label: row.label,
+    missions: JSON.parse(row.missions) as string[],
+    publicJwk: JSON.parse(row.public_jwk) as JWK,
+    rate: JSON.parse(row.rate) as GrantRecord['rate'],
+    expiresAt: row.expires_at,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+    uses: row.uses,
+    lastUsedAt: row.last_used_at,
+  };
+}
+
+/**
+ * The default {@link GrantStore}: one SQLite file, `wtd.db`, in the node's
+ * data directory, readable by its owner only (it holds the node's private
+ * key). Pass `':memory:'` for a store that lives only as long as the process.
+ */
+export class SqliteGrantStore implements GrantStore {
+  readonly #db: Database.Database;
+  readonly #statements;
+
+  constructor(dataDir: string) {
+    let file = ':memory:';
+    if (dataDir !== ':memory:') {
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      file = join(dataDir, 'wtd.db');
+    }
+    try {
+      this.#db = new Database(file);
+      if (file !== ':memory:') chmodSync(file, 0o600);
+      this.#db.pragma('journal_mode = WAL');
+      this.#db.exec(`
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS grants (
+          kid TEXT PRIMARY KEY, label TEXT NOT NULL, missions TEXT NOT NULL, public_jwk TEXT NOT NULL,
+          rate TEXT NOT NULL, expires_at INTEGER, created_at INTEGER NOT NULL, revoked_at INTEGER,
+          uses INTEGER NOT NULL DEFAULT 0, last_used_at INTEGER);
+        CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+      `);
+    } catch (err) {
+      throw new WtdError('ERR_STORE', `could not open the grant store at ${file}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const db = this.#db;
+    this.#statements = {
+      getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+      setMeta: db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
+      addGrant: db.prepare(
+        `INSERT INTO grants (kid, label, missions, public_jwk, rate, expires_at, created_at, revoked_at, uses, last_used_at)
+         VALUES (@kid, @label, @missions, @public_jwk, @rate, @expires_at, @created_at, @revoked_at, @uses, @last_used_at)`,
+      ),
+      getGrant: db.prepare<[string], GrantRow>('SELECT * FROM grants WHERE kid = ?'),
+      listGrants: db.prepare<[], GrantRow>('SELECT * FROM grants ORDER BY created_at'),
+      revoke: db.prepare('UPDATE grants SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL'),
+      exists: db.prepare<[string], { kid: string }>('SELECT kid FROM grants WHERE kid = ?'),
+      recordUse: db.prepare('UPDATE grants SET uses = uses + 1, last_used_at = ? WHERE kid = ?'),
+      remember: db.prepare('INSERT OR IGNORE INTO seen (id, expires_at) VALUES (?, ?)'),
+      prune: db.prepare('DELETE FROM seen WHERE expires_at < ?'),
+    };
+  }
+
+  getNodeKey(): JWK | undefined {
+    const row = this.#statements.getMeta.get('node_key');
+    return row === undefined ? undefined : (JSON.parse(row.value) as JWK);
+  }
+
+  setNodeKey(jwk: JWK): void {
+    this.#statements.setMeta.run('node_key', JSON.stringify(jwk));
+  }
+
+  addGrant(g: GrantRecord): void {
+    try {
+      this.#statements.addGrant.run({
+        kid: g.kid,
+        label: g.label,
+        missions: JSON.stringify(g.missions),
+        public_jwk: JSON.stringify(g.publicJwk),
+        rate: JSON.stringify(g.rate),
+        expires_at: g.expiresAt,
+        created_at: g.createdAt,
+        revoked_at: g.revokedAt,
+        uses: g.uses,
+        last_used_at: g.lastUsedAt,
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        throw new WtdError('ERR_GRANT_EXISTS', `a grant for key ${g.kid} already exists; revoke it or use a new key`);
+      }
+      throw new WtdError('ERR_STORE', `could not save the grant: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  getGrant(kid: string): GrantRecord | undefined {
+    const row = this.#statements.getGrant.get(kid);
+    return row === undefined ? undefined : toRecord(row);
+  }
+
+  listGrants(): GrantRecord[] {
+    return this.#statements.listGrants.all().map(toRecord);
+  }
+
+  revoke(kid: string, at: number): boolean {
+    if (this.#statements.exists.get(kid) === undefined) return false;
+    this.#statements.revoke.run(at, kid);
+    return true;
+  }
+
+  recordUse(kid: string, at: number): void {
+    this.#statements.recordUse.run(at, kid);
+  }
+
+  remember(id: string, expiresAtS: number): boolean {
+    return this.#statements.remember.run(id, expiresAtS).changes === 1;
+  }
+
+  prune(nowS: number): void {
+    this.#statements.prune.run(nowS);
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
