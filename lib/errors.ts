@@ -179,3 +179,17 @@ export function describeValue(value: unknown): string {
     return Object.prototype.toString.call(value);
   }
 }
+
+/** The remote node could not be reached (connection refused, reset, DNS): OTP's `nodedown`. */
+export class NodeDownError extends WtdError {
+  constructor(address: string, options?: WtdErrorOptions) {
+    super(
+      'ERR_NODE_DOWN',
+      `the node at ${address} cannot be reached; check that it is running and the address is right`,
+      options,
+    );
+  }
+}
+
+/** The remote function or behaviour threw; `code` is its code if it was a WtdError, else `ERR_REMOTE_EXCEPTION`. */
+export class RemoteError extends WtdError {}

@@ -21,6 +21,8 @@ export {
   MissionError,
   NotSerializableError,
   WireError,
+  NodeDownError,
+  RemoteError,
   formatReason,
 } from './errors.js';
 export type { WtdErrorOptions } from './errors.js';
@@ -85,3 +87,14 @@ export type {
   LoadOptions,
   AnyClass,
 } from './missions/mission-table.js';
+
+// Security
+export { SqliteGrantStore } from './security/sqlite-store.js';
+export type { GrantStore, GrantRecord, RateLimit } from './security/grant-store.js';
+export { parseRate } from './security/rate-limiter.js';
+
+// Transport
+export { WtdNode } from './transport/wtd-node.js';
+export type { WtdNodeOptions, GrantOptions } from './transport/wtd-node.js';
+export { RemoteNode } from './transport/remote-node.js';
+export type { GrantFile, RemoteCallOptions } from './transport/remote-node.js';

@@ -31,6 +31,12 @@ export interface Claims {
   mission?: string;
   /** The superjson-encoded payload: arguments, message or result. */
   body?: unknown;
+  /** Where the sender can be reached, for messages to pids it passes (requests). */
+  addr?: string;
+  /** True for a cast: answer 202 once accepted, run without replying. */
+  cast?: boolean;
+  /** How long the caller waits, in ms (behaviour calls pass it on). */
+  timeout?: number;
 }
 
 /** Header parameters that carry or point to keys, or change how the payload is read: never accepted. */

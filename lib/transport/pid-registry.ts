@@ -1,0 +1,97 @@
+import { randomBytes } from 'node:crypto';
+import type { CryptoKey } from 'jose';
+import { NotSerializableError, WireError } from '../errors.js';
+import { Process } from '../runtime/process.js';
+import type { Node } from '../runtime/node.js';
+import { Pid, PROCESS } from '../runtime/pid.js';
+import type { BilletDoux } from '../wire/codec.js';
+
+/** Who may send to a pid that was handed out, and how to check them. */
+export interface PidSender {
+  /** The kid their messages are signed with. */
+  kid: string;
+  key: CryptoKey;
+  /** False once whatever carried the pid (a grant) is no longer valid. */
+  valid(): boolean;
+}
+
+interface Handed {
+  pid: Pid;
+  sender: PidSender;
+}
+
+/** How messages to a remote pid leave this node. */
+export interface PidRoute {
+  /** Sends `msg` to pid `id` on the remote node, proving the right to with `token`. Fire and forget. */
+  sendToPid(id: number, token: string, msg: unknown): void;
+}
+
+/** A stand-in for a process on another node: sending to it sends over the wire. */
+class RemoteMailbox {
+  constructor(
+    readonly route: PidRoute,
+    readonly id: number,
+    readonly token: string,
+  ) {}
+  _deliver(msg: unknown): void {
+    this.route.sendToPid(this.id, this.token, msg);
+  }
+}
+
+/**
+ * The pids this node has handed to other nodes (each with an unguessable
+ * token and the one sender allowed to use it), and the proxy pids it made
+ * for billets-doux it received.
+ */
+export class PidRegistry {
+  // token -> the local pid and who may send to it
+  readonly #handed = new Map<string, Handed>();
+  // `${pid.id}/${sender kid}` -> token, so a pid handed twice to the same sender keeps one token
+  readonly #tokens = new Map<string, string>();
+
+  constructor(
+    readonly node: Node,
+    readonly nodeId: string,
+  ) {}
+
+  /** Hands local `pid` to `sender`: returns the billet-doux to put on the wire. */
+  hand(pid: Pid, sender: PidSender): BilletDoux {
+    const proc = pid[PROCESS];
+    if (!(proc instanceof Process) || proc.node !== this.node) {
+      throw new NotSerializableError(pid, `${pid} is not a pid of this node, and only a node's own pids can be sent`);
+    }
+    const key = `${pid.id}/${sender.kid}`;
+    let token = this.#tokens.get(key);
+    if (token === undefined) {
+      token = randomBytes(16).toString('base64url');
+      this.#tokens.set(key, token);
+      this.#handed.set(token, { pid, sender });
+      const t = token;
+      void this.node.exited(pid).then(() => {
+        this.#handed.delete(t);
+        this.#tokens.delete(key);
+      });
+    }
+    return { node: this.nodeId, id: pid.id, token };
+  }
+
+  /** The local pid `token` stands for, if `kid` is the sender it was handed to and is still valid. */
+  accept(id: number, token: string, kid: string): Handed | undefined {
+    const handed = this.#handed.get(token);
+    if (handed === undefined || handed.pid.id !== id || handed.sender.kid !== kid) return undefined;
+    return handed;
+  }
+
+  /** A proxy pid for a billet-doux from another node; sends go out through `route`. */
+  proxy(billet: BilletDoux, route: PidRoute): Pid {
+    if (billet.node === this.nodeId) {
+      throw new WireError('ERR_BAD_PID', 400, 'a pid cannot claim to live on the node it is sent to');
+    }
+    return new Pid(billet.node, billet.id, 0, new RemoteMailbox(route, billet.id, billet.token));
+  }
+
+  /** How many pids are handed out (for introspection and tests). */
+  get size(): number {
+    return this.#handed.size;
+  }
+}

@@ -1,0 +1,216 @@
+import { expect } from 'chai';
+import {
+  CallTimeoutError,
+  NodeDownError,
+  NotSerializableError,
+  RemoteError,
+  WireError,
+  type WtdNode,
+  type Pid,
+} from '../../lib/index.js';
+import { WireCodec } from '../../lib/wire/codec.js';
+import { newMessageId } from '../../lib/wire/envelope.js';
+import { flush, rejection } from '../fixtures/helpers.js';
+import { put, signRaw, probeRuns, twoNodes, Probe } from '../fixtures/remote.js';
+
+const plain = new WireCodec();
+
+/** Claims for a call to `path` on `alice`, valid now, with overrides. */
+function claimsFor(alice: WtdNode, path: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const nowS = Math.floor(Date.now() / 1000);
+  return {
+    id: newMessageId(),
+    iat: nowS,
+    exp: nowS + 30,
+    aud: alice.id,
+    iss: 'caller',
+    method: 'PUT',
+    path,
+    body: plain.encode(['hello']),
+    ...overrides,
+  };
+}
+
+describe('WtdNode: grants and signed remote calls', () => {
+  let nodes: Awaited<ReturnType<typeof twoNodes>>;
+  beforeEach(async () => {
+    nodes = await twoNodes();
+    probeRuns.count = 0;
+  });
+  afterEach(async () => {
+    await nodes.alice.close();
+    await nodes.bob.close();
+  });
+
+  describe('RemoteNode.call(module, fn, args, options)', () => {
+    it('calls an exported function and returns its result, plain data intact', async () => {
+      const remote = await nodes.bob.connect(nodes.grant);
+      const value = { when: new Date('2026-01-01T00:00:00Z'), big: 2n ** 70n, set: new Set([1, 2]), u: undefined };
+      expect(await remote.call('Probe', 'touch', [value])).to.deep.equal(value);
+      expect(probeRuns.count).to.equal(1);
+      const [grant] = nodes.alice.grants();
+      expect(grant!.uses).to.equal(1);
+    });
+
+    it('a remote exception arrives as RemoteError with no stack', async () => {
+      const remote = await nodes.bob.connect(nodes.grant);
+      const err = await rejection(remote.call('Probe', 'fail'));
+      expect(err).to.be.instanceOf(RemoteError);
+      expect(err.code).to.equal('ERR_REMOTE_EXCEPTION');
+      expect(err.message).to.equal('probe failed on purpose');
+    });
+
+    it('cast runs the function and resolves once accepted', async () => {
+      const remote = await nodes.bob.connect(nodes.grant);
+      await remote.cast('Probe', 'touch', [1]);
+      await flush();
+      expect(probeRuns.count).to.equal(1);
+    });
+
+    it('behaviour operations: a GenServer exposed with @WtdBehaviour', async () => {
+      const remote = await nodes.bob.connect(nodes.grant);
+      const echo = remote.genServer('probe', 'echo');
+      expect(await echo.call('hi')).to.deep.equal({ echo: 'hi', n: 1 });
+      expect(await echo.call('again')).to.deep.equal({ echo: 'again', n: 2 });
+      const err = await rejection(remote.genServer('probe', 'nobody').call('hi'));
+      expect(err).to.be.instanceOf(WireError);
+      expect(err.code).to.equal('ERR_MISSION_NOT_GRANTED');
+      expect(err.status).to.equal(403);
+    });
+
+    it("the safer way: a grant to the grantee node's own public key", async () => {
+      const record = await nodes.alice.grant({ missions: ['probe'], rate: '10/s', to: nodes.bob.publicJwk });
+      expect(record.kid).to.be.a('string');
+      const remote = await nodes.bob.connect({ address: nodes.alice.address!, nodeKey: nodes.alice.publicJwk });
+      expect(await remote.call('Probe', 'touch', ['direct'])).to.equal('direct');
+      await rejection(
+        nodes.alice.grant({ missions: ['probe'], rate: '10/s', to: { ...nodes.bob.publicJwk, d: 'secret' } }),
+      ).then((e: { code: string }) => expect(e.code).to.equal('ERR_BAD_KEY'));
+    });
+
+    it('functions in the arguments fail in the caller before anything is sent', async () => {
+      const remote = await nodes.bob.connect(nodes.grant);
+      const err = await rejection(remote.call('Probe', 'touch', [() => 1]));
+      expect(err).to.be.instanceOf(NotSerializableError);
+      expect(err.code).to.equal('ERR_NOT_SERIALIZABLE');
+      expect(nodes.alice.grants()[0]!.uses).to.equal(0);
+    });
+
+    it('a node that never answers is ERR_CALL_TIMEOUT; a stopped one ERR_NODE_DOWN', async () => {
+      const { createServer } = await import('node:net');
+      const silent = createServer(() => undefined);
+      await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+      const port = (silent.address() as { port: number }).port;
+      const stuck = await nodes.bob.connect({
+        ...nodes.grant,
+        node: { ...nodes.grant.node, address: `http://127.0.0.1:${port}` },
+      });
+      const timeout = await rejection(stuck.call('Probe', 'touch', [1], { timeout: 200 }));
+      expect(timeout).to.be.instanceOf(CallTimeoutError);
+      expect(timeout.code).to.equal('ERR_CALL_TIMEOUT');
+      silent.close();
+      const remote = await nodes.bob.connect(nodes.grant);
+      await nodes.alice.close();
+      const down = await rejection(remote.call('Probe', 'touch', [1]));
+      expect(down).to.be.instanceOf(NodeDownError);
+      expect(down.code).to.equal('ERR_NODE_DOWN');
+    });
+  });
+
+  describe('pids across nodes', () => {
+    it("Bob passes a pid, Alice's function sends to it, Bob's process receives", async () => {
+      const remote = await nodes.bob.connect(nodes.grant);
+      const got: unknown[] = [];
+      let done!: () => void;
+      const finished = new Promise<void>((r) => (done = r));
+      const inbox = nodes.bob.spawn(async (self) => {
+        for (let i = 0; i < 3; i++) got.push(await self.receive());
+        done();
+      });
+      expect(await remote.call('Probe', 'pingBack', [inbox, 3])).to.equal('sent');
+      await finished;
+      expect(got).to.deep.equal([{ ping: 0 }, { ping: 1 }, { ping: 2 }]);
+    });
+
+    it('Alice can hand Bob one of her pids in a result, and Bob can send to it', async () => {
+      const remote = await nodes.bob.connect(nodes.grant);
+      let got: unknown;
+      let done!: () => void;
+      const finished = new Promise<void>((r) => (done = r));
+      nodes.alice.spawn(
+        async (self) => {
+          got = await self.receive();
+          done();
+        },
+        { name: 'inbox' },
+      );
+      const pid = await remote.call<Pid>('Probe', 'mailbox');
+      expect(pid.node).to.equal(nodes.alice.id);
+      nodes.bob.send(pid, 'hello alice');
+      await finished;
+      expect(got).to.equal('hello alice');
+    });
+
+    it('messages to a handed pid stop once the grant that carried it is revoked', async () => {
+      const remote = await nodes.bob.connect(nodes.grant);
+      const got: unknown[] = [];
+      const inbox = nodes.bob.spawn(async (self) => {
+        for (;;) got.push(await self.receive());
+      });
+      await remote.call('Probe', 'pingBack', [inbox, 1]);
+      await until(() => got.length === 1);
+      nodes.alice.revoke(nodes.grant.kid);
+      // Alice's code still holds the proxy pid; sending to it now goes nowhere.
+      nodes.alice.send(Probe.lastPid!, 'after revoke');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(got).to.deep.equal([{ ping: 0 }]);
+    });
+
+    it('a pid claiming to be local to the receiver is refused', async () => {
+      const path = '/apply/Probe/touch';
+      const body = {
+        json: { node: nodes.alice.id, id: 1, token: 'x' },
+        meta: { values: [['custom', 'wtd.pid']], v: 1 },
+      };
+      const jws = await signRaw(
+        nodes.grant.privateJwk,
+        { typ: 'wtd-call+jws', kid: nodes.grant.kid },
+        claimsFor(nodes.alice, path, {
+          body: { json: [body.json], meta: { values: { 0: [['custom', 'wtd.pid']] }, v: 1 } },
+        }),
+      );
+      const res = await put(nodes.alice.address + path, jws);
+      expect([res.status, res.code]).to.deep.equal([400, 'ERR_BAD_PID']);
+      expect(probeRuns.count).to.equal(0);
+    });
+
+    it('trust is not reciprocal: Alice has no right to call Bob', async () => {
+      const path = '/apply/Probe/touch';
+      // Alice signs with her own node key; Bob has granted her nothing.
+      bobLoadsProbe(nodes.bob);
+      const jws = await nodes.alice._signAsNode('reply', claimsFor(nodes.bob, path) as never);
+      const res = await put(nodes.bob.address + path, jws);
+      expect(res.status).to.equal(401);
+      expect(['ERR_BAD_JWS', 'ERR_UNKNOWN_KEY']).to.include(res.code);
+      const forged = await signRaw(
+        nodes.grant.privateJwk,
+        { typ: 'wtd-call+jws', kid: nodes.grant.kid },
+        claimsFor(nodes.bob, path),
+      );
+      const res2 = await put(nodes.bob.address + path, forged);
+      expect([res2.status, res2.code]).to.deep.equal([401, 'ERR_UNKNOWN_KEY']);
+      expect(probeRuns.count).to.equal(0);
+    });
+  });
+});
+
+/** Bob's node offers Probe too, to show that Alice still cannot call it. */
+function bobLoadsProbe(bob: WtdNode): void {
+  if (!bob.missions.modules().includes('Probe')) bob.load(Probe);
+}
+
+/** Waits (briefly) until `ok()` holds. */
+async function until(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(ok()).to.equal(true);
+}
