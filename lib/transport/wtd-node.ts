@@ -63,6 +63,9 @@ interface CodecContext {
 
 const MISSION = /^[a-z][a-z0-9_]{0,63}$/;
 
+/** How many requests under one grant run user code at once; the rest wait their turn. */
+export const EXECUTIONS_PER_GRANT = 8;
+
 /**
  * A node that other nodes can reach: a {@link Node} with an Ed25519
  * identity, a grant store, a mission table and an HTTP server. Alice grants
@@ -95,6 +98,7 @@ export class WtdNode extends Node {
   readonly #routes = new Map<string, PidRoute>();
   readonly #queues = new Map<string, PQueue>();
   readonly #pidQueues = new Map<string, PQueue>();
+  readonly #executions = new Map<string, PQueue>();
   #server: Server | undefined;
   #closed = false;
   #address: string | undefined;
@@ -491,21 +495,50 @@ export class WtdNode extends Node {
     const context = await this.#grantContext(v);
     const args = this._codec.decode(payloadOf(v.claims), context);
     if (!Array.isArray(args)) throw new WireError('ERR_BAD_ARGUMENTS', 400, 'the arguments must be an array');
-    // Accepted: only now does it count as a use of the grant.
-    this.store.recordUse(v.grant!.kid, Date.now());
     const exported = this.missions.lookupFunction(module, fn, mission)!;
-    const run = async (): Promise<{ ok: unknown } | { error: unknown }> => {
-      try {
-        return { ok: await exported.invoke(...args) };
-      } catch (err) {
-        return { error: err };
-      }
-    };
+    const run = this.#execute(v, () => exported.invoke(...args));
     if (v.claims.cast === true) {
-      void run();
+      run.catch(() => undefined); // a cast whose grant was revoked while it waited is dropped
       return { status: 202 };
     }
-    return { status: 200, body: await this.#reply(v, await run(), context) };
+    return { status: 200, body: await this.#reply(v, await run, context) };
+  }
+
+  /**
+   * Runs user code for a request, at most {@link EXECUTIONS_PER_GRANT} at a
+   * time per grant. A request that waited here checks its grant again
+   * before it runs, so a revocation also stops requests already queued.
+   */
+  async #execute(v: Verified, work: () => unknown): Promise<{ ok: unknown } | { error: unknown }> {
+    const kid = v.grant!.kid;
+    let queue = this.#executions.get(kid);
+    if (queue === undefined) {
+      queue = new PQueue({ concurrency: EXECUTIONS_PER_GRANT });
+      this.#executions.set(kid, queue);
+    }
+    return queue.add(
+      async () => {
+        const grant = this.store.getGrant(kid);
+        if (grant === undefined || grant.revokedAt !== null) {
+          throw new WireError(
+            'ERR_GRANT_REVOKED',
+            403,
+            'this grant was revoked by the node owner; ask them for a new grant',
+          );
+        }
+        if (grant.expiresAt !== null && grant.expiresAt <= Date.now()) {
+          throw new WireError('ERR_GRANT_EXPIRED', 403, 'this grant has expired; ask the node owner for a new one');
+        }
+        // Accepted: only now does it count as a use of the grant.
+        this.store.recordUse(kid, Date.now());
+        try {
+          return { ok: await work() };
+        } catch (err) {
+          return { error: err };
+        }
+      },
+      { throwOnTimeout: true },
+    ) as Promise<{ ok: unknown } | { error: unknown }>;
   }
 
   async #behaviour(v: Verified, params: Record<string, string>): Promise<{ status: number; body?: string }> {
@@ -521,7 +554,6 @@ export class WtdNode extends Node {
     const context = await this.#grantContext(v);
     const args = this._codec.decode(payloadOf(v.claims), context);
     if (!Array.isArray(args)) throw new WireError('ERR_BAD_ARGUMENTS', 400, 'the arguments must be an array');
-    this.store.recordUse(v.grant!.kid, Date.now());
     const ref = { node: this as Node, name };
     const timeout = Math.min(Number(v.claims.timeout) || 5000, 60_000);
     const ops: Record<string, () => unknown> = {
@@ -544,13 +576,7 @@ export class WtdNode extends Node {
       exposed!.kind === 'gen_event' && op === 'call'
         ? () => GenEvent.call(ref, args[0] as string, args[1], timeout)
         : ops[op]!;
-    let result: { ok: unknown } | { error: unknown };
-    try {
-      result = { ok: await opFn() };
-    } catch (err) {
-      result = { error: err };
-    }
-    return { status: 200, body: await this.#reply(v, result, context) };
+    return { status: 200, body: await this.#reply(v, await this.#execute(v, opFn), context) };
   }
 
   async #pidMessage(v: Verified, params: Record<string, string>): Promise<{ status: number }> {

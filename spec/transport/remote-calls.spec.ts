@@ -8,6 +8,7 @@ import {
   type WtdNode,
   type Pid,
 } from '../../lib/index.js';
+import { EXECUTIONS_PER_GRANT } from '../../lib/transport/wtd-node.js';
 import { WireCodec } from '../../lib/wire/codec.js';
 import { newMessageId } from '../../lib/wire/envelope.js';
 import { flush, rejection } from '../fixtures/helpers.js';
@@ -76,6 +77,44 @@ describe('WtdNode: grants and signed remote calls', () => {
       expect(err).to.be.instanceOf(WireError);
       expect(err.code).to.equal('ERR_MISSION_NOT_GRANTED');
       expect(err.status).to.equal(403);
+    });
+
+    it('behaviour operations: GenEvent, GenFsm and Supervisor exposed with @WtdBehaviour', async () => {
+      const remote = await nodes.bob.connect(nodes.grant);
+      const room = remote.genEvent('probe', 'room');
+      await room.syncNotify('hello');
+      await room.notify('world');
+      expect(await room.whichHandlers()).to.deep.equal(['Log']);
+      expect(await room.call('Log', 'seen')).to.deep.equal(['hello', 'world']);
+      const toggle = remote.genFsm('probe', 'toggle');
+      expect(await toggle.syncSendEvent('flip')).to.equal('on');
+      expect(await toggle.syncSendEvent('flip')).to.equal('off');
+      const pool = remote.supervisor('probe', 'pool');
+      const worker = (await pool.startChild([5])) as Pid;
+      expect(worker.node).to.equal(nodes.alice.id);
+      expect((await pool.countChildren()).active).to.equal(1);
+      expect((await pool.whichChildren()).map((c) => c.id)).to.deep.equal(['worker']);
+      // an operation the behaviour does not expose is refused
+      const err = await rejection(remote.genServer('probe', 'toggle').call('x'));
+      expect([err.status, err.code]).to.deep.equal([403, 'ERR_MISSION_NOT_GRANTED']);
+    });
+
+    it('a revocation also stops requests already queued behind running ones', async () => {
+      const remote = await nodes.bob.connect(nodes.grant);
+      let open!: () => void;
+      Probe.gate = new Promise<void>((r) => (open = r));
+      const calls = Array.from({ length: EXECUTIONS_PER_GRANT + 1 }, () => remote.call('Probe', 'slow'));
+      await until(() => probeRuns.count === EXECUTIONS_PER_GRANT);
+      nodes.alice.revoke(nodes.grant.kid);
+      open();
+      const results = await Promise.allSettled(calls);
+      const refused = results
+        .filter((r) => r.status === 'rejected')
+        .map((r) => (r as PromiseRejectedResult).reason.code);
+      expect(results.filter((r) => r.status === 'fulfilled').length).to.equal(EXECUTIONS_PER_GRANT);
+      expect(refused).to.deep.equal(['ERR_GRANT_REVOKED']);
+      expect(probeRuns.count).to.equal(EXECUTIONS_PER_GRANT);
+      Probe.gate = Promise.resolve();
     });
 
     it("the safer way: a grant to the grantee node's own public key", async () => {
