@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { erlangAvailable, erlangRelease, runErlang } from './erlang-peer.js';
 import { compare, FULL, METRICS, scaled, type Figures, type Row } from './figures.js';
 import { runNact } from './nact-peer.js';
+import { runRemote } from './remote.js';
 import { runWtd } from './wtd.js';
 
 const quick = process.argv.includes('--quick');
@@ -62,6 +63,9 @@ if (erlangAvailable()) {
 } else {
   console.log('erl is not on the PATH: the Erlang/OTP peer is skipped (apt-get install erlang-base to include it)');
 }
+
+console.log('running remote calls over loopback...');
+rows.push(...(await runRemote(quick ? 500 : 5000)));
 
 console.log('');
 const header = ['workload', 'unit', 'WTD', 'peer', 'peer value', 'ratio (>1: WTD ahead)'];

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { CryptoKey } from 'jose';
+import type { KeyObject } from 'node:crypto';
 import { NotSerializableError, WireError } from '../errors.js';
 import { Process } from '../runtime/process.js';
 import type { Node } from '../runtime/node.js';
@@ -10,7 +10,7 @@ import type { BilletDoux } from '../wire/codec.js';
 export interface PidSender {
   /** The kid their messages are signed with. */
   kid: string;
-  key: CryptoKey;
+  key: KeyObject;
   /** False once whatever carried the pid (a grant) is no longer valid. */
   valid(): boolean;
 }

@@ -1,7 +1,8 @@
-import type { CryptoKey, JWK } from 'jose';
+import type { KeyObject } from 'node:crypto';
+import type { JWK } from 'jose';
 import { CallTimeoutError, NodeDownError, RemoteError, WireError } from '../errors.js';
 import type { ChildCounts, ChildInfo } from '../behaviours/supervisor.js';
-import { MESSAGE_TTL_S, newMessageId, readKid, sign, verify, type Claims } from '../wire/envelope.js';
+import { MESSAGE_TTL_S, newMessageId, readKid, sign, underLoad, verify, type Claims } from '../wire/envelope.js';
 import type { PidRoute, PidSender } from './pid-registry.js';
 import type { WtdNode } from './wtd-node.js';
 
@@ -32,10 +33,10 @@ export interface RemoteCallOptions {
 export interface Connection {
   address: string;
   nodeId: string;
-  nodeKey: CryptoKey;
+  nodeKey: KeyObject;
   nodeKid: string;
   grantKid: string;
-  grantKey: CryptoKey;
+  grantKey: KeyObject;
 }
 
 interface CodecContext {
@@ -168,7 +169,11 @@ export class RemoteNode {
       ) as Promise<R>;
   }
 
-  async #request(path: string, args: unknown[], options: RemoteCallOptions, cast: boolean): Promise<unknown> {
+  #request(path: string, args: unknown[], options: RemoteCallOptions, cast: boolean): Promise<unknown> {
+    return underLoad(() => this.#send(path, args, options, cast));
+  }
+
+  async #send(path: string, args: unknown[], options: RemoteCallOptions, cast: boolean): Promise<unknown> {
     const timeout = options.timeout ?? 5000;
     if (!(timeout > 0)) throw new RangeError(`timeout must be a number of ms > 0, got ${String(timeout)}`);
     const wtd = this.#wtd;

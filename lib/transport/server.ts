@@ -1,11 +1,19 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import Router from '@koa/router';
-import type { CryptoKey } from 'jose';
+import type { KeyObject } from 'node:crypto';
 import Koa from 'koa';
 import { WireError, WtdError } from '../errors.js';
 import type { GrantRecord } from '../security/grant-store.js';
 import { importPublic } from '../security/keys.js';
-import { MESSAGE_TTL_S, checkClaims, readKid, verify, type Claims, type MessageKind } from '../wire/envelope.js';
+import {
+  MESSAGE_TTL_S,
+  checkClaims,
+  readKid,
+  underLoad,
+  verify,
+  type Claims,
+  type MessageKind,
+} from '../wire/envelope.js';
 import type { Encoded } from '../wire/codec.js';
 import type { WtdNode } from './wtd-node.js';
 
@@ -87,9 +95,9 @@ export function buildServer(
   const app = new Koa();
   const router = new Router();
   // Keys of grantees and peers, imported once.
-  const keys = new Map<string, CryptoKey>();
+  const keys = new Map<string, KeyObject>();
 
-  async function keyOf(jwkOwner: { kid: string; jwk: GrantRecord['publicJwk'] }): Promise<CryptoKey> {
+  async function keyOf(jwkOwner: { kid: string; jwk: GrantRecord['publicJwk'] }): Promise<KeyObject> {
     let key = keys.get(jwkOwner.kid);
     if (key === undefined) {
       key = (await importPublic(jwkOwner.jwk)).key;
@@ -114,7 +122,7 @@ export function buildServer(
     const jws = await readBody(req, limits.maxBodyBytes);
     const kid = readKid(jws, kind);
     let grant: GrantRecord | undefined;
-    let key: CryptoKey;
+    let key: KeyObject;
     if (kind === 'call') {
       grant = wtd.store.getGrant(kid);
       if (grant === undefined) throw new WireError('ERR_UNKNOWN_KEY', 401, 'no grant is known for this key');
@@ -147,8 +155,9 @@ export function buildServer(
     (kind: MessageKind, handler: Handler) =>
     async (ctx: Koa.ParameterizedContext & { params: Record<string, string> }): Promise<void> => {
       try {
-        const verified = await check(ctx, kind);
-        const { status, body } = await handler(verified, ctx.params as Record<string, string>);
+        const { status, body } = await underLoad(async () =>
+          handler(await check(ctx, kind), ctx.params as Record<string, string>),
+        );
         ctx.status = status;
         if (body !== undefined) {
           ctx.type = 'application/jose';

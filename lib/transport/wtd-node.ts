@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { CryptoKey, JWK } from 'jose';
+import type { KeyObject } from 'node:crypto';
+import type { JWK } from 'jose';
 import PQueue from 'p-queue';
 import { GenEvent } from '../behaviours/gen-event.js';
 import { GenFsm } from '../behaviours/gen-fsm.js';
@@ -94,7 +95,7 @@ export class WtdNode extends Node {
   readonly #keys: KeyPair;
   readonly #limiter = new RateLimiter();
   readonly #limits: ServerLimits;
-  readonly #peers = new Map<string, { key: CryptoKey; context: CodecContext }>();
+  readonly #peers = new Map<string, { key: KeyObject; context: CodecContext }>();
   readonly #routes = new Map<string, PidRoute>();
   readonly #queues = new Map<string, PQueue>();
   readonly #pidQueues = new Map<string, PQueue>();
@@ -324,7 +325,7 @@ export class WtdNode extends Node {
   }
 
   /** @internal The key of a sender allowed to send pid messages here (a grantee, or a node we called). */
-  _peerKey(kid: string): CryptoKey | undefined {
+  _peerKey(kid: string): KeyObject | undefined {
     return this.#peers.get(kid)?.key;
   }
 
@@ -332,7 +333,7 @@ export class WtdNode extends Node {
    * @internal Lets `kid` send pid messages here: its key, and the codec
    * context its messages are decoded in (how pids inside them are answered).
    */
-  _registerPeer(kid: string, key: CryptoKey, context: CodecContext): void {
+  _registerPeer(kid: string, key: KeyObject, context: CodecContext): void {
     this.#peers.set(kid, { key, context });
   }
 
