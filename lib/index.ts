@@ -96,5 +96,6 @@ export { parseRate } from './security/rate-limiter.js';
 // Transport
 export { WtdNode } from './transport/wtd-node.js';
 export type { WtdNodeOptions, GrantOptions } from './transport/wtd-node.js';
+export type { ServerLimits } from './transport/server.js';
 export { RemoteNode } from './transport/remote-node.js';
 export type { GrantFile, RemoteCallOptions } from './transport/remote-node.js';

@@ -74,15 +74,17 @@ export const EXECUTIONS_PER_GRANT = 8;
  *
  * @example
  * ```ts
- * const alice = await WtdNode.start({ name: 'alice', dataDir: './alice' });
- * alice.load(Development);
- * await alice.listen({ port: 14153 });
- * const grantFile = await alice.grant({ missions: ['dev_mission'], rate: '10/s' });
+ * const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:' });
+ * alice.load(Greeter);
+ * await alice.listen({ port: 0 });
+ * const grantFile = await alice.grant({ missions: ['greetings'], rate: '10/s' });
  *
- * const bob = await WtdNode.start({ name: 'bob', dataDir: './bob' });
+ * const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:' });
  * const remote = await bob.connect(grantFile);
- * await remote.call('Development', 'test', [1, 'two']); // => ['number', 'string']
+ * await remote.call('Greeter', 'hello', ['bob']); // => 'hello, bob'
+ * alice.revoke(grantFile.kid);                     // the next call is refused: ERR_GRANT_REVOKED
  * ```
+ * (This example runs in `samples/two-nodes.ts`.)
  */
 export class WtdNode extends Node {
   /** The node id others address it by: a short fingerprint of its key. */

@@ -6,6 +6,7 @@ import { main as development } from '../../samples/development.js';
 import { main as readme } from '../../samples/readme.js';
 import { main as supervisedCounter } from '../../samples/supervised-counter.js';
 import { main as trafficLight } from '../../samples/traffic-light.js';
+import { main as twoNodes } from '../../samples/two-nodes.js';
 import { flush } from '../fixtures/helpers.js';
 
 async function run(sample: (say: (line: string) => void) => Promise<void>): Promise<string> {
@@ -64,6 +65,17 @@ describe('samples/', () => {
     expect(out).to.include("handler 'carol' crashed and was removed");
     expect(out).to.include('members now: alice, bob');
     expect(out).to.include('alice heard 1 messages');
+  });
+
+  it('two-nodes: a grant, a remote call, a pid passed and answered, a refusal, a revocation', async () => {
+    const out = await run(twoNodes);
+    expect(out.split('\n')).to.deep.equal([
+      'alice granted greetings to a new key',
+      'bob calls Greeter.hello: hello, bob',
+      "bob's process heard: greeting 1 of 2; greeting 2 of 2",
+      'outside the grant: ERR_MISSION_NOT_GRANTED (403)',
+      'after revoking: ERR_GRANT_REVOKED (403)',
+    ]);
   });
 
   it('traffic-light: state timeouts cycle the light; the button cuts green short', async () => {

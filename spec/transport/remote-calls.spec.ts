@@ -205,6 +205,27 @@ describe('WtdNode: grants and signed remote calls', () => {
       expect(got).to.deep.equal([{ ping: 0 }]);
     });
 
+    it('a pid message with a token that was not handed to the sender is refused', async () => {
+      const remote = await nodes.bob.connect(nodes.grant);
+      const inbox = nodes.bob.spawn(async (self) => {
+        await self.receive();
+      });
+      await remote.call('Probe', 'pingBack', [inbox, 0]);
+      // Alice is a known peer of Bob's, but this token was never handed to her.
+      const context = {
+        sender: { kid: 'x', key: undefined as never, valid: () => true },
+        route: { sendToPid: () => undefined },
+      };
+      const err = await rejection(
+        nodes.alice._sendPid(nodes.bob.address!, nodes.bob.id, inbox.id, 'forged-token', 'hi', context, (c) =>
+          nodes.alice._signAsNode('pid', c),
+        ),
+      );
+      expect([err.code, err.status]).to.deep.equal(['ERR_PID_REFUSED', 403]);
+      expect(err.message).to.include('ERR_PID_NOT_GRANTED');
+      expect(nodes.bob.processInfo(inbox)!.messageQueueLength).to.equal(0);
+    });
+
     it('a pid claiming to be local to the receiver is refused', async () => {
       const path = '/apply/Probe/touch';
       const body = {
