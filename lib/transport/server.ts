@@ -108,6 +108,9 @@ export function buildServer(
 
   async function check(ctx: Koa.Context, kind: MessageKind): Promise<Verified> {
     const req = ctx.req;
+    if (Number(req.headers['content-length'] ?? '0') > limits.maxBodyBytes) {
+      throw new WireError('ERR_TOO_LARGE', 413, `the body is over ${limits.maxBodyBytes} bytes`);
+    }
     if (req.headers['content-encoding'] !== undefined && req.headers['content-encoding'] !== 'identity') {
       throw new WireError('ERR_UNSUPPORTED_MEDIA', 415, 'compressed bodies are not accepted');
     }

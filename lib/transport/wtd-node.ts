@@ -103,6 +103,7 @@ export class WtdNode extends Node {
   readonly #pidQueues = new Map<string, PQueue>();
   readonly #executions = new Map<string, PQueue>();
   #server: Server | undefined;
+  #pruner: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   #address: string | undefined;
   readonly #remotes = new Set<RemoteNode>();
@@ -178,6 +179,9 @@ export class WtdNode extends Node {
     });
     const { port } = server.address() as AddressInfo;
     this.#server = server;
+    // Forget replay ids once their messages could no longer be accepted anyway.
+    this.#pruner = setInterval(() => this.store.prune(Math.floor(Date.now() / 1000)), 60_000);
+    this.#pruner.unref();
     this.#address = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     return { port, address: this.#address };
   }
@@ -187,6 +191,7 @@ export class WtdNode extends Node {
     if (this.#closed) return;
     this.#closed = true;
     for (const r of this.#remotes) r._close();
+    clearInterval(this.#pruner);
     const server = this.#server;
     this.#server = undefined;
     if (server !== undefined) {

@@ -5,7 +5,7 @@ import {
   NotSerializableError,
   RemoteError,
   WireError,
-  type WtdNode,
+  WtdNode,
   type Pid,
 } from '../../lib/index.js';
 import { EXECUTIONS_PER_GRANT } from '../../lib/transport/wtd-node.js';
@@ -274,3 +274,26 @@ async function until(ok: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
   expect(ok()).to.equal(true);
 }
+
+describe('WtdNode.grant / connect / listen: misuse gets clear errors', () => {
+  it('refuses bad missions, rates, keys, a grant file without an address, and listening twice', async () => {
+    const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:' });
+    const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:' });
+    try {
+      expect(await rejection(alice.grant({ missions: [], rate: '1/s' }))).to.be.instanceOf(TypeError);
+      expect(await rejection(alice.grant({ missions: ['Not Valid'], rate: '1/s' }))).to.be.instanceOf(TypeError);
+      expect(await rejection(alice.grant({ missions: ['ok'], rate: 'fast' }))).to.be.instanceOf(RangeError);
+      expect((await rejection(alice.grant({ missions: ['ok'], rate: '1/s', to: { kty: 'RSA' } }))).code).to.equal(
+        'ERR_BAD_KEY',
+      );
+      const offline = await alice.grant({ missions: ['ok'], rate: '1/s' });
+      expect((await rejection(bob.connect(offline))).code).to.equal('ERR_NO_ADDRESS');
+      await alice.listen({ port: 0 });
+      expect((await rejection(alice.listen({ port: 0 }))).code).to.equal('ERR_ALREADY_LISTENING');
+      expect(await rejection(WtdNode.start({} as never))).to.be.instanceOf(TypeError);
+    } finally {
+      await alice.close();
+      await bob.close();
+    }
+  });
+});
