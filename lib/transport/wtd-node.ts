@@ -289,7 +289,7 @@ export class WtdNode extends Node {
    * Connects to another node with a grant file (the seed's way), or with
    * `{ address, nodeKey }` for a grant made to this node's own public key.
    */
-  async connect(target: GrantFile | { address: string; nodeKey: JWK; missions?: string[] }): Promise<RemoteNode> {
+  async connect(target: GrantFile | { address: string; nodeKey: JWK }): Promise<RemoteNode> {
     let remote: RemoteNode;
     if ('wtd' in target && target.wtd === 'grant') {
       if (target.node.address === null) {
@@ -605,11 +605,6 @@ export class WtdNode extends Node {
     const msg = this._codec.decode(body.msg as never, context);
     this.send(handed.pid, msg);
     return { status: 204 };
-  }
-
-  /** @internal */
-  _forgetRemote(r: RemoteNode): void {
-    this.#remotes.delete(r);
   }
 
   /** @internal */
