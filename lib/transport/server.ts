@@ -4,6 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import Koa from 'koa';
 import { WireError, WtdError } from '../errors.js';
 import type { GrantRecord } from '../security/grant-store.js';
+import { usableGrant } from '../security/grants.js';
 import { importPublic } from '../security/keys.js';
 import {
   MESSAGE_TTL_S,
@@ -127,18 +128,7 @@ export function buildServer(
     let grant: GrantRecord | undefined;
     let key: KeyObject;
     if (kind === 'call') {
-      grant = wtd.store.getGrant(kid);
-      if (grant === undefined) throw new WireError('ERR_UNKNOWN_KEY', 401, 'no grant is known for this key');
-      if (grant.revokedAt !== null) {
-        throw new WireError(
-          'ERR_GRANT_REVOKED',
-          403,
-          'this grant was revoked by the node owner; ask them for a new grant',
-        );
-      }
-      if (grant.expiresAt !== null && grant.expiresAt <= Date.now()) {
-        throw new WireError('ERR_GRANT_EXPIRED', 403, 'this grant has expired; ask the node owner for a new one');
-      }
+      grant = usableGrant(wtd.store.getGrant(kid), Date.now());
       key = await keyOf({ kid, jwk: grant.publicJwk });
     } else {
       const peer = wtd._peerKey(kid);

@@ -11,6 +11,7 @@ import { WireError, WtdError } from '../errors.js';
 import { missionTable, type LoadOptions, type MissionTable, type AnyClass } from '../missions/mission-table.js';
 import { Node, type NodeOptions } from '../runtime/node.js';
 import type { GrantRecord, GrantStore, RateLimit } from '../security/grant-store.js';
+import { isUsable, usableGrant } from '../security/grants.js';
 import { exportPrivate, importPrivate, importPublic, newKeyPair, shortId, type KeyPair } from '../security/keys.js';
 import { parseRate, RateLimiter } from '../security/rate-limiter.js';
 import { SqliteGrantStore } from '../security/sqlite-store.js';
@@ -464,10 +465,7 @@ export class WtdNode extends Node {
     const sender: PidSender = {
       kid: grant.kid,
       key,
-      valid: () => {
-        const g = this.store.getGrant(grant.kid);
-        return g !== undefined && g.revokedAt === null && (g.expiresAt === null || g.expiresAt > Date.now());
-      },
+      valid: () => isUsable(this.store.getGrant(grant.kid), Date.now()),
     };
     const context = { sender, route };
     this._registerPeer(grant.kid, key, context);
@@ -526,17 +524,7 @@ export class WtdNode extends Node {
     }
     return queue.add(
       async () => {
-        const grant = this.store.getGrant(kid);
-        if (grant === undefined || grant.revokedAt !== null) {
-          throw new WireError(
-            'ERR_GRANT_REVOKED',
-            403,
-            'this grant was revoked by the node owner; ask them for a new grant',
-          );
-        }
-        if (grant.expiresAt !== null && grant.expiresAt <= Date.now()) {
-          throw new WireError('ERR_GRANT_EXPIRED', 403, 'this grant has expired; ask the node owner for a new one');
-        }
+        usableGrant(this.store.getGrant(kid), Date.now());
         // Accepted: only now does it count as a use of the grant.
         this.store.recordUse(kid, Date.now());
         try {
