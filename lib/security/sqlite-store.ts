@@ -40,6 +40,8 @@ function toRecord(row: GrantRow): GrantRecord {
  */
 export class SqliteGrantStore implements GrantStore {
   readonly #db: Database.Database;
+  // Grants read on the request path, kept in step with every write this store makes.
+  readonly #cache = new Map<string, GrantRecord>();
   readonly #statements;
 
   constructor(dataDir: string) {
@@ -115,8 +117,14 @@ export class SqliteGrantStore implements GrantStore {
   }
 
   getGrant(kid: string): GrantRecord | undefined {
-    const row = this.#statements.getGrant.get(kid);
-    return row === undefined ? undefined : toRecord(row);
+    let grant = this.#cache.get(kid);
+    if (grant === undefined) {
+      const row = this.#statements.getGrant.get(kid);
+      if (row === undefined) return undefined;
+      grant = toRecord(row);
+      this.#cache.set(kid, grant);
+    }
+    return grant;
   }
 
   listGrants(): GrantRecord[] {
@@ -126,11 +134,17 @@ export class SqliteGrantStore implements GrantStore {
   revoke(kid: string, at: number): boolean {
     if (this.#statements.exists.get(kid) === undefined) return false;
     this.#statements.revoke.run(at, kid);
+    this.#cache.delete(kid);
     return true;
   }
 
   recordUse(kid: string, at: number): void {
     this.#statements.recordUse.run(at, kid);
+    const cached = this.#cache.get(kid);
+    if (cached !== undefined) {
+      cached.uses++;
+      cached.lastUsedAt = at;
+    }
   }
 
   remember(id: string, expiresAtS: number): boolean {
