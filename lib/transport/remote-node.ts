@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
-import { CallTimeoutError, NodeDownError, RemoteError, WireError } from '../errors.js';
+import { RemoteError, WireError } from '../errors.js';
+import { put } from './http-client.js';
 import type { ChildCounts, ChildInfo } from '../behaviours/supervisor.js';
 import { MESSAGE_TTL_S, newMessageId, readKid, sign, underLoad, verify, type Claims } from '../wire/envelope.js';
 import type { PidRoute, PidSender } from './pid-registry.js';
@@ -43,16 +44,6 @@ interface CodecContext {
   sender: PidSender;
   route: PidRoute;
 }
-
-const DOWN_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-]);
 
 /**
  * Another node, as reached with a grant: call its exported functions and
@@ -197,36 +188,12 @@ export class RemoteNode {
     if (cast) claims.cast = true;
     const jws = await sign('call', claims, conn.grantKey, conn.grantKid);
     const url = `${this.address}${path}`;
-    let res: Response;
-    let text: string;
-    try {
-      ({ res, text } = await wtd._queueFor(this.address).add(
-        async () => {
-          const r = await fetch(url, {
-            method: 'PUT',
-            headers: { 'content-type': 'application/jose' },
-            body: jws,
-            signal: AbortSignal.timeout(timeout),
-          });
-          return { res: r, text: await r.text() };
-        },
-        { throwOnTimeout: true },
-      ));
-    } catch (err) {
-      const e = err as { name?: string; cause?: { code?: string } };
-      if (e.name === 'TimeoutError' || e.name === 'AbortError') throw new CallTimeoutError(url, timeout);
-      if (e.cause?.code !== undefined && DOWN_CODES.has(e.cause.code))
-        throw new NodeDownError(this.address, { cause: err });
-      if (err instanceof TypeError) throw new NodeDownError(this.address, { cause: err });
-      throw err;
-    }
+    const res = await wtd._queueFor(this.address).add(() => put(url, jws, timeout), { throwOnTimeout: true });
     if (res.status === 202 && cast) return undefined;
-    if ((res.headers.get('content-type') ?? '').startsWith('application/jose')) {
-      return this.#readReply(text, claims.id);
-    }
+    if (res.contentType.startsWith('application/jose')) return this.#readReply(res.text, claims.id);
     let refusal: { error?: { code?: string; message?: string } } = {};
     try {
-      refusal = JSON.parse(text) as typeof refusal;
+      refusal = JSON.parse(res.text) as typeof refusal;
     } catch {
       // not JSON: reported below with the status alone
     }
@@ -235,8 +202,7 @@ export class RemoteNode {
       res.status,
       refusal.error?.message ?? `the node answered ${res.status}`,
     ) as WireError & { retryAfterS?: number };
-    const retry = res.headers.get('retry-after');
-    if (retry !== null) err.retryAfterS = Number(retry);
+    if (res.retryAfter !== undefined) err.retryAfterS = Number(res.retryAfter);
     throw err;
   }
 

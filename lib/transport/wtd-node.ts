@@ -17,6 +17,7 @@ import { parseRate, RateLimiter } from '../security/rate-limiter.js';
 import { SqliteGrantStore } from '../security/sqlite-store.js';
 import { WireCodec, type BilletDoux } from '../wire/codec.js';
 import { MESSAGE_TTL_S, newMessageId, sign, type Claims } from '../wire/envelope.js';
+import { put } from './http-client.js';
 import { PidRegistry, type PidRoute, type PidSender } from './pid-registry.js';
 import { RemoteNode, type GrantFile } from './remote-node.js';
 import {
@@ -64,6 +65,9 @@ interface CodecContext {
 }
 
 const MISSION = /^[a-z][a-z0-9_]{0,63}$/;
+
+/** How long a message to a remote pid may take to be accepted. */
+const PID_SEND_TIMEOUT_MS = 10_000;
 
 /** How many requests under one grant run user code at once; the rest wait their turn. */
 export const EXECUTIONS_PER_GRANT = 8;
@@ -410,14 +414,9 @@ export class WtdNode extends Node {
         body,
       };
       const jws = await signer(claims);
-      const res = await fetch(`${address}${path}`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/jose' },
-        body: jws,
-      });
+      const res = await put(`${address}${path}`, jws, PID_SEND_TIMEOUT_MS);
       if (res.status !== 204) {
-        const text = await res.text();
-        throw new WireError('ERR_PID_REFUSED', res.status, `the node refused the message: ${text}`);
+        throw new WireError('ERR_PID_REFUSED', res.status, `the node refused the message: ${res.text}`);
       }
     });
   }

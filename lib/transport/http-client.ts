@@ -1,0 +1,66 @@
+import { Agent, request } from 'node:http';
+import { CallTimeoutError, NodeDownError } from '../errors.js';
+
+/** What came back from a PUT. */
+export interface HttpResponse {
+  status: number;
+  contentType: string;
+  retryAfter: string | undefined;
+  text: string;
+}
+
+// One keep-alive agent for every node this program talks to.
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+/**
+ * PUTs a JWS to `url` and reads the answer. node:http with a keep-alive
+ * agent: about a tenth of a millisecond less per request than fetch, which
+ * matters when the whole call should take under one. Fails with
+ * `CallTimeoutError` after `timeoutMs` and `NodeDownError` when the node
+ * cannot be reached.
+ */
+export function put(
+  url: string,
+  body: string,
+  timeoutMs: number,
+  contentType = 'application/jose',
+): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const done = (err: Error | undefined, res?: HttpResponse): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(res!);
+    };
+    const req = request(
+      url,
+      {
+        method: 'PUT',
+        agent,
+        headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          done(undefined, {
+            status: res.statusCode ?? 0,
+            contentType: String(res.headers['content-type'] ?? ''),
+            retryAfter: res.headers['retry-after'],
+            text: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+        res.on('error', (err) => done(new NodeDownError(url, { cause: err })));
+      },
+    );
+    const timer = setTimeout(() => {
+      done(new CallTimeoutError(url, timeoutMs));
+      req.destroy();
+    }, timeoutMs);
+    // Any failure to connect, send or read (refused, reset, unknown host) means the node is down for us.
+    req.on('error', (err) => done(new NodeDownError(url, { cause: err })));
+    req.end(body);
+  });
+}
