@@ -293,10 +293,13 @@ export class Process {
     return p;
   }
 
-  /** Lets every other ready process run before this one continues. */
+  /**
+   * Lets every other ready process run, and the event loop turn, before
+   * this one continues. Call it in long loops that do not otherwise await.
+   */
   yield(): Promise<void> {
     if (this._state === State.Dead) return NEVER;
-    return this._park(undefined) as Promise<void>;
+    return this._park(undefined, true) as Promise<void>;
   }
 
   /** Waits `ms` milliseconds, leaving the mailbox alone. */
@@ -305,13 +308,18 @@ export class Process {
   }
 
   /** @internal Resolves later, from the run queue, with `value`. */
-  _park(value: unknown): Promise<unknown> {
+  _park(value: unknown, later = false): Promise<unknown> {
     this._arg = value;
     this._state = State.Yielding;
     waitingProcess = this;
     const p = new Promise(captureResolve);
     waitingProcess = null;
-    this._schedule();
+    if (later) {
+      this._queued = true;
+      scheduler.enqueueLater(this);
+    } else {
+      this._schedule();
+    }
     return p;
   }
 

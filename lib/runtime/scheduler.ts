@@ -73,6 +73,28 @@ export class Scheduler {
     }
   }
 
+  /**
+   * Puts `r` in the run queue once the event loop has turned: after every
+   * process already woken (by a message, in microtasks) has had its go, and
+   * after timers and I/O. This is what `yield()` means, and it keeps a
+   * flooding sender from racing ahead of its receiver.
+   */
+  enqueueLater(r: Runnable): void {
+    this.#later.push(r);
+    if (!this.#laterScheduled) {
+      this.#laterScheduled = true;
+      setImmediate(this.#releaseLater);
+    }
+  }
+
+  readonly #later: Runnable[] = [];
+  #laterScheduled = false;
+  readonly #releaseLater = (): void => {
+    this.#laterScheduled = false;
+    const later = this.#later.splice(0);
+    for (const r of later) this.enqueue(r);
+  };
+
   #grow(): void {
     const old = this.#queue;
     const next = new Array<Runnable | undefined>(old.length * 2);

@@ -25,6 +25,30 @@ describe('Scheduler', () => {
     expect(ticks).to.be.greaterThan(2);
   });
 
+  it("yield lets the processes a sender woke catch up, so its receiver's mailbox stays short", async () => {
+    const { node } = testNode();
+    const N = 100_000;
+    let longest = 0;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const rx = node.spawn(async (self) => {
+      for (let i = 0; i < N; i++) {
+        longest = Math.max(longest, self.messageCount);
+        await self.receive();
+      }
+      done();
+    });
+    node.spawn(async (self) => {
+      for (let i = 0; i < N; i++) {
+        self.send(rx, i);
+        if ((i & 1023) === 1023) await self.yield();
+      }
+    });
+    await finished;
+    // Without it the sender runs ahead and nearly all N messages pile up.
+    expect(longest).to.be.at.most(2048);
+  });
+
   it('two busy processes take turns instead of one running to the end', async () => {
     const { node } = testNode();
     const trace: string[] = [];
