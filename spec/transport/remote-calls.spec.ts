@@ -297,3 +297,75 @@ describe('WtdNode.grant / connect / listen: misuse gets clear errors', () => {
     }
   });
 });
+
+describe('RemoteNode: replies are checked', () => {
+  it('refuses a reply signed by another key, or answering another request (ERR_BAD_REPLY)', async () => {
+    const { createServer } = await import('node:http');
+    const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:' });
+    const mallory = await WtdNode.start({ name: 'mallory', dataDir: ':memory:' });
+    const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:' });
+    // A stand-in for Alice's address that answers with whatever `answer` makes.
+    let answer: (requestJws: string) => Promise<string> = async () => '';
+    const fake = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        void answer(body).then((jws) => {
+          res.writeHead(200, { 'content-type': 'application/jose' });
+          res.end(jws);
+        });
+      });
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', () => r()));
+    try {
+      await alice.listen({ port: 0 });
+      const grant = await alice.grant({ missions: ['probe'], rate: '10/s' });
+      const address = `http://127.0.0.1:${(fake.address() as { port: number }).port}`;
+      const remote = await bob.connect({ ...grant, node: { ...grant.node, address } });
+      const claimsOf = (jws: string) =>
+        JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString()) as { id: string; iss: string };
+      const nowS = () => Math.floor(Date.now() / 1000);
+      const body = { ok: new WireCodec().encode('forged') };
+      // Signed by another node's key.
+      answer = async (jws) =>
+        mallory._signAsNode('reply', {
+          id: claimsOf(jws).id,
+          iat: nowS(),
+          exp: nowS() + 30,
+          aud: bob.id,
+          iss: alice.id,
+          body,
+        });
+      const wrongKey = await rejection(remote.call('Probe', 'touch', [1]));
+      expect([wrongKey.code, wrongKey.status]).to.deep.equal(['ERR_BAD_REPLY', 502]);
+      // Signed by Alice, but for another request id.
+      answer = async () =>
+        alice._signAsNode('reply', {
+          id: newMessageId(),
+          iat: nowS(),
+          exp: nowS() + 30,
+          aud: bob.id,
+          iss: alice.id,
+          body,
+        });
+      const wrongId = await rejection(remote.call('Probe', 'touch', [1]));
+      expect([wrongId.code, wrongId.status]).to.deep.equal(['ERR_BAD_REPLY', 502]);
+      // Signed by Alice for this request: accepted (the control case).
+      answer = async (jws) =>
+        alice._signAsNode('reply', {
+          id: claimsOf(jws).id,
+          iat: nowS(),
+          exp: nowS() + 30,
+          aud: bob.id,
+          iss: alice.id,
+          body,
+        });
+      expect(await remote.call('Probe', 'touch', [1])).to.equal('forged');
+    } finally {
+      fake.close();
+      await alice.close();
+      await mallory.close();
+      await bob.close();
+    }
+  });
+});
