@@ -53,11 +53,6 @@ export class Scheduler {
     this.#drain();
   };
 
-  /** Entries waiting to run. */
-  get length(): number {
-    return this.#count;
-  }
-
   /** Puts `r` at the back of the run queue. */
   enqueue(r: Runnable): void {
     const q = this.#queue;

@@ -89,9 +89,4 @@ export class PidRegistry {
     }
     return new Pid(billet.node, billet.id, 0, new RemoteMailbox(route, billet.id, billet.token));
   }
-
-  /** How many pids are handed out (for introspection and tests). */
-  get size(): number {
-    return this.#handed.size;
-  }
 }

@@ -1,5 +1,26 @@
 import { expect } from 'chai';
+import type { Node, Process } from '../../lib/index.js';
 import { testNode } from '../fixtures/helpers.js';
+
+/** One process sends `n` messages to another, yielding every 1024; `onReceive` sees the receiver before each receive. */
+function flood(node: Node, n: number, onReceive: (self: Process) => void = () => undefined): Promise<void> {
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  const rx = node.spawn(async (self) => {
+    for (let i = 0; i < n; i++) {
+      onReceive(self);
+      await self.receive();
+    }
+    done();
+  });
+  node.spawn(async (self) => {
+    for (let i = 0; i < n; i++) {
+      self.send(rx, i);
+      if ((i & 1023) === 1023) await self.yield();
+    }
+  });
+  return finished;
+}
 
 describe('Scheduler', () => {
   it('keeps a 1 ms timer firing while a million messages flow', async () => {
@@ -7,19 +28,7 @@ describe('Scheduler', () => {
     const N = 1_000_000;
     let ticks = 0;
     const timer = setInterval(() => ticks++, 1);
-    let done!: () => void;
-    const finished = new Promise<void>((r) => (done = r));
-    const rx = node.spawn(async (self) => {
-      for (let i = 0; i < N; i++) await self.receive();
-      done();
-    });
-    node.spawn(async (self) => {
-      for (let i = 0; i < N; i++) {
-        self.send(rx, i);
-        if ((i & 1023) === 1023) await self.yield();
-      }
-    });
-    await finished;
+    await flood(node, N);
     clearInterval(timer);
     // Without slicing, the whole flood runs in microtasks and the interval never fires.
     expect(ticks).to.be.greaterThan(2);
@@ -29,22 +38,9 @@ describe('Scheduler', () => {
     const { node } = testNode();
     const N = 100_000;
     let longest = 0;
-    let done!: () => void;
-    const finished = new Promise<void>((r) => (done = r));
-    const rx = node.spawn(async (self) => {
-      for (let i = 0; i < N; i++) {
-        longest = Math.max(longest, self.messageCount);
-        await self.receive();
-      }
-      done();
+    await flood(node, N, (self) => {
+      longest = Math.max(longest, self.messageCount);
     });
-    node.spawn(async (self) => {
-      for (let i = 0; i < N; i++) {
-        self.send(rx, i);
-        if ((i & 1023) === 1023) await self.yield();
-      }
-    });
-    await finished;
     // Without it the sender runs ahead and nearly all N messages pile up.
     expect(longest).to.be.at.most(2048);
   });

@@ -326,40 +326,18 @@ describe('RemoteNode: replies are checked', () => {
         JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString()) as { id: string; iss: string };
       const nowS = () => Math.floor(Date.now() / 1000);
       const body = { ok: new WireCodec().encode('forged') };
+      const reply = (signer: WtdNode, id: string) =>
+        signer._signAsNode('reply', { id, iat: nowS(), exp: nowS() + 30, aud: bob.id, iss: alice.id, body });
       // Signed by another node's key.
-      answer = async (jws) =>
-        mallory._signAsNode('reply', {
-          id: claimsOf(jws).id,
-          iat: nowS(),
-          exp: nowS() + 30,
-          aud: bob.id,
-          iss: alice.id,
-          body,
-        });
+      answer = async (jws) => reply(mallory, claimsOf(jws).id);
       const wrongKey = await rejection(remote.call('Probe', 'touch', [1]));
       expect([wrongKey.code, wrongKey.status]).to.deep.equal(['ERR_BAD_REPLY', 502]);
       // Signed by Alice, but for another request id.
-      answer = async () =>
-        alice._signAsNode('reply', {
-          id: newMessageId(),
-          iat: nowS(),
-          exp: nowS() + 30,
-          aud: bob.id,
-          iss: alice.id,
-          body,
-        });
+      answer = async () => reply(alice, newMessageId());
       const wrongId = await rejection(remote.call('Probe', 'touch', [1]));
       expect([wrongId.code, wrongId.status]).to.deep.equal(['ERR_BAD_REPLY', 502]);
       // Signed by Alice for this request: accepted (the control case).
-      answer = async (jws) =>
-        alice._signAsNode('reply', {
-          id: claimsOf(jws).id,
-          iat: nowS(),
-          exp: nowS() + 30,
-          aud: bob.id,
-          iss: alice.id,
-          body,
-        });
+      answer = async (jws) => reply(alice, claimsOf(jws).id);
       expect(await remote.call('Probe', 'touch', [1])).to.equal('forged');
     } finally {
       fake.close();
