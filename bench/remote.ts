@@ -2,6 +2,7 @@
  * Remote calls over loopback: signed WTD calls against the same work through
  * an unsigned plain Koa JSON endpoint (the floor), and the raw Ed25519 rate.
  */
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
@@ -53,12 +54,13 @@ async function measure(call: () => Promise<unknown>, n: number): Promise<Figures
   return { c1, c64, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
-async function signed(n: number): Promise<Figures> {
+/** Alice exports the echo and grants it to Bob; `join` connects them (listen, or a proxy). */
+async function echoPair(n: number, join: (alice: WtdNode, bob: WtdNode) => Promise<void>): Promise<Figures> {
   const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:' });
   const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:' });
   try {
     alice.load(BenchEcho);
-    await alice.listen({ port: 0 });
+    await join(alice, bob);
     const grant = await alice.grant({ missions: ['bench'], rate: { count: 1e9, intervalMs: 1000, burst: 1e9 } });
     const remote = await bob.connect(grant);
     const payload = { n: 42, text: 'hello' };
@@ -66,6 +68,35 @@ async function signed(n: number): Promise<Figures> {
   } finally {
     await bob.close();
     await alice.close();
+  }
+}
+
+/** Signed calls straight to Alice's address. */
+function signed(n: number): Promise<Figures> {
+  return echoPair(n, async (alice) => {
+    await alice.listen({ port: 0 });
+  });
+}
+
+/**
+ * The same calls relayed through a proxy, which runs in its own process (on
+ * a real network it is another machine), against direct calls in this run.
+ */
+async function relayed(n: number): Promise<Figures> {
+  const child = spawn(process.execPath, [new URL('./proxy-process.js', import.meta.url).pathname], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      child.once('error', reject);
+      child.stdout.once('data', (d: Buffer) => resolve(String(d).trim()));
+    });
+    return await echoPair(n, async (alice, bob) => {
+      await alice.joinProxy({ url, email: 'alice@example.org' });
+      await bob.joinProxy({ url, email: 'bob@example.org' });
+    });
+  } finally {
+    child.kill('SIGTERM');
   }
 }
 
@@ -115,6 +146,7 @@ export async function runRemote(calls: number): Promise<Row[]> {
   const floor = await unsigned(calls);
   const wtd = await signed(calls);
   const ed = await ed25519(calls);
+  const relay = await relayed(calls);
   const row = (
     name: string,
     unit: string,
@@ -136,5 +168,8 @@ export async function runRemote(calls: number): Promise<Row[]> {
     row('remote_call_p50', 'ms', wtd.p50, 'unsigned-koa-json', floor.p50, false),
     row('remote_call_p99', 'ms', wtd.p99, 'unsigned-koa-json', floor.p99, false),
     row('ed25519', 'sign+verify/s', ed.jose, 'node-crypto-raw', ed.raw, true),
+    row('relay_call_c64', 'calls/s', relay.c64, 'direct-call', wtd.c64, true),
+    row('relay_call_p50', 'ms', relay.p50, 'direct-call', wtd.p50, false),
+    row('relay_call_p99', 'ms', relay.p99, 'direct-call', wtd.p99, false),
   ];
 }

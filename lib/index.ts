@@ -95,7 +95,12 @@ export { parseRate } from './security/rate-limiter.js';
 
 // Transport
 export { WtdNode } from './transport/wtd-node.js';
-export type { WtdNodeOptions, GrantOptions } from './transport/wtd-node.js';
+export type { WtdNodeOptions, GrantOptions, ConnectOptions, ConnectTarget } from './transport/wtd-node.js';
+export type { DirectoryEntry, JoinOptions } from './transport/proxy-client.js';
 export type { ServerLimits } from './transport/server.js';
 export { RemoteNode } from './transport/remote-node.js';
 export type { GrantFile, RemoteCallOptions } from './transport/remote-node.js';
+
+// The proxy: registration, discovery and relay
+export { WtdProxy, WtdProxy as Proxy, ProxyRefusal } from './proxy/proxy.js';
+export type { ProxyOptions, ProxyStatus, ProxyNodeStatus } from './proxy/proxy.js';

@@ -1,9 +1,8 @@
-import { chmodSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { JWK } from 'jose';
 import { WtdError } from '../errors.js';
 import type { GrantRecord, GrantStore } from './grant-store.js';
+import { flush, openDatabase } from './sqlite.js';
 
 interface GrantRow {
   kid: string;
@@ -45,33 +44,22 @@ export class SqliteGrantStore implements GrantStore {
   readonly #statements;
 
   constructor(dataDir: string) {
-    let file = ':memory:';
-    if (dataDir !== ':memory:') {
-      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      file = join(dataDir, 'wtd.db');
-    }
-    try {
-      this.#db = new Database(file);
-      if (file !== ':memory:') chmodSync(file, 0o600);
-      this.#db.pragma('journal_mode = WAL');
-      // Every accepted request writes its replay id and a use count; with
-      // NORMAL a commit is not flushed to disk one by one (on an SD card that
-      // is milliseconds a request). Grants, revocations and the node key are
-      // flushed explicitly when written (see #flush).
-      this.#db.pragma('synchronous = NORMAL');
-      this.#db.exec(`
+    // Every accepted request writes its replay id and a use count, not
+    // flushed one by one; grants, revocations and the node key are flushed
+    // when written (see #flush).
+    this.#db = openDatabase(
+      dataDir,
+      'wtd.db',
+      `
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS grants (
           kid TEXT PRIMARY KEY, label TEXT NOT NULL, missions TEXT NOT NULL, public_jwk TEXT NOT NULL,
           rate TEXT NOT NULL, expires_at INTEGER, created_at INTEGER NOT NULL, revoked_at INTEGER,
           uses INTEGER NOT NULL DEFAULT 0, last_used_at INTEGER);
         CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
-      `);
-    } catch (err) {
-      throw new WtdError('ERR_STORE', `could not open the grant store at ${file}: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
+      `,
+      'grant store',
+    );
     const db = this.#db;
     this.#statements = {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
@@ -102,8 +90,7 @@ export class SqliteGrantStore implements GrantStore {
 
   /** Makes what was just written survive a power cut, not only a crash of this program. */
   #flush(): void {
-    if (this.#db.memory) return;
-    this.#db.pragma('wal_checkpoint(FULL)');
+    flush(this.#db);
   }
 
   addGrant(g: GrantRecord): void {

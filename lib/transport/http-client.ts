@@ -1,7 +1,7 @@
 import { Agent, request } from 'node:http';
 import { CallTimeoutError, NodeDownError } from '../errors.js';
 
-/** What came back from a PUT. */
+/** What came back from a request. */
 export interface HttpResponse {
   status: number;
   contentType: string;
@@ -12,34 +12,41 @@ export interface HttpResponse {
 // One keep-alive agent for every node this program talks to.
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
+/** Options of {@link send}. */
+export interface SendOptions {
+  method?: 'PUT' | 'GET';
+  contentType?: string;
+  /** Aborting it ends the request with `ERR_NODE_DOWN`. */
+  signal?: AbortSignal;
+}
+
 /**
- * PUTs a JWS to `url` and reads the answer. node:http with a keep-alive
+ * Sends `body` to `url` and reads the answer. node:http with a keep-alive
  * agent: about a tenth of a millisecond less per request than fetch, which
  * matters when the whole call should take under one. Fails with
  * `CallTimeoutError` after `timeoutMs` and `NodeDownError` when the node
  * cannot be reached.
  */
-export function put(
-  url: string,
-  body: string,
-  timeoutMs: number,
-  contentType = 'application/jose',
-): Promise<HttpResponse> {
+export function send(url: string, body: string, timeoutMs: number, options: SendOptions = {}): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const done = (err: Error | undefined, res?: HttpResponse): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', abort);
       if (err) reject(err);
       else resolve(res!);
     };
     const req = request(
       url,
       {
-        method: 'PUT',
+        method: options.method ?? 'PUT',
         agent,
-        headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(body) },
+        headers: {
+          'content-type': options.contentType ?? 'application/jose',
+          'content-length': Buffer.byteLength(body),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -59,8 +66,24 @@ export function put(
       done(new CallTimeoutError(url, timeoutMs));
       req.destroy();
     }, timeoutMs);
+    const abort = (): void => {
+      done(new NodeDownError(url, { cause: options.signal?.reason }));
+      req.destroy();
+    };
+    if (options.signal?.aborted) abort();
+    else options.signal?.addEventListener('abort', abort, { once: true });
     // Any failure to connect, send or read (refused, reset, unknown host) means the node is down for us.
     req.on('error', (err) => done(new NodeDownError(url, { cause: err })));
     req.end(body);
   });
+}
+
+/** PUTs a JWS (or, with `contentType`, any text) to `url`: {@link send} with method PUT. */
+export function put(
+  url: string,
+  body: string,
+  timeoutMs: number,
+  contentType = 'application/jose',
+): Promise<HttpResponse> {
+  return send(url, body, timeoutMs, { contentType });
 }

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import { RemoteError, WireError } from '../errors.js';
-import { put } from './http-client.js';
+import type { Link } from './link.js';
 import type { ChildCounts, ChildInfo } from '../behaviours/supervisor.js';
 import { MESSAGE_TTL_S, newMessageId, readKid, sign, underLoad, verify, type Claims } from '../wire/envelope.js';
 import type { PidRoute, PidSender } from './pid-registry.js';
@@ -15,7 +15,15 @@ import type { WtdNode } from './wtd-node.js';
 export interface GrantFile {
   wtd: 'grant';
   version: 1;
-  node: { id: string; name: string; address: string | null; publicJwk: JWK };
+  node: {
+    id: string;
+    name: string;
+    /** Where the node listens, or null. */
+    address: string | null;
+    /** The proxy the node had joined when it made the grant, or null (absent in older files). */
+    proxy?: string | null;
+    publicJwk: JWK;
+  };
   kid: string;
   privateJwk: JWK;
   missions: string[];
@@ -32,7 +40,8 @@ export interface RemoteCallOptions {
 
 /** @internal */
 export interface Connection {
-  address: string;
+  link: Link;
+  via: 'direct' | 'proxy';
   nodeId: string;
   nodeKey: KeyObject;
   nodeKid: string;
@@ -58,8 +67,8 @@ interface CodecContext {
 export class RemoteNode {
   /** The remote node's id. */
   readonly nodeId: string;
-  /** Its address. */
-  readonly address: string;
+  /** How calls reach it: straight to its address, or through the proxy. */
+  readonly via: 'direct' | 'proxy';
   readonly #wtd: WtdNode;
   readonly #conn: Connection;
   readonly #context: CodecContext;
@@ -70,12 +79,12 @@ export class RemoteNode {
     this.#wtd = wtd;
     this.#conn = conn;
     this.nodeId = conn.nodeId;
-    this.address = conn.address.replace(/\/+$/, '');
+    this.via = conn.via;
     const route: PidRoute = {
       sendToPid: (id, token, msg) => {
         if (this.#closed) return;
         void wtd
-          ._sendPid(this.address, conn.nodeId, id, token, msg, this.#context, (claims) =>
+          ._sendPid(conn.link, conn.nodeId, id, token, msg, this.#context, (claims) =>
             sign('pid', claims, conn.grantKey, conn.grantKid),
           )
           .catch((err: unknown) =>
@@ -187,8 +196,9 @@ export class RemoteNode {
     if (wtd.address !== undefined) claims.addr = wtd.address;
     if (cast) claims.cast = true;
     const jws = await sign('call', claims, conn.grantKey, conn.grantKid);
-    const url = `${this.address}${path}`;
-    const res = await wtd._queueFor(this.address).add(() => put(url, jws, timeout), { throwOnTimeout: true });
+    const res = await wtd._queueFor(conn.link).add(() => conn.link.request(path, jws, timeout), {
+      throwOnTimeout: true,
+    });
     if (res.status === 202 && cast) return undefined;
     if (res.contentType.startsWith('application/jose')) return this.#readReply(res.text, claims.id);
     let refusal: { error?: { code?: string; message?: string } } = {};

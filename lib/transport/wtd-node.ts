@@ -17,12 +17,16 @@ import { parseRate, RateLimiter } from '../security/rate-limiter.js';
 import { SqliteGrantStore } from '../security/sqlite-store.js';
 import { WireCodec, type BilletDoux } from '../wire/codec.js';
 import { MESSAGE_TTL_S, newMessageId, sign, type Claims } from '../wire/envelope.js';
-import { put } from './http-client.js';
+import type { HttpResponse } from './http-client.js';
+import { directLink, type Link } from './link.js';
+import { ProxyClient, type DirectoryEntry, type JoinOptions } from './proxy-client.js';
 import { PidRegistry, type PidRoute, type PidSender } from './pid-registry.js';
 import { RemoteNode, type GrantFile } from './remote-node.js';
 import {
   buildServer,
   DEFAULT_LIMITS,
+  Dispatcher,
+  type Arrival,
   errorBody,
   payloadOf,
   RateLimitedError,
@@ -52,10 +56,27 @@ export interface GrantOptions {
   to?: JWK;
 }
 
-/** Where a pid message goes: the peer's address and how to sign for it. */
+/** Where a pid message goes: the peer's node id and how to reach it. */
 interface Peer {
   nodeId: string;
-  address: string;
+  link: Link;
+}
+
+/** Options for {@link WtdNode.connect}. */
+export interface ConnectOptions {
+  /**
+   * `'direct'` to the node's address, or `'proxy'` through the proxy this
+   * node joined. Default: direct when the target has an address, else proxy.
+   */
+  via?: 'direct' | 'proxy';
+}
+
+/** Whom to connect to without a grant file: a node that granted missions to this node's own key. */
+export interface ConnectTarget {
+  /** The node's public key (its id is derived from it). */
+  nodeKey: JWK;
+  /** Its address, if it listens; without one the call goes through the proxy. */
+  address?: string | null;
 }
 
 /** Call context for the codec: who the pids are being handed to, and how messages come back. */
@@ -112,6 +133,8 @@ export class WtdNode extends Node {
   #closed = false;
   #address: string | undefined;
   readonly #remotes = new Set<RemoteNode>();
+  readonly #dispatcher: Dispatcher;
+  #proxy: ProxyClient | undefined;
 
   private constructor(options: WtdNodeOptions, store: GrantStore, keys: KeyPair) {
     super(options);
@@ -124,6 +147,11 @@ export class WtdNode extends Node {
     this._codec = new WireCodec<CodecContext>({
       out: (pid, ctx) => this._pids.hand(pid, ctx.sender),
       in: (billet: BilletDoux, ctx) => this._pids.proxy(billet, ctx.route),
+    });
+    this.#dispatcher = new Dispatcher(this, {
+      apply: (v, p) => this.#apply(v, p),
+      behaviour: (v, p) => this.#behaviour(v, p),
+      pid: (v, p) => this.#pidMessage(v, p),
     });
   }
 
@@ -165,15 +193,7 @@ export class WtdNode extends Node {
   async listen(options: { port?: number; host?: string } = {}): Promise<{ port: number; address: string }> {
     if (this.#server !== undefined)
       throw new WtdError('ERR_ALREADY_LISTENING', `node ${this.name} is already listening at ${this.#address}`);
-    const server = buildServer(
-      this,
-      {
-        apply: (v, p) => this.#apply(v, p),
-        behaviour: (v, p) => this.#behaviour(v, p),
-        pid: (v, p) => this.#pidMessage(v, p),
-      },
-      this.#limits,
-    );
+    const server = buildServer(this.#dispatcher, this.#limits);
     const host = options.host ?? '127.0.0.1';
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -197,6 +217,8 @@ export class WtdNode extends Node {
     this.#closed = true;
     for (const r of this.#remotes) r._close();
     clearInterval(this.#pruner);
+    await this.#proxy?.leave();
+    this.#proxy = undefined;
     const server = this.#server;
     this.#server = undefined;
     if (server !== undefined) {
@@ -205,6 +227,72 @@ export class WtdNode extends Node {
     }
     this.stop();
     this.store.close();
+  }
+
+  // ---------------------------------------------------------------- proxy
+
+  /**
+   * Joins the proxy at `url`: registers `email` with this node's public key
+   * (the private key never leaves the node), then pings every second with
+   * the missions and grant key ids it offers, and long-polls for requests
+   * relayed to it. A node behind a home router needs nothing else to be
+   * called. Resolves once registered and listed.
+   *
+   * @example
+   * ```ts
+   * await bob.joinProxy({ url: 'http://proxy.example.org:14152', email: 'bob@example.org' });
+   * bob.directory(); // => [{ id, name: 'alice', missions: ['dev_mission'], online: true, ... }, ...]
+   * ```
+   */
+  async joinProxy(options: JoinOptions): Promise<void> {
+    if (this.#proxy !== undefined) {
+      throw new WtdError('ERR_ALREADY_JOINED', `node ${this.name} already joined the proxy at ${this.#proxy.url}`);
+    }
+    this.#proxy = await ProxyClient.join(this, options);
+  }
+
+  /** Leaves the proxy: stops pinging and polling (the node drops off the directory a few seconds later). */
+  async leaveProxy(): Promise<void> {
+    const proxy = this.#proxy;
+    this.#proxy = undefined;
+    await proxy?.leave();
+  }
+
+  /** The URL of the proxy this node joined, if any. */
+  get proxyUrl(): string | undefined {
+    return this.#proxy?.url;
+  }
+
+  /** The online nodes the proxy listed at the last ping (empty before joining one). */
+  directory(): DirectoryEntry[] {
+    return this.#proxy?.directory() ?? [];
+  }
+
+  /** Calls `listener` when a node comes online (`nodeup`) or goes offline (`nodedown`) at the proxy. */
+  on(event: 'nodeup' | 'nodedown', listener: (entry: DirectoryEntry) => void): this {
+    this.#needProxy().on(event, listener);
+    return this;
+  }
+
+  /** Stops calling a listener given to {@link on}. */
+  off(event: 'nodeup' | 'nodedown', listener: (entry: DirectoryEntry) => void): this {
+    this.#proxy?.off(event, listener);
+    return this;
+  }
+
+  #needProxy(): ProxyClient {
+    if (this.#proxy === undefined) {
+      throw new WtdError(
+        'ERR_NO_PROXY',
+        `node ${this.name} has not joined a proxy: await node.joinProxy({ url, email }) first`,
+      );
+    }
+    return this.#proxy;
+  }
+
+  /** @internal Runs a request that arrived other than by this node's HTTP server (relayed by a proxy). */
+  _dispatch(method: string, path: string, jws: string, arrival: Arrival): Promise<HttpResponse> {
+    return this.#dispatcher.dispatch(method, path, jws, arrival);
   }
 
   // ---------------------------------------------------------------- grants
@@ -270,7 +358,13 @@ export class WtdNode extends Node {
     return {
       wtd: 'grant',
       version: 1,
-      node: { id: this.id, name: this.name, address: this.#address ?? null, publicJwk: this.publicJwk },
+      node: {
+        id: this.id,
+        name: this.name,
+        address: this.#address ?? null,
+        proxy: this.#proxy?.url ?? null,
+        publicJwk: this.publicJwk,
+      },
       kid,
       privateJwk,
       missions: record.missions,
@@ -292,39 +386,59 @@ export class WtdNode extends Node {
 
   /**
    * Connects to another node with a grant file (the seed's way), or with
-   * `{ address, nodeKey }` for a grant made to this node's own public key.
+   * `{ nodeKey, address }` for a grant made to this node's own public key.
+   * The calls go straight to the node's address, or through the proxy this
+   * node joined when the target has no address (or `via: 'proxy'`).
    */
-  async connect(target: GrantFile | { address: string; nodeKey: JWK }): Promise<RemoteNode> {
-    let remote: RemoteNode;
+  async connect(target: GrantFile | ConnectTarget, options: ConnectOptions = {}): Promise<RemoteNode> {
+    let nodeJwk: JWK;
+    let address: string | null;
+    let grantKid: string;
+    let grantKey: KeyObject;
+    let reachable = true;
     if ('wtd' in target && target.wtd === 'grant') {
-      if (target.node.address === null) {
+      nodeJwk = target.node.publicJwk;
+      address = target.node.address;
+      reachable = address !== null || (target.node.proxy ?? null) !== null;
+      const grantKeys = await importPrivate(target.privateJwk);
+      grantKid = target.kid;
+      grantKey = grantKeys.privateKey;
+    } else {
+      const t = target as ConnectTarget;
+      nodeJwk = t.nodeKey;
+      address = t.address ?? null;
+      grantKid = this.#keys.thumbprint;
+      grantKey = this.#keys.privateKey;
+    }
+    const nodeKey = await importPublic(nodeJwk);
+    const nodeId = shortId(nodeKey.thumbprint);
+    const via = options.via ?? (address !== null ? 'direct' : 'proxy');
+    let link: Link;
+    if (via === 'direct' || (options.via === undefined && !reachable)) {
+      if (address === null) {
         throw new WtdError(
           'ERR_NO_ADDRESS',
-          'this grant file has no address: the granting node was not listening when it made it',
+          'this grant file has no address: the granting node was neither listening nor on a proxy when it made it',
         );
       }
-      const grantKeys = await importPrivate(target.privateJwk);
-      const nodeKey = await importPublic(target.node.publicJwk);
-      remote = new RemoteNode(this, {
-        address: target.node.address,
-        nodeId: target.node.id,
-        nodeKey: nodeKey.key,
-        nodeKid: nodeKey.thumbprint,
-        grantKid: target.kid,
-        grantKey: grantKeys.privateKey,
-      });
+      link = directLink(address);
+    } else if (this.#proxy === undefined) {
+      throw new WtdError(
+        'ERR_NO_PROXY',
+        `node ${nodeId} has no address to call directly; join a proxy first: await node.joinProxy({ url, email })`,
+      );
     } else {
-      const t = target as { address: string; nodeKey: JWK };
-      const nodeKey = await importPublic(t.nodeKey);
-      remote = new RemoteNode(this, {
-        address: t.address,
-        nodeId: shortId(nodeKey.thumbprint),
-        nodeKey: nodeKey.key,
-        nodeKid: nodeKey.thumbprint,
-        grantKid: this.#keys.thumbprint,
-        grantKey: this.#keys.privateKey,
-      });
+      link = this.#proxy.link(nodeId);
     }
+    const remote = new RemoteNode(this, {
+      link,
+      via,
+      nodeId,
+      nodeKey: nodeKey.key,
+      nodeKid: nodeKey.thumbprint,
+      grantKid,
+      grantKey,
+    });
     this.#remotes.add(remote);
     return remote;
   }
@@ -332,7 +446,7 @@ export class WtdNode extends Node {
   // ---------------------------------------------------------------- internals shared with RemoteNode and the server
 
   /** @internal Signs with this node's own key. */
-  _signAsNode(kind: 'reply' | 'pid', claims: Claims): Promise<string> {
+  _signAsNode(kind: 'reply' | 'pid' | 'proxy', claims: Claims): Promise<string> {
     return sign(kind, claims, this.#keys.privateKey, this.#keys.thumbprint);
   }
 
@@ -350,25 +464,25 @@ export class WtdNode extends Node {
   }
 
   /** @internal The outbound queue to one remote node: bounds concurrent requests to it. */
-  _queueFor(address: string): PQueue {
-    let q = this.#queues.get(address);
+  _queueFor(link: Link): PQueue {
+    let q = this.#queues.get(link.key);
     if (q === undefined) {
       q = new PQueue({ concurrency: 64 });
-      this.#queues.set(address, q);
+      this.#queues.set(link.key, q);
     }
     return q;
   }
 
   /** @internal How this node sends to pids a grantee handed it: signed by this node, only while the grant stands. */
   _routeTo(peer: Peer, grantKid: string): PidRoute {
-    const key = `${peer.nodeId}@${peer.address}/${grantKid}`;
+    const key = `${peer.nodeId}@${peer.link.key}/${grantKid}`;
     let route = this.#routes.get(key);
     if (route === undefined) {
       route = {
         sendToPid: (id, token, msg) => {
           const context = this.#peers.get(grantKid)?.context;
           if (context === undefined || !context.sender.valid()) return;
-          void this._sendPid(peer.address, peer.nodeId, id, token, msg, context, (claims) =>
+          void this._sendPid(peer.link, peer.nodeId, id, token, msg, context, (claims) =>
             this._signAsNode('pid', claims),
           ).catch((err: unknown) =>
             this.logger.error(`could not deliver a message to <${peer.nodeId}.${id}.0>: ${(err as Error).message}`),
@@ -381,12 +495,12 @@ export class WtdNode extends Node {
   }
 
   /**
-   * @internal PUT /pid/<id> on `address`: `msg` encoded in `context` now,
+   * @internal PUT /pid/<id> over `link`: `msg` encoded in `context` now,
    * then signed by `signer` and sent in order: messages from this node to
    * another arrive in the order they were sent, as between Erlang processes.
    */
   _sendPid(
-    address: string,
+    link: Link,
     aud: string,
     id: number,
     token: string,
@@ -396,10 +510,10 @@ export class WtdNode extends Node {
   ): Promise<void> {
     const path = `/pid/${id}`;
     const body = { token, msg: this._codec.encode(msg, context) };
-    let queue = this.#pidQueues.get(address);
+    let queue = this.#pidQueues.get(link.key);
     if (queue === undefined) {
       queue = new PQueue({ concurrency: 1 });
-      this.#pidQueues.set(address, queue);
+      this.#pidQueues.set(link.key, queue);
     }
     return queue.add(async () => {
       const nowS = Math.floor(Date.now() / 1000);
@@ -414,7 +528,7 @@ export class WtdNode extends Node {
         body,
       };
       const jws = await signer(claims);
-      const res = await put(`${address}${path}`, jws, PID_SEND_TIMEOUT_MS);
+      const res = await link.request(path, jws, PID_SEND_TIMEOUT_MS);
       if (res.status !== 204) {
         throw new WireError('ERR_PID_REFUSED', res.status, `the node refused the message: ${res.text}`);
       }
@@ -456,10 +570,14 @@ export class WtdNode extends Node {
     const grant = v.grant!;
     const known = this.#peers.get(grant.kid);
     const addr = v.claims.addr;
+    // Pids in the arguments are answered the way the request came: through
+    // the same proxy, or at the address the caller gave.
     const route: PidRoute =
-      typeof addr === 'string' && /^https?:\/\//.test(addr)
-        ? this._routeTo({ nodeId: v.claims.iss, address: addr }, grant.kid)
-        : (known?.context.route ?? this.#nullRoute);
+      v.replyLink !== undefined
+        ? this._routeTo({ nodeId: v.claims.iss, link: v.replyLink }, grant.kid)
+        : typeof addr === 'string' && /^https?:\/\//.test(addr)
+          ? this._routeTo({ nodeId: v.claims.iss, link: directLink(addr) }, grant.kid)
+          : (known?.context.route ?? this.#nullRoute);
     const key = known?.key ?? (await importPublic(grant.publicJwk)).key;
     const sender: PidSender = {
       kid: grant.kid,

@@ -6,6 +6,7 @@ export const TYP = Object.freeze({
   call: 'wtd-call+jws',
   reply: 'wtd-reply+jws',
   pid: 'wtd-pid+jws',
+  proxy: 'wtd-proxy+jws',
 });
 
 /** A message kind, the key of {@link TYP}. */

@@ -1,3 +1,4 @@
+import { directLink } from '../../lib/transport/link.js';
 import { expect } from 'chai';
 import {
   CallTimeoutError,
@@ -217,8 +218,14 @@ describe('WtdNode: grants and signed remote calls', () => {
         route: { sendToPid: () => undefined },
       };
       const err = await rejection(
-        nodes.alice._sendPid(nodes.bob.address!, nodes.bob.id, inbox.id, 'forged-token', 'hi', context, (c) =>
-          nodes.alice._signAsNode('pid', c),
+        nodes.alice._sendPid(
+          directLink(nodes.bob.address!),
+          nodes.bob.id,
+          inbox.id,
+          'forged-token',
+          'hi',
+          context,
+          (c) => nodes.alice._signAsNode('pid', c),
         ),
       );
       expect([err.code, err.status]).to.deep.equal(['ERR_PID_REFUSED', 403]);

@@ -1,0 +1,19 @@
+import { send, type HttpResponse } from './http-client.js';
+
+/**
+ * How signed requests reach another node: straight over HTTP to its
+ * address, or relayed through a proxy both nodes joined. Either way the
+ * request and its answer are the same bytes.
+ */
+export interface Link {
+  /** Names the route, for the per-destination queues and for messages. */
+  readonly key: string;
+  /** PUTs `jws` to `path` on the other node and returns its answer. */
+  request(path: string, jws: string, timeoutMs: number): Promise<HttpResponse>;
+}
+
+/** A link straight to a node's HTTP address. */
+export function directLink(address: string): Link {
+  const base = address.replace(/\/+$/, '');
+  return { key: base, request: (path, jws, timeoutMs) => send(`${base}${path}`, jws, timeoutMs) };
+}

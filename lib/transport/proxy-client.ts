@@ -1,0 +1,404 @@
+import { CallTimeoutError, WireError, WtdError } from '../errors.js';
+import { isUsable } from '../security/grants.js';
+import { MESSAGE_TTL_S, newMessageId, type Claims } from '../wire/envelope.js';
+import { send, type HttpResponse } from './http-client.js';
+import type { Link } from './link.js';
+import type { WtdNode } from './wtd-node.js';
+
+/** A node as the proxy's directory lists it. */
+export interface DirectoryEntry {
+  /** The node id (a fingerprint of its key). */
+  id: string;
+  name: string;
+  /** The missions it offers. */
+  missions: string[];
+  /** The grant key ids it accepts. */
+  grants: string[];
+  /** Where it can be reached directly, if it listens; null for a node behind a router. */
+  address: string | null;
+  online: boolean;
+  /** Epoch ms of its last ping or poll. */
+  lastSeen: number;
+}
+
+/** Options for {@link WtdNode.joinProxy}. */
+export interface JoinOptions {
+  /** The proxy's URL, e.g. `http://proxy.example.org:14152`. */
+  url: string;
+  /** The e-mail this node registers with. */
+  email: string;
+  /** How often to ping, in ms. Default 1000. */
+  pingIntervalMs?: number;
+}
+
+/** A message relayed through the proxy, as sent and as delivered. */
+export interface RelayMessage {
+  /** Unique per sender and destination: the proxy and the receiver drop repeats of it. */
+  id: string;
+  kind: 'request' | 'response';
+  /** The destination node id (sending) or the sending node id (delivered, set by the proxy). */
+  to?: string;
+  from?: string;
+  /** request: the path on the destination and the signed JWS, byte for byte. */
+  path?: string;
+  jws?: string;
+  /** response: the id of the request it answers, and the answer. */
+  re?: string;
+  status?: number;
+  contentType?: string;
+  text?: string;
+  retryAfter?: string;
+}
+
+interface Pending {
+  resolve(res: HttpResponse): void;
+  reject(err: Error): void;
+}
+
+interface Outgoing {
+  message: RelayMessage;
+  /** Epoch ms after which it is no longer worth sending. */
+  deadline: number;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+/** Largest batch of relay messages in one request to the proxy, in bytes of JSON. */
+const BATCH_BYTES = 256 * 1024;
+/** Polls in flight at once: one held by the proxy, and new ones carrying messages. */
+const POLLS_IN_FLIGHT = 3;
+/** How long a poll may be held by the proxy, plus a margin: the client's timeout for it. */
+const POLL_TIMEOUT_MS = 30_000;
+/** How long to wait before polling again after the proxy could not be reached. */
+const RETRY_MS = 1000;
+
+type DirectoryListener = (entry: DirectoryEntry) => void;
+
+/**
+ * A node's membership of a proxy: registration, the ping that publishes
+ * what the node offers and reads the directory, the long poll that brings
+ * relayed requests and answers, and the outbox that sends them in batches.
+ * Every request to the proxy is signed by the node key; the requests and
+ * replies it relays are signed end to end by their senders, so the proxy
+ * can delay or drop them but not forge or alter them.
+ * @internal Made by {@link WtdNode.joinProxy}.
+ */
+export class ProxyClient {
+  readonly url: string;
+  readonly #wtd: WtdNode;
+  #proxyId = '';
+  readonly #pending = new Map<string, Pending>();
+  readonly #outbox: Outgoing[] = [];
+  #inFlight = 0;
+  readonly #exchanges = new Set<Promise<void>>();
+  #acks: string[] = [];
+  // Relayed requests already handled, by relay id, with when they can be forgotten.
+  readonly #handled = new Map<string, number>();
+  readonly #directory = new Map<string, DirectoryEntry>();
+  readonly #listeners = { nodeup: new Set<DirectoryListener>(), nodedown: new Set<DirectoryListener>() };
+  #pinger: ReturnType<typeof setInterval> | undefined;
+  readonly #abort = new AbortController();
+  #stopped = false;
+
+  private constructor(wtd: WtdNode, url: string) {
+    this.#wtd = wtd;
+    this.url = url.replace(/\/+$/, '');
+  }
+
+  /** Registers `wtd` with the proxy at `options.url`, pings once, and starts pinging and polling. */
+  static async join(wtd: WtdNode, options: JoinOptions): Promise<ProxyClient> {
+    if (typeof options?.url !== 'string' || !/^https?:\/\/[^/]+/.test(options.url)) {
+      throw new TypeError(`joinProxy({ url }) expects the proxy's http(s) URL, got ${JSON.stringify(options?.url)}`);
+    }
+    if (typeof options.email !== 'string' || !options.email.includes('@')) {
+      throw new TypeError(`joinProxy({ email }) expects an e-mail address, got ${JSON.stringify(options.email)}`);
+    }
+    const client = new ProxyClient(wtd, options.url);
+    const info = await client.#call('GET', '/id', undefined);
+    client.#proxyId = String((info as { id?: unknown }).id ?? '');
+    await client.#signed('/register', { email: options.email, name: wtd.name, publicJwk: wtd.publicJwk });
+    await client.ping();
+    const every = options.pingIntervalMs ?? 1000;
+    client.#pinger = setInterval(() => {
+      client.ping().then(
+        () => client.#recovered('ping'),
+        (err: unknown) => client.#failed('ping', err),
+      );
+    }, every);
+    client.#pinger.unref();
+    client.#kick();
+    return client;
+  }
+
+  /** The online nodes the proxy listed at the last ping, this node included. */
+  directory(): DirectoryEntry[] {
+    return [...this.#directory.values()];
+  }
+
+  /** Listens for nodes coming online (`nodeup`) or going offline (`nodedown`). */
+  on(event: 'nodeup' | 'nodedown', listener: DirectoryListener): void {
+    this.#listeners[event].add(listener);
+  }
+
+  off(event: 'nodeup' | 'nodedown', listener: DirectoryListener): void {
+    this.#listeners[event].delete(listener);
+  }
+
+  /** Publishes what this node offers and reads the directory back. */
+  async ping(): Promise<DirectoryEntry[]> {
+    const wtd = this.#wtd;
+    const now = Date.now();
+    const result = (await this.#signed(`/nodes/${wtd.id}/ping`, {
+      name: wtd.name,
+      missions: Object.keys(wtd.missions.describe()),
+      grants: wtd
+        .grants()
+        .filter((g) => isUsable(g, now))
+        .map((g) => g.kid),
+      address: wtd.address ?? null,
+    })) as { directory: DirectoryEntry[] };
+    if (this.#stopped) return result.directory;
+    const online = new Map(result.directory.map((e) => [e.id, e]));
+    for (const [id, entry] of this.#directory) {
+      if (!online.has(id)) {
+        this.#directory.delete(id);
+        this.#emit('nodedown', { ...entry, online: false });
+      }
+    }
+    for (const [id, entry] of online) {
+      const known = this.#directory.has(id);
+      this.#directory.set(id, entry);
+      if (!known) this.#emit('nodeup', entry);
+    }
+    return result.directory;
+  }
+
+  /** A link to node `nodeId` through this proxy. */
+  link(nodeId: string): Link {
+    return {
+      key: `${this.url}#${nodeId}`,
+      request: (path, jws, timeoutMs) => this.request(nodeId, path, jws, timeoutMs),
+    };
+  }
+
+  /** Relays `PUT path` with `jws` to `to` and waits for its answer, relayed back. */
+  request(to: string, path: string, jws: string, timeoutMs: number): Promise<HttpResponse> {
+    if (this.#stopped) return Promise.reject(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
+    const id = newMessageId();
+    return new Promise<HttpResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new CallTimeoutError(`node ${to} through ${this.url}`, timeoutMs));
+      }, timeoutMs);
+      const settle = (): void => {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+      };
+      this.#pending.set(id, {
+        resolve: (res) => {
+          settle();
+          resolve(res);
+        },
+        reject: (err) => {
+          settle();
+          reject(err);
+        },
+      });
+      this.#enqueue({ id, kind: 'request', to, path, jws }, Date.now() + timeoutMs).catch((err: Error) =>
+        this.#pending.get(id)?.reject(err),
+      );
+    });
+  }
+
+  /** Stops pinging and polling; calls waiting for answers fail with `ERR_NO_PROXY`. */
+  async leave(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#pinger);
+    this.#abort.abort(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
+    await Promise.all(this.#exchanges);
+    for (const p of this.#pending.values()) p.reject(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
+    for (const o of this.#outbox.splice(0)) o.reject(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
+  }
+
+  // Failures are logged once per outage, not once a second.
+  readonly #down = new Set<string>();
+
+  #failed(what: string, err: unknown): void {
+    if (this.#stopped || this.#down.has(what)) return;
+    this.#down.add(what);
+    this.#wtd.logger.error(`proxy ${what} to ${this.url} failed, retrying: ${(err as Error).message}`);
+  }
+
+  #recovered(what: string): void {
+    this.#down.delete(what);
+  }
+
+  #emit(event: 'nodeup' | 'nodedown', entry: DirectoryEntry): void {
+    for (const l of this.#listeners[event]) {
+      try {
+        l(entry);
+      } catch (err) {
+        this.#wtd.logger.error(`a ${event} listener threw: ${(err as Error).message}`, err);
+      }
+    }
+  }
+
+  /**
+   * Keeps one poll outstanding, and starts another at once when there is
+   * something to send: a poll carries the node's outgoing messages and the
+   * acknowledgement of what the last one brought, and the proxy answers the
+   * one it held with nothing (a new poll releases the old). A relayed call
+   * thus costs each side one signed request.
+   */
+  #kick(): void {
+    while (!this.#stopped && (this.#inFlight === 0 || (this.#outbox.length > 0 && this.#inFlight < POLLS_IN_FLIGHT))) {
+      let bytes = 0;
+      let n = 0;
+      while (n < this.#outbox.length && (n === 0 || bytes < BATCH_BYTES)) {
+        const m = this.#outbox[n]!.message;
+        bytes += (m.jws?.length ?? 0) + (m.text?.length ?? 0) + 200;
+        n++;
+      }
+      const batch = this.#outbox.splice(0, n);
+      const ack = this.#acks;
+      this.#acks = [];
+      this.#inFlight++;
+      const exchange = this.#exchange(ack, batch).finally(() => {
+        this.#exchanges.delete(exchange);
+        // Poll again once the requests it brought had their turn: their
+        // answers then leave with that poll instead of the one after it.
+        setImmediate(() => {
+          this.#inFlight--;
+          this.#kick();
+        });
+      });
+      this.#exchanges.add(exchange);
+    }
+  }
+
+  async #exchange(ack: string[], batch: Outgoing[]): Promise<void> {
+    const wtd = this.#wtd;
+    let res: {
+      results: { id: string; error?: { code: string; status: number; message: string } }[];
+      messages: RelayMessage[];
+      retryMs?: number;
+    };
+    try {
+      res = (await this.#signed(
+        `/nodes/${wtd.id}/poll`,
+        { ack, messages: batch.map((o) => o.message) },
+        POLL_TIMEOUT_MS,
+      )) as typeof res;
+      this.#recovered('poll');
+    } catch (err) {
+      if (err instanceof WireError || this.#stopped) {
+        for (const o of batch) o.reject(err as Error);
+      } else {
+        // The proxy may or may not have taken them: send them again with the
+        // same ids (it drops repeats), while they are still wanted.
+        const now = Date.now();
+        const again = batch.filter((o) => o.deadline > now);
+        for (const o of batch) if (o.deadline <= now) o.reject(err as Error);
+        this.#outbox.unshift(...again);
+      }
+      // Not acknowledged: say so again on the next poll (the proxy ignores ids it already let go).
+      this.#acks = ack.concat(this.#acks);
+      if (this.#stopped) return;
+      this.#failed('poll', err);
+      await new Promise((r) => setTimeout(r, RETRY_MS));
+      return;
+    }
+    batch.forEach((o, i) => {
+      const r = res.results[i];
+      if (r?.error === undefined) o.resolve();
+      else o.reject(new WireError(r.error.code, r.error.status, `the proxy refused the message: ${r.error.message}`));
+    });
+    for (const m of res.messages) {
+      this.#acks.push(m.id);
+      this.#receive(m);
+    }
+    if (res.retryMs !== undefined && !this.#stopped) await new Promise((r) => setTimeout(r, res.retryMs));
+  }
+
+  #receive(m: RelayMessage): void {
+    if (m.kind === 'response') {
+      this.#pending.get(m.re ?? '')?.resolve({
+        status: Number(m.status),
+        contentType: String(m.contentType ?? ''),
+        retryAfter: m.retryAfter,
+        text: String(m.text ?? ''),
+      });
+      return;
+    }
+    const now = Date.now();
+    if ((this.#handled.get(m.id) ?? 0) > now) return; // delivered again after a lost acknowledgement
+    this.#handled.set(m.id, now + 2 * MESSAGE_TTL_S * 1000);
+    if (this.#handled.size > 10_000) {
+      for (const [id, until] of this.#handled) if (until <= now) this.#handled.delete(id);
+    }
+    const from = String(m.from);
+    void this.#wtd
+      ._dispatch('PUT', String(m.path), String(m.jws), { relayedFrom: (nodeId) => this.link(nodeId) })
+      .then((answer) => {
+        // A repeat that the replay window caught (after a restart of this node) ran once already: no answer.
+        if (answer.status === 409) return;
+        return this.#enqueue({
+          id: newMessageId(),
+          kind: 'response',
+          to: from,
+          re: m.id,
+          status: answer.status,
+          contentType: answer.contentType,
+          text: answer.text,
+          ...(answer.retryAfter === undefined ? {} : { retryAfter: answer.retryAfter }),
+        });
+      })
+      .catch((err: unknown) => {
+        if (!this.#stopped) {
+          this.#wtd.logger.error(`could not answer a relayed request from ${from}: ${(err as Error).message}`);
+        }
+      });
+  }
+
+  #enqueue(message: RelayMessage, deadline = Date.now() + MESSAGE_TTL_S * 1000): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#outbox.push({ message, resolve, reject, deadline });
+      this.#kick();
+    });
+  }
+
+  /** A request to the proxy signed by the node key, with its own typ, id and time. */
+  async #signed(path: string, body: unknown, timeoutMs = 10_000): Promise<unknown> {
+    const nowS = Math.floor(Date.now() / 1000);
+    const claims: Claims = {
+      id: newMessageId(),
+      iat: nowS,
+      exp: nowS + MESSAGE_TTL_S,
+      aud: this.#proxyId,
+      iss: this.#wtd.id,
+      method: 'PUT',
+      path,
+      body,
+    };
+    return this.#call('PUT', path, await this.#wtd._signAsNode('proxy', claims), timeoutMs);
+  }
+
+  async #call(method: 'GET' | 'PUT', path: string, jws: string | undefined, timeoutMs = 10_000): Promise<unknown> {
+    const res = await send(`${this.url}${path}`, jws ?? '', timeoutMs, { method, signal: this.#abort.signal });
+    let parsed: { error?: { code?: string; message?: string } } & Record<string, unknown>;
+    try {
+      parsed = JSON.parse(res.text) as typeof parsed;
+    } catch {
+      throw new WireError('ERR_BAD_PROXY', 502, `the proxy at ${this.url} answered ${res.status} with no JSON`);
+    }
+    if (res.status >= 400 || parsed.error !== undefined) {
+      throw new WireError(
+        parsed.error?.code ?? 'ERR_BAD_PROXY',
+        res.status,
+        `the proxy refused: ${parsed.error?.message ?? res.status}`,
+      );
+    }
+    return parsed;
+  }
+}

@@ -1,0 +1,315 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { WireError, WtdNode, WtdProxy } from '../../lib/index.js';
+import { newKeyPair } from '../../lib/security/keys.js';
+import { MESSAGE_TTL_S, newMessageId, sign } from '../../lib/wire/envelope.js';
+import { MemoryLogger, rejection } from '../fixtures/helpers.js';
+import { closeAll, eventually, RawClient } from '../fixtures/proxy.js';
+import { Probe, probeRuns, put } from '../fixtures/remote.js';
+
+describe('WtdProxy: durable queues, delivery at most once', () => {
+  let dir: string;
+  const logger = new MemoryLogger();
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'wtd-proxy-'));
+    probeRuns.count = 0;
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function node(name: string, dataDir = ':memory:'): Promise<WtdNode> {
+    const n = await WtdNode.start({ name, dataDir, logger });
+    if (name === 'alice') {
+      n.load(Probe);
+      Probe.node = n;
+    }
+    return n;
+  }
+
+  it('a proxy restart with a call queued loses nothing and runs nothing twice', async () => {
+    let proxy = await WtdProxy.start({ dataDir: join(dir, 'proxy'), port: 0, logger });
+    const port = proxy.port;
+    const alice = await node('alice');
+    const bob = await node('bob');
+    try {
+      expect(statSync(join(dir, 'proxy', 'proxy.db')).mode & 0o777).to.equal(0o600);
+      await alice.joinProxy({ url: proxy.url, email: 'alice@example.org' });
+      await bob.joinProxy({ url: proxy.url, email: 'bob@example.org' });
+      const grant = await alice.grant({ missions: ['probe'], rate: '100/s' });
+      await alice.leaveProxy();
+      const remote = await bob.connect(grant);
+      const call = remote.call('Probe', 'touch', ['queued'], { timeout: 15_000 });
+      await eventually(() => proxy.status().nodes.find((n) => n.id === alice.id)!.queued === 1);
+      await proxy.close();
+      proxy = await WtdProxy.start({ dataDir: join(dir, 'proxy'), port, logger });
+      expect(proxy.status().nodes.find((n) => n.id === alice.id)!.queued).to.equal(1);
+      await alice.joinProxy({ url: proxy.url, email: 'alice@example.org' });
+      expect(await call).to.equal('queued');
+      expect(probeRuns.count).to.equal(1);
+      // Bob's node kept polling through the outage and is still served.
+      expect(await remote.call('Probe', 'touch', ['after'])).to.equal('after');
+      expect(probeRuns.count).to.equal(2);
+    } finally {
+      await closeAll(bob, alice, proxy);
+    }
+  });
+
+  it('a node restart: calls queued while it was down run once it is back', async () => {
+    const proxy = await WtdProxy.start({ dataDir: ':memory:', port: 0, logger });
+    let alice = await node('alice', join(dir, 'alice'));
+    const bob = await node('bob');
+    try {
+      await alice.joinProxy({ url: proxy.url, email: 'alice@example.org' });
+      await bob.joinProxy({ url: proxy.url, email: 'bob@example.org' });
+      const grant = await alice.grant({ missions: ['probe'], rate: '100/s' });
+      const remote = await bob.connect(grant);
+      expect(await remote.call('Probe', 'touch', [1])).to.equal(1);
+      await alice.close();
+      const call = remote.call('Probe', 'touch', [2], { timeout: 10_000 });
+      alice = await node('alice', join(dir, 'alice'));
+      await alice.joinProxy({ url: proxy.url, email: 'alice@example.org' });
+      expect(await call).to.equal(2);
+      expect(probeRuns.count).to.equal(2);
+    } finally {
+      await closeAll(bob, alice, proxy);
+    }
+  });
+
+  it('redelivers what was not acknowledged, drops repeats by id, and forgets what was', async () => {
+    const proxy = await WtdProxy.start({ dataDir: ':memory:', port: 0, logger, pollHoldMs: 100 });
+    try {
+      const a = await RawClient.register(proxy, 'a@example.org');
+      const b = await RawClient.register(proxy, 'b@example.org');
+      const message = { id: 'm1', kind: 'request', to: b.id, path: '/apply/X/y', jws: 'a.b.c' };
+      const sent = await a.poll({ messages: [message, message] });
+      expect(sent.json.results).to.deep.equal([{ id: 'm1' }, { id: 'm1' }]);
+      const first = await b.poll();
+      expect(first.json.messages.map((m) => [m.id, m.from, m.jws])).to.deep.equal([['m1', a.id, 'a.b.c']]);
+      // The answer to that poll was "lost": the next poll, acknowledging nothing, brings it again.
+      const again = await b.poll();
+      expect(again.json.messages.map((m) => m.id)).to.deep.equal(['m1']);
+      const acked = await b.poll({ ack: ['m1'] });
+      expect(acked.json.messages).to.deep.equal([]);
+      // A late repeat of the same message is not queued again.
+      await a.poll({ messages: [message] });
+      expect((await b.poll()).json.messages).to.deep.equal([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a node runs a relayed call at most once, even when the same request comes twice', async () => {
+    const proxy = await WtdProxy.start({ dataDir: ':memory:', port: 0, logger, pollHoldMs: 200 });
+    const alice = await node('alice');
+    try {
+      await alice.joinProxy({ url: proxy.url, email: 'alice@example.org' });
+      const grant = await alice.grant({ missions: ['probe'], rate: '100/s' });
+      const raw = await RawClient.register(proxy);
+      // A call signed with the grant's key, relayed twice under two relay ids (as a confused sender might).
+      const nowS = Math.floor(Date.now() / 1000);
+      const path = '/apply/Probe/touch';
+      const { importPrivate } = await import('../../lib/security/keys.js');
+      const grantKeys = await importPrivate(grant.privateJwk);
+      const jws = await sign(
+        'call',
+        {
+          id: newMessageId(),
+          iat: nowS,
+          exp: nowS + MESSAGE_TTL_S,
+          aud: alice.id,
+          iss: raw.id,
+          method: 'PUT',
+          path,
+          body: { json: [['once']] },
+        },
+        grantKeys.privateKey,
+        grant.kid,
+      );
+      await raw.poll({
+        messages: [
+          { id: 'r1', kind: 'request', to: alice.id, path, jws },
+          { id: 'r2', kind: 'request', to: alice.id, path, jws },
+        ],
+      });
+      const answers: any[] = [];
+      await eventually(async () => {
+        const res = await raw.poll({ ack: answers.map((m) => m.id) });
+        answers.push(...res.json.messages);
+        return answers.length >= 1 && probeRuns.count === 1;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      answers.push(...(await raw.poll({ ack: answers.map((m) => m.id) })).json.messages);
+      expect(probeRuns.count).to.equal(1);
+      expect(answers.map((m) => [m.re, m.status])).to.deep.equal([['r1', 200]]);
+    } finally {
+      await closeAll(alice, proxy);
+    }
+  });
+});
+
+describe('WtdProxy: refusals', () => {
+  let proxy: WtdProxy;
+  let raw: RawClient;
+  beforeEach(async () => {
+    proxy = await WtdProxy.start({
+      dataDir: ':memory:',
+      port: 0,
+      logger: new MemoryLogger(),
+      pollHoldMs: 100,
+      maxQueue: 2,
+      maxMessageBytes: 2048,
+      messageTtlMs: 300,
+      maxPolls: 1,
+    });
+    raw = await RawClient.register(proxy);
+  });
+  afterEach(() => proxy.close());
+
+  it('refuses replayed, forged, unregistered and misaddressed requests', async () => {
+    const path = `/nodes/${raw.id}/ping`;
+    const jws = await raw.jws(path, { missions: [] });
+    expect((await put(`${proxy.url}${path}`, jws)).status).to.equal(200);
+    const replay = await put(`${proxy.url}${path}`, jws);
+    expect([replay.status, replay.code]).to.deep.equal([409, 'replay']);
+    // Signed by another key, claiming the registered kid.
+    const other = await newKeyPair();
+    const nowS = Math.floor(Date.now() / 1000);
+    const forged = await sign(
+      'proxy',
+      { id: newMessageId(), iat: nowS, exp: nowS + 60, aud: proxy.id, iss: raw.id, method: 'PUT', path, body: {} },
+      other.privateKey,
+      raw.keys.thumbprint,
+    );
+    const f = await put(`${proxy.url}${path}`, forged);
+    expect([f.status, f.code]).to.deep.equal([401, 'denied']);
+    const flipped = jws.slice(0, -3) + (jws.endsWith('AAA') ? 'BBB' : 'AAA');
+    expect((await put(`${proxy.url}${path}`, flipped)).code).to.equal('denied');
+    const stranger = await sign(
+      'proxy',
+      { id: newMessageId(), iat: nowS, exp: nowS + 60, aud: proxy.id, iss: 'x', method: 'PUT', path, body: {} },
+      other.privateKey,
+      other.thumbprint,
+    );
+    const u = await put(`${proxy.url}${path}`, stranger);
+    expect([u.status, u.code]).to.deep.equal([401, 'not_registered']);
+    const wrongAud = await raw.put(path, {}, { aud: 'another-proxy' });
+    expect([wrongAud.status, wrongAud.code]).to.deep.equal([401, 'denied']);
+    const wrongPath = await put(`${proxy.url}${path}`, await raw.jws(`/nodes/${raw.id}/poll`, {}));
+    expect([wrongPath.status, wrongPath.code]).to.deep.equal([401, 'denied']);
+    const stale = await raw.put(path, {}, { iat: nowS - 600, exp: nowS - 590 });
+    expect([stale.status, stale.code]).to.deep.equal([401, 'stale']);
+    const typ = await put(`${proxy.url}${path}`, jws, { 'content-type': 'application/json' });
+    expect([typ.status, typ.code]).to.deep.equal([415, 'unsupported_media']);
+  });
+
+  it('another node cannot poll Alice’s queue, nor ping or send as her', async () => {
+    const alice = await RawClient.register(proxy, 'alice@example.org');
+    await raw.poll({ messages: [{ id: 'for-alice', kind: 'request', to: alice.id, path: '/pid/1', jws: 'a.b.c' }] });
+    for (const op of ['poll', 'ping']) {
+      const res = await raw.put(`/nodes/${alice.id}/${op}`, {});
+      expect([res.status, res.code]).to.deep.equal([403, 'denied']);
+    }
+    expect((await alice.poll()).json.messages.map((m) => m.id)).to.deep.equal(['for-alice']);
+  });
+
+  it('registration proves the key and needs an e-mail', async () => {
+    const keys = await newKeyPair();
+    const other = await newKeyPair();
+    const nowS = Math.floor(Date.now() / 1000);
+    const claims = (body: unknown) => ({
+      id: newMessageId(),
+      iat: nowS,
+      exp: nowS + 60,
+      aud: proxy.id,
+      iss: 'x',
+      method: 'PUT',
+      path: '/register',
+      body,
+    });
+    const noEmail = await sign('proxy', claims({ publicJwk: keys.publicJwk }), keys.privateKey, keys.thumbprint);
+    const r1 = await put(`${proxy.url}/register`, noEmail);
+    expect([r1.status, r1.code]).to.deep.equal([400, 'bad_request']);
+    // Registering someone else's public key: the signature does not match it.
+    const theirs = await sign(
+      'proxy',
+      claims({ email: 'x@example.org', publicJwk: keys.publicJwk }),
+      other.privateKey,
+      keys.thumbprint,
+    );
+    const r2 = await put(`${proxy.url}/register`, theirs);
+    expect([r2.status, r2.code]).to.deep.equal([401, 'denied']);
+    const mismatch = await sign(
+      'proxy',
+      claims({ email: 'x@example.org', publicJwk: keys.publicJwk }),
+      other.privateKey,
+      other.thumbprint,
+    );
+    expect((await put(`${proxy.url}/register`, mismatch)).code).to.equal('denied');
+    expect(proxy.status().nodes.map((n) => n.id)).to.deep.equal([raw.id]);
+  });
+
+  it('bounds: a full queue, an oversized message, an unknown node, too many waiting polls', async () => {
+    const target = await RawClient.register(proxy, 't@example.org');
+    const msg = (id: string, extra: object = {}) => ({
+      id,
+      kind: 'request',
+      to: target.id,
+      path: '/pid/1',
+      jws: 'a.b.c',
+      ...extra,
+    });
+    const res = await raw.poll({
+      messages: [msg('1'), msg('2'), msg('3'), msg('4', { jws: 'x'.repeat(4096) }), msg('5', { to: 'nobody' })],
+    });
+    expect(res.json.results.map((r) => r.error?.code ?? 'ok')).to.deep.equal([
+      'ok',
+      'ok',
+      'queue_full',
+      'too_large',
+      'not_registered',
+    ]);
+    expect(res.json.results[2].error.status).to.equal(503);
+    // maxPolls is 1: while one poll is held, another with nothing to carry is refused.
+    const held = target.put(`/nodes/${target.id}/poll`, { ack: ['1', '2'] });
+    await eventually(() => proxy.status().waitingPolls === 1);
+    const busy = await raw.put(`/nodes/${raw.id}/poll`, {});
+    expect([busy.status, busy.code]).to.deep.equal([503, 'busy']);
+    await held;
+  });
+
+  it('a message not collected within its TTL is dropped and its sender told: expired', async () => {
+    const target = await RawClient.register(proxy, 't@example.org');
+    await raw.poll({ messages: [{ id: 'late', kind: 'request', to: target.id, path: '/pid/1', jws: 'a.b.c' }] });
+    let answers: any[] = [];
+    await eventually(async () => {
+      answers = (await raw.poll()).json.messages;
+      return answers.length > 0;
+    });
+    expect(answers.map((m) => [m.re, m.status, JSON.parse(m.text).error.code])).to.deep.equal([
+      ['late', 504, 'expired'],
+    ]);
+    expect((await target.poll()).json.messages).to.deep.equal([]);
+  });
+
+  it('a caller whose call expired in an offline node’s queue gets expired, and the call never runs', async () => {
+    const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:', logger: new MemoryLogger() });
+    const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:', logger: new MemoryLogger() });
+    probeRuns.count = 0;
+    try {
+      alice.load(Probe);
+      await alice.joinProxy({ url: proxy.url, email: 'alice@example.org' });
+      await bob.joinProxy({ url: proxy.url, email: 'bob@example.org' });
+      const grant = await alice.grant({ missions: ['probe'], rate: '10/s' });
+      await alice.leaveProxy();
+      const err = await rejection((await bob.connect(grant)).call('Probe', 'touch', [1]));
+      expect(err).to.be.instanceOf(WireError);
+      expect([err.code, err.status]).to.deep.equal(['expired', 504]);
+      await alice.joinProxy({ url: proxy.url, email: 'alice@example.org' });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(probeRuns.count).to.equal(0);
+    } finally {
+      await closeAll(bob, alice);
+    }
+  });
+});

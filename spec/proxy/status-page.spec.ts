@@ -1,0 +1,69 @@
+import { expect } from 'chai';
+import type { Browser } from 'playwright-core';
+import { WtdNode, WtdProxy } from '../../lib/index.js';
+import { launchBrowser } from '../fixtures/browser.js';
+import { MemoryLogger } from '../fixtures/helpers.js';
+import { closeAll } from '../fixtures/proxy.js';
+import { Probe } from '../fixtures/remote.js';
+
+describe('WtdProxy status page (GET /) in headless Chromium', function () {
+  this.timeout(30_000);
+  let browser: Browser;
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(() => browser?.close());
+
+  it('shows who is online, their missions and queues, and updates live when a node goes offline', async () => {
+    const logger = new MemoryLogger();
+    const proxy = await WtdProxy.start({ dataDir: ':memory:', port: 0, offlineAfterMs: 500, logger });
+    const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:', logger });
+    const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:', logger });
+    try {
+      alice.load(Probe);
+      await alice.joinProxy({ url: proxy.url, email: 'alice@example.org', pingIntervalMs: 200 });
+      await bob.joinProxy({ url: proxy.url, email: 'bob@example.org', pingIntervalMs: 200 });
+      const grant = await alice.grant({ missions: ['probe'], rate: '10/s' });
+      expect(await (await bob.connect(grant)).call('Probe', 'touch', ['hello'])).to.equal('hello');
+
+      const page = await browser.newPage();
+      await page.goto(proxy.url);
+      const row = (id: string) => page.locator(`tr[data-node="${id}"]`);
+      await row(alice.id).waitFor();
+      expect(await page.title()).to.equal('WTD proxy');
+      expect(await page.locator('#summary').textContent()).to.match(
+        /2 of 2 registered nodes online · 2 messages relayed/,
+      );
+      const aliceCells = await row(alice.id).locator('td').allTextContents();
+      expect(aliceCells[0]).to.equal(`alice ${alice.id}`);
+      expect(aliceCells.slice(1, 4)).to.deep.equal(['online', 'other, probe', '0']);
+      expect(aliceCells[4]).to.match(/just now|s ago/);
+      expect(aliceCells.slice(5)).to.deep.equal(['1', '1']);
+
+      // Bob stops pinging; the open page shows it offline without a reload.
+      await bob.leaveProxy();
+      await row(bob.id).locator('.status', { hasText: 'offline' }).waitFor({ timeout: 10_000 });
+      expect(await page.locator('#summary').textContent()).to.match(/1 of 2 registered nodes online/);
+      await page.close();
+    } finally {
+      await closeAll(bob, alice, proxy);
+    }
+  });
+
+  it('GET /status.json is the same data for scripts', async () => {
+    const proxy = await WtdProxy.start({ dataDir: ':memory:', port: 0, logger: new MemoryLogger() });
+    try {
+      const res = await fetch(`${proxy.url}/status.json`);
+      expect(res.headers.get('content-type')).to.match(/^application\/json/);
+      const status = (await res.json()) as { id: string; nodes: unknown[] };
+      expect([status.id, status.nodes]).to.deep.equal([proxy.id, []]);
+      const missing = await fetch(`${proxy.url}/nope`);
+      expect([missing.status, ((await missing.json()) as { error: { code: string } }).error.code]).to.deep.equal([
+        404,
+        'not_found',
+      ]);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
