@@ -65,7 +65,7 @@ if (erlangAvailable()) {
 }
 
 console.log('running remote calls over loopback...');
-rows.push(...(await runRemote(quick ? 500 : 5000)));
+rows.push(...(await runRemote(quick ? 500 : 5000, quick ? 1 : 3)));
 
 console.log('');
 const header = ['workload', 'unit', 'WTD', 'peer', 'peer value', 'ratio (>1: WTD ahead)'];

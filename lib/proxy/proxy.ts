@@ -66,6 +66,8 @@ export interface ProxyStatus {
 interface Live {
   record: NodeRecord;
   online: boolean;
+  /** Messages waiting for it, kept in step with the store (so an empty queue costs no query). */
+  queued: number;
   sent: number;
   received: number;
 }
@@ -73,6 +75,8 @@ interface Live {
 interface Waiter {
   /** Answers the held poll: with what waits, or with nothing when a newer poll took its place. */
   release(bySuccessor?: boolean): void;
+  /** Messages queued for the node while this poll waited (it waited because there were none before). */
+  arrived: string[];
 }
 
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}$/;
@@ -172,7 +176,7 @@ export class WtdProxy {
       offlineAfterMs: options.offlineAfterMs ?? 5000,
     };
     for (const record of store.nodes()) {
-      const live = { record, online: false, sent: 0, received: 0 };
+      const live = { record, online: false, queued: store.depth(record.id), sent: 0, received: 0 };
       this.#nodes.set(record.id, live);
       this.#byKid.set(record.kid, live);
     }
@@ -231,7 +235,7 @@ export class WtdProxy {
         missions: n.record.missions,
         grants: n.record.grants.length,
         address: n.record.address,
-        queued: this.#store.depth(n.record.id),
+        queued: n.queued,
         lastSeen: n.record.lastSeen,
         sent: n.sent,
         received: n.received,
@@ -293,7 +297,12 @@ export class WtdProxy {
     });
     router.put('/nodes/:id/poll', async (ctx) => {
       const { live, claims } = await this.#authenticate(ctx, ctx.params.id!);
-      ctx.body = await this.#poll(live, claims.body, ctx);
+      const answer = await this.#poll(live, claims.body, ctx);
+      // The queued messages are JSON already: they are spliced in, not parsed and written again.
+      ctx.type = 'application/json';
+      ctx.body =
+        `{"results":${JSON.stringify(answer.results)},"messages":[${answer.messages.join(',')}]` +
+        `${answer.retryMs === undefined ? '' : `,"retryMs":${answer.retryMs}`}}`;
     });
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: false }));
@@ -399,7 +408,7 @@ export class WtdProxy {
     record.name = name;
     this.#store.register(record);
     if (known === undefined) {
-      const live = { record, online: false, sent: 0, received: 0 };
+      const live = { record, online: false, queued: 0, sent: 0, received: 0 };
       this.#nodes.set(id, live);
       this.#byKid.set(kid, live);
       this.#keys.set(kid, imported.key);
@@ -449,7 +458,7 @@ export class WtdProxy {
     live: Live,
     body: unknown,
     ctx: Koa.Context,
-  ): Promise<{ results: unknown[]; messages: unknown[]; retryMs?: number }> {
+  ): Promise<{ results: unknown[]; messages: string[]; retryMs?: number }> {
     const id = live.record.id;
     const b = (body ?? {}) as { ack?: unknown; messages?: unknown };
     const ack = strings(b.ack ?? [], 10 * SEND_BATCH, 'ack');
@@ -458,17 +467,25 @@ export class WtdProxy {
       refuse('bad_request', 400, `a poll carries at most ${SEND_BATCH} messages`);
     }
     const results = outgoing.length === 0 ? [] : this.#send(live, outgoing);
-    this.#store.ack(id, ack);
-    this.#waiters.get(id)?.release(true);
-    let messages = this.#take(id);
+    live.queued -= this.#store.ack(id, ack);
+    // One poll per node is held: a new one releases the old, with nothing,
+    // after the answers this one may wake have gone out.
+    const old = this.#waiters.get(id);
+    if (old !== undefined) {
+      this.#waiters.delete(id);
+      setImmediate(() => old.release(true));
+    }
+    let messages = this.#take(live);
     if (messages.length > 0 || results.some((r) => 'error' in r)) return { results, messages };
     if (this.#waiters.size >= this.#options.maxPolls) {
       // Messages it carried were taken; only the waiting is refused.
       if (outgoing.length > 0) return { results, messages, retryMs: 1000 };
       refuse('busy', 503, 'the proxy holds as many polls as it can; poll again in a second');
     }
+    let waiter!: Waiter;
     const superseded = await new Promise<boolean>((resolve) => {
-      const waiter: Waiter = {
+      waiter = {
+        arrived: [],
         release: (bySuccessor = false) => {
           clearTimeout(timer);
           if (this.#waiters.get(id) === waiter) this.#waiters.delete(id);
@@ -483,12 +500,15 @@ export class WtdProxy {
       ctx.res.once('close', onClose);
     });
     if (superseded || this.#server === undefined) return { results, messages: [] };
-    messages = this.#take(id);
+    // What arrived while it waited is all that waits, unless some of it expired: then ask the store.
+    messages = waiter.arrived.length === live.queued ? waiter.arrived : this.#take(live);
     return { results, messages };
   }
 
-  #take(id: string): unknown[] {
-    return this.#store.take(id, Date.now(), POLL_BATCH).map((m) => JSON.parse(m.body) as unknown);
+  /** The JSON of the oldest messages waiting for `live`. */
+  #take(live: Live): string[] {
+    if (live.queued === 0) return [];
+    return this.#store.take(live.record.id, Date.now(), POLL_BATCH).map((m) => m.body);
   }
 
   /** Queues messages for their destinations, each with its own result; wakes the destinations' polls. */
@@ -551,10 +571,12 @@ export class WtdProxy {
       return fail('too_large', 413, `a relayed message is at most ${this.#options.maxMessageBytes} bytes`);
     }
     if (expiresAt <= now) return fail('expired', 410, 'this message has already expired');
-    if (this.#store.depth(to.record.id) >= this.#options.maxQueue) {
+    if (to.queued >= this.#options.maxQueue) {
       return fail('queue_full', 503, `the queue of node ${to.record.id} is full; try again later`);
     }
     if (this.#store.enqueue(to.record.id, id, text, expiresAt)) {
+      to.queued++;
+      this.#waiters.get(to.record.id)?.arrived.push(text);
       live.sent++;
       to.received++;
       this.#relayed++;
@@ -569,6 +591,10 @@ export class WtdProxy {
       if (n.online && now - n.record.lastSeen > this.#options.offlineAfterMs) n.online = false;
     }
     const lost = this.#store.expire(now);
+    for (const m of lost) {
+      const to = this.#nodes.get(m.to);
+      if (to !== undefined) to.queued--;
+    }
     const woken = new Set<string>();
     this.#store.batch(() => {
       for (const m of lost) {
@@ -587,6 +613,7 @@ export class WtdProxy {
           }),
         };
         if (this.#store.enqueue(msg.from, answer.id, JSON.stringify(answer), now + this.#options.messageTtlMs)) {
+          this.#nodes.get(msg.from)!.queued++;
           woken.add(msg.from);
         }
       }

@@ -158,11 +158,13 @@ export class ProxyStore {
     return this.#q.take.all(to, now, limit);
   }
 
-  /** Marks messages received by `to`. */
-  ack(to: string, ids: readonly string[]): void {
-    if (ids.length === 0) return;
-    this.#db.transaction(() => {
-      for (const id of ids) this.#q.ack.run(to, id);
+  /** Marks messages received by `to`; returns how many were waiting. */
+  ack(to: string, ids: readonly string[]): number {
+    if (ids.length === 0) return 0;
+    return this.#db.transaction(() => {
+      let n = 0;
+      for (const id of ids) n += this.#q.ack.run(to, id).changes;
+      return n;
     })();
   }
 
