@@ -104,3 +104,8 @@ export type { GrantFile, RemoteCallOptions } from './transport/remote-node.js';
 // The proxy: registration, discovery and relay
 export { WtdProxy, WtdProxy as Proxy, ProxyRefusal } from './proxy/proxy.js';
 export type { ProxyOptions, ProxyStatus, ProxyNodeStatus } from './proxy/proxy.js';
+
+// The wtd command's observer, for programs that run a node themselves
+export { Observer } from './cli/observer.js';
+export type { ObserverSnapshot, ObservedProcess, TreeNode } from './cli/observer.js';
+export type { Refusal, RateState } from './transport/wtd-node.js';

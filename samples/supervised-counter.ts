@@ -1,5 +1,5 @@
 /**
- * `npm start`: a counter kept alive by a supervisor.
+ * A counter kept alive by a supervisor (`node dist/samples/supervised-counter.js`).
  *
  * A GenServer counts; a Supervisor watches it. We make the counter crash on
  * purpose, the supervisor restarts it (fresh state, same name), and callers

@@ -1,8 +1,8 @@
 /**
  * Alice grants Bob one mission; Bob calls it, passes a pid and hears back;
  * Alice revokes the grant and Bob is refused. Both nodes run in this one
- * program over loopback; `wtd` and `npm start` will put them in separate
- * processes.
+ * program over loopback; `npm start` tells the same story with each node in
+ * its own process, through a proxy.
  *
  * Run it: `node dist/samples/two-nodes.js`
  */

@@ -30,6 +30,13 @@ export class RateLimiter {
     return Math.ceil((1 - b.tokens) / perMs);
   }
 
+  /** The tokens `kid` has now, without taking one (a grant not used yet has its whole burst). */
+  peek(kid: string, rate: RateLimit, nowMs: number): number {
+    const b = this.#buckets.get(kid);
+    if (b === undefined) return rate.burst;
+    return Math.min(rate.burst, b.tokens + (nowMs - b.at) * (rate.count / rate.intervalMs));
+  }
+
   forget(kid: string): void {
     this.#buckets.delete(kid);
   }

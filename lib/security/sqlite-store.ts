@@ -75,6 +75,7 @@ export class SqliteGrantStore implements GrantStore {
       recordUse: db.prepare('UPDATE grants SET uses = uses + 1, last_used_at = ? WHERE kid = ?'),
       remember: db.prepare('INSERT OR IGNORE INTO seen (id, expires_at) VALUES (?, ?)'),
       prune: db.prepare('DELETE FROM seen WHERE expires_at < ?'),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
     };
   }
 
@@ -117,6 +118,7 @@ export class SqliteGrantStore implements GrantStore {
   }
 
   getGrant(kid: string): GrantRecord | undefined {
+    this.#syncCache();
     let grant = this.#cache.get(kid);
     if (grant === undefined) {
       const row = this.#statements.getGrant.get(kid);
@@ -125,6 +127,18 @@ export class SqliteGrantStore implements GrantStore {
       this.#cache.set(kid, grant);
     }
     return grant;
+  }
+
+  // Another program (the wtd command, say) may grant or revoke in the same
+  // file: SQLite's data_version changes when it does, and the cache is dropped.
+  #dataVersion = -1;
+
+  #syncCache(): void {
+    const version = this.#statements.dataVersion.get() as number;
+    if (version !== this.#dataVersion) {
+      this.#dataVersion = version;
+      this.#cache.clear();
+    }
   }
 
   listGrants(): GrantRecord[] {

@@ -148,7 +148,10 @@ export class Dispatcher {
         retryAfter: undefined,
       };
     } catch (err) {
-      if (err instanceof WireError) return refusalOf(err);
+      if (err instanceof WireError) {
+        this.#wtd._noteRefusal(err, path);
+        return refusalOf(err);
+      }
       this.#wtd.logger.error(`refused a request: ${(err as Error).message}`, err);
       return refusalOf(new WireError('ERR_INTERNAL', 500, 'the node failed to handle this request'));
     }

@@ -42,6 +42,27 @@ export interface WtdNodeOptions extends NodeOptions {
   store?: GrantStore;
   /** Server limits. */
   limits?: Partial<ServerLimits>;
+  /**
+   * Where grant files say the node can be reached when it is not listening
+   * or on a proxy in this program (the `wtd` command grants for a node that
+   * runs in another).
+   */
+  advertise?: { address?: string | null; proxy?: string | null };
+}
+
+/** A request the node refused, as the observer lists it. */
+export interface Refusal {
+  at: number;
+  code: string;
+  status: number;
+  path: string;
+  message: string;
+}
+
+/** The rate state of a grant: tokens left now, out of its burst. */
+export interface RateState {
+  tokens: number;
+  burst: number;
 }
 
 /** Options for {@link WtdNode.grant}. */
@@ -90,6 +111,9 @@ const MISSION = /^[a-z][a-z0-9_]{0,63}$/;
 /** How long a message to a remote pid may take to be accepted. */
 const PID_SEND_TIMEOUT_MS = 10_000;
 
+/** How long close() lets requests being answered finish. */
+const CLOSE_GRACE_MS = 1000;
+
 /** How many requests under one grant run user code at once; the rest wait their turn. */
 export const EXECUTIONS_PER_GRANT = 8;
 
@@ -135,6 +159,8 @@ export class WtdNode extends Node {
   readonly #remotes = new Set<RemoteNode>();
   readonly #dispatcher: Dispatcher;
   #proxy: ProxyClient | undefined;
+  readonly #advertise: { address?: string | null; proxy?: string | null };
+  readonly #refusals: Refusal[] = [];
 
   private constructor(options: WtdNodeOptions, store: GrantStore, keys: KeyPair) {
     super(options);
@@ -143,6 +169,7 @@ export class WtdNode extends Node {
     this.id = shortId(keys.thumbprint);
     this.publicJwk = keys.publicJwk;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#advertise = options.advertise ?? {};
     this._pids = new PidRegistry(this, this.id);
     this._codec = new WireCodec<CodecContext>({
       out: (pid, ctx) => this._pids.hand(pid, ctx.sender),
@@ -222,8 +249,13 @@ export class WtdNode extends Node {
     const server = this.#server;
     this.#server = undefined;
     if (server !== undefined) {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Requests being answered finish (a message delivered is acknowledged),
+      // for at most a second; idle connections close at once.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+      await closed;
+      clearTimeout(force);
     }
     this.stop();
     this.store.close();
@@ -361,8 +393,8 @@ export class WtdNode extends Node {
       node: {
         id: this.id,
         name: this.name,
-        address: this.#address ?? null,
-        proxy: this.#proxy?.url ?? null,
+        address: this.#address ?? this.#advertise.address ?? null,
+        proxy: this.#proxy?.url ?? this.#advertise.proxy ?? null,
         publicJwk: this.publicJwk,
       },
       kid,
@@ -382,6 +414,24 @@ export class WtdNode extends Node {
   /** Every grant this node has made. */
   grants(): GrantRecord[] {
     return this.store.listGrants();
+  }
+
+  /** How much of its rate a grant has left now. */
+  rateState(kid: string): RateState | undefined {
+    const grant = this.store.getGrant(kid);
+    if (grant === undefined) return undefined;
+    return { tokens: Math.floor(this.#limiter.peek(kid, grant.rate, Date.now())), burst: grant.rate.burst };
+  }
+
+  /** The last requests this node refused (most recent last, at most 100). */
+  recentRefusals(): Refusal[] {
+    return [...this.#refusals];
+  }
+
+  /** @internal Keeps a refusal for {@link recentRefusals}. */
+  _noteRefusal(err: WireError, path: string): void {
+    this.#refusals.push({ at: Date.now(), code: err.code, status: err.status, path, message: err.message });
+    if (this.#refusals.length > 100) this.#refusals.shift();
   }
 
   /**
@@ -535,7 +585,15 @@ export class WtdNode extends Node {
     });
   }
 
-  readonly #nullRoute: PidRoute = { sendToPid: () => undefined };
+  // For pids from a caller that gave no address and came through no proxy:
+  // messages to them cannot go anywhere (dropped, as Erlang drops messages
+  // to an unreachable node), and the owner is told why.
+  readonly #nullRoute: PidRoute = {
+    sendToPid: (id) =>
+      this.logger.error(
+        `a message to pid ${id} of another node was dropped: that node neither listens nor came through a proxy`,
+      ),
+  };
 
   // ---------------------------------------------------------------- request handlers (run after every check passed)
 

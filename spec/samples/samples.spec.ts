@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { expect } from 'chai';
 import { ManualClock } from '../../lib/index.js';
 import { main as apiExamples } from '../../samples/api-examples.js';
@@ -7,6 +8,9 @@ import { main as readme } from '../../samples/readme.js';
 import { main as supervisedCounter } from '../../samples/supervised-counter.js';
 import { main as trafficLight } from '../../samples/traffic-light.js';
 import { main as twoNodes } from '../../samples/two-nodes.js';
+import { main as pingPong } from '../../samples/ping-pong.js';
+import { main as story } from '../../samples/story/narrator.js';
+import { main as wordCount } from '../../samples/word-count.js';
 import { flush } from '../fixtures/helpers.js';
 
 async function run(sample: (say: (line: string) => void) => Promise<void>): Promise<string> {
@@ -16,7 +20,40 @@ async function run(sample: (say: (line: string) => void) => Promise<void>): Prom
 }
 
 describe('samples/', () => {
-  it('supervised-counter (npm start): crash, restart, then the intensity is exceeded', async () => {
+  it('story (npm start): proxy, Alice and Bob in three processes, told step by step, ending cleanly', async function () {
+    this.timeout(30_000);
+    const out = await run(story);
+    expect(out).to.match(/wtd proxy \(process \d+\) listens at http:\/\/127\.0\.0\.1:\d+/);
+    expect(out).to.match(/alice \(\S+\) online, offering: greetings/);
+    expect(out).to.include('(proxy: she has no address to call directly)');
+    expect(out).to.include('"hello, Bob, from alice"');
+    expect(out).to.include('visitor number 1');
+    expect(out).to.match(/Bob's process <bob\.\d+\.0> received \{"countdown":3\}[\s\S]*\{"countdown":1\}/);
+    expect(out).to.include('3 answered, 3 refused with ERR_RATE_LIMITED');
+    expect(out).to.include('refused: ERR_GRANT_REVOKED');
+    expect(out).to.match(/visitors was <alice\.\d+\.0> with 1 visit\(s\); it is now <alice\.\d+\.0>, counting from 0/);
+    expect(out).to.include('The end.');
+    // Its temp directory is gone.
+    const dir = /their data lives in (\S+) until the end/.exec(out)![1]!;
+    expect(existsSync(dir)).to.equal(false);
+  });
+
+  it('ping-pong: pids passed both ways between two nodes', async () => {
+    const out = await run(pingPong);
+    expect(out).to.match(/got ping 1 from <\S+\.1\.0>/);
+    expect(out).to.include("alice's pinger <alice.1.0> got pong 3");
+    expect(out.split('\n').at(-1)).to.equal('game over');
+  });
+
+  it('word-count: three nodes, one dies half-way, the total is still right', async () => {
+    const out = await run(wordCount);
+    expect(out).to.include("carol's node stops");
+    expect(out).to.match(/carol is down \(ERR_NODE_DOWN|ERR_CALL_TIMEOUT\)/);
+    expect(out).to.include('top words: the 11, it 10, of 10');
+    expect(out).to.include('the spread count agrees with counting in one place');
+  });
+
+  it('supervised-counter: crash, restart, then the intensity is exceeded', async () => {
     const out = await run(supervisedCounter);
     expect(out).to.include('counter says 3');
     expect(out).to.include('caller caught ERR_SERVER_EXITED: Error: the counter tripped over a bug');

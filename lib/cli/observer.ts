@@ -1,0 +1,211 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Router from '@koa/router';
+import Koa from 'koa';
+import { Supervisor } from '../behaviours/supervisor.js';
+import { WtdError } from '../errors.js';
+import { missionTable } from '../missions/mission-table.js';
+import type { Node } from '../runtime/node.js';
+import type { Pid } from '../runtime/pid.js';
+import { isUsable } from '../security/grants.js';
+import { WtdNode } from '../transport/wtd-node.js';
+import { observerPage } from './observer-page.js';
+
+/** One process as the observer shows it. */
+export interface ObservedProcess {
+  pid: string;
+  name: string | null;
+  status: string;
+  /** Messages waiting in its mailbox. */
+  queue: number;
+  behaviour: string | null;
+  module: string | null;
+  links: string[];
+}
+
+/** A node of the supervision tree. */
+export interface TreeNode {
+  pid: string;
+  id: string | null;
+  name: string | null;
+  module: string | null;
+  /** `'supervisor'`, `'worker'`, or `'restarting'` for a child waiting to be restarted. */
+  kind: string;
+  children: TreeNode[];
+}
+
+/** Everything the observer page shows, as `GET /observer.json` returns it. */
+export interface ObserverSnapshot {
+  at: number;
+  node: { name: string; id: string | null; address: string | null; proxy: string | null };
+  tree: TreeNode[];
+  processes: ObservedProcess[];
+  missions: Record<string, { functions: string[]; behaviours: string[] }>;
+  grants: {
+    kid: string;
+    label: string;
+    missions: string[];
+    rate: string;
+    uses: number;
+    lastUsedAt: number | null;
+    state: 'active' | 'revoked' | 'expired';
+    tokens: number | null;
+  }[];
+  refusals: { at: number; code: string; status: number; path: string; message: string }[];
+}
+
+const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/;
+
+/**
+ * A live page of one running node, for its owner: the supervision tree,
+ * every process with its status and mailbox, the missions offered, the
+ * grants with their use and rate, and recent refusals. It listens on
+ * 127.0.0.1 only and answers only requests addressed to a loopback name,
+ * so no other machine (nor a web page that rebinds a name to 127.0.0.1)
+ * can read it.
+ *
+ * @example
+ * ```ts
+ * const observer = await Observer.start(alice, { port: 14154 });
+ * console.log(`open ${observer.url}`); // http://127.0.0.1:14154/
+ * ```
+ */
+export class Observer {
+  readonly #node: Node;
+  readonly #server: Server;
+  readonly url: string;
+
+  private constructor(node: Node, server: Server, url: string) {
+    this.#node = node;
+    this.#server = server;
+    this.url = url;
+  }
+
+  /** Serves the page of `node` on 127.0.0.1 (default port 14154; 0 picks a free one). */
+  static async start(node: Node, options: { port?: number } = {}): Promise<Observer> {
+    const app = new Koa();
+    const router = new Router();
+    app.silent = true;
+    // The routes answer once the observer exists (it needs the server it serves from).
+    const self: { observer?: Observer } = {};
+    app.use(async (ctx, next) => {
+      if (!LOOPBACK_HOST.test(ctx.get('host'))) {
+        ctx.status = 403;
+        ctx.body = { error: { code: 'ERR_NOT_LOCAL', message: 'the observer answers on this machine only' } };
+        return;
+      }
+      await next();
+    });
+    router.get('/', (ctx) => {
+      ctx.type = 'text/html; charset=utf-8';
+      ctx.set('Content-Security-Policy', "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'");
+      ctx.body = observerPage();
+    });
+    router.get('/observer.json', async (ctx) => {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = await self.observer!.snapshot();
+    });
+    app.use(router.routes());
+    const server = createServer(app.callback());
+    const port = options.port ?? 14154;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) =>
+        reject(
+          new WtdError('ERR_LISTEN', `the observer could not listen on 127.0.0.1:${port}: ${err.message}`, {
+            cause: err,
+          }),
+        ),
+      );
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    self.observer = new Observer(node, server, `http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    return self.observer;
+  }
+
+  /** What the page shows, now. */
+  async snapshot(): Promise<ObserverSnapshot> {
+    const node = this.#node;
+    const infos = node.processes().flatMap((pid) => {
+      const info = node.processInfo(pid);
+      return info === undefined ? [] : [info];
+    });
+    const processes: ObservedProcess[] = infos.map((i) => ({
+      pid: String(i.pid),
+      name: i.name ?? null,
+      status: i.status,
+      queue: i.messageQueueLength,
+      behaviour: i.behaviour ?? null,
+      module: i.module ?? null,
+      links: i.links.map(String),
+    }));
+    const byPid = new Map(infos.map((i) => [String(i.pid), i]));
+    const supervised = new Set<string>();
+    const childrenOf = new Map<string, TreeNode[]>();
+    for (const sup of infos.filter((i) => i.behaviour === 'supervisor')) {
+      const children = await Promise.race([
+        Supervisor.whichChildren(sup.pid).catch(() => []),
+        new Promise<[]>((resolve) => setTimeout(() => resolve([]), 500)),
+      ]);
+      childrenOf.set(
+        String(sup.pid),
+        children.map((c) => {
+          const pid = typeof c.pid === 'object' ? String(c.pid as Pid) : '';
+          if (pid !== '') supervised.add(pid);
+          const info = byPid.get(pid);
+          return {
+            pid,
+            id: c.id,
+            name: info?.name ?? null,
+            module: info?.module ?? null,
+            kind: c.pid === 'restarting' ? 'restarting' : c.pid === undefined ? 'stopped' : c.type,
+            children: [],
+          };
+        }),
+      );
+    }
+    const attach = (t: TreeNode): TreeNode => ({ ...t, children: (childrenOf.get(t.pid) ?? []).map(attach) });
+    const tree = infos
+      .filter((i) => i.behaviour === 'supervisor' && !supervised.has(String(i.pid)))
+      .map((i) =>
+        attach({
+          pid: String(i.pid),
+          id: null,
+          name: i.name ?? null,
+          module: i.module ?? null,
+          kind: 'supervisor',
+          children: [],
+        }),
+      );
+    const wtd = node instanceof WtdNode ? node : undefined;
+    const now = Date.now();
+    return {
+      at: now,
+      node: {
+        name: node.name,
+        id: wtd?.id ?? null,
+        address: wtd?.address ?? null,
+        proxy: wtd?.proxyUrl ?? null,
+      },
+      tree,
+      processes,
+      missions: missionTable(node).describe(),
+      grants: (wtd?.grants() ?? []).map((g) => ({
+        kid: g.kid,
+        label: g.label,
+        missions: g.missions,
+        rate: `${g.rate.count} per ${g.rate.intervalMs} ms (burst ${g.rate.burst})`,
+        uses: g.uses,
+        lastUsedAt: g.lastUsedAt,
+        state: g.revokedAt !== null ? 'revoked' : isUsable(g, now) ? 'active' : 'expired',
+        tokens: wtd?.rateState(g.kid)?.tokens ?? null,
+      })),
+      refusals: wtd?.recentRefusals().slice(-20).reverse() ?? [],
+    };
+  }
+
+  /** Stops serving the page. */
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,208 @@
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { EXIT } from '../../lib/cli/wtd.js';
+import { scratch, service, wtd, type Service } from '../fixtures/cli.js';
+
+const GREETER = new URL('../../samples/greeter.js', import.meta.url).pathname;
+
+describe('wtd: the command line', function () {
+  this.timeout(20_000);
+  let home: string;
+  let alice: string[];
+  const running: Service[] = [];
+  beforeEach(() => {
+    home = scratch();
+    alice = ['--data-dir', join(home, 'alice')];
+  });
+  afterEach(async () => {
+    for (const s of running.splice(0)) await s.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('lists its commands, gives --help for each, and says what is wrong with a command line', async () => {
+    const none = await wtd([]);
+    expect(none.code).to.equal(EXIT.usage);
+    for (const c of [
+      'init',
+      'whoami',
+      'start',
+      'proxy',
+      'grant',
+      'grants',
+      'revoke',
+      'directory',
+      'call',
+      'observer',
+    ]) {
+      expect(none.out).to.include(`  ${c} `);
+      const help = await wtd([c, '--help']);
+      expect(help.code).to.equal(EXIT.ok);
+      expect(help.out).to.match(new RegExp(`^usage: wtd ${c}`));
+    }
+    const unknown = await wtd(['frobnicate']);
+    expect([unknown.code, unknown.err]).to.deep.equal([
+      EXIT.usage,
+      "wtd: there is no command 'frobnicate'. Run 'wtd --help' for the list.",
+    ]);
+    const flag = await wtd(['grants', '--colour']);
+    expect(flag.code).to.equal(EXIT.usage);
+    expect(flag.err).to.include("Unknown option '--colour'").and.include('usage: wtd grants');
+    expect((await wtd(['--version'])).out).to.match(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('init makes the identity once; whoami prints the key to send; nothing works before init', async () => {
+    const before = await wtd(['whoami', ...alice]);
+    expect(before.code).to.equal(EXIT.notFound);
+    expect(before.err).to.include("run 'wtd init --name <name>' first");
+    const made = await wtd(['init', '--name', 'alice', '--json', ...alice]);
+    expect(made.code).to.equal(EXIT.ok);
+    const facts = JSON.parse(made.out) as { name: string; id: string; created: boolean };
+    expect([facts.name, facts.created]).to.deep.equal(['alice', true]);
+    expect(statSync(join(home, 'alice', 'wtd.db')).mode & 0o777).to.equal(0o600);
+    const again = await wtd(['init', '--name', 'other', ...alice]);
+    expect(again.out).to.include(`A node is already here: alice (${facts.id})`);
+    const who = await wtd(['whoami', '--out', join(home, 'alice.pub'), ...alice]);
+    expect(who.out).to.include(`alice (${facts.id})`);
+    const key = JSON.parse(readFileSync(join(home, 'alice.pub'), 'utf8')) as { publicJwk: { d?: string; x: string } };
+    expect(key.publicJwk.x).to.be.a('string');
+    expect(key.publicJwk.d).to.equal(undefined);
+    // The environment chooses the data directory too.
+    const viaEnv = await wtd(['whoami', '--json'], { WTD_DATA: join(home, 'alice') });
+    expect((JSON.parse(viaEnv.out) as { id: string }).id).to.equal(facts.id);
+    const badName = await wtd(['init', '--name', 'a b', '--data-dir', join(home, 'x')]);
+    expect(badName.code).to.equal(EXIT.usage);
+    expect(existsSync(join(home, 'x', 'node.json'))).to.equal(false);
+  });
+
+  it('start serves a module; grant, call, grants and revoke work on the running node', async () => {
+    await wtd(['init', '--name', 'alice', ...alice]);
+    // A grant file before the node ever ran would not say where it is: refused, and nothing granted.
+    const early = await wtd([
+      'grant',
+      '--missions',
+      'greetings',
+      '--rate',
+      '10/s',
+      '--out',
+      join(home, 'x.grant'),
+      ...alice,
+    ]);
+    expect(early.code).to.equal(EXIT.usage);
+    expect(existsSync(join(home, 'x.grant'))).to.equal(false);
+    expect((await wtd(['grants', '--json', ...alice])).out).to.equal('[]');
+
+    const node = await service(['start', GREETER, '--port', '0', ...alice], 'is running');
+    running.push(node);
+    expect(node.out.join('\n')).to.include('greetings: Greeter/hello, Greeter/countdown, Visitors (behaviour)');
+    const grantFile = join(home, 'bob.grant');
+    const granted = await wtd([
+      'grant',
+      '--missions',
+      'greetings',
+      '--rate',
+      '100/min',
+      '--label',
+      'bob',
+      '--out',
+      grantFile,
+      ...alice,
+    ]);
+    expect(granted.code).to.equal(EXIT.ok);
+    expect(statSync(grantFile).mode & 0o777).to.equal(0o600);
+
+    const hello = await wtd(['call', grantFile, 'Greeter', 'hello', '["bob"]']);
+    expect([hello.code, hello.out]).to.deep.equal([EXIT.ok, '"hello, bob, from alice"']);
+    const secret = await wtd(['call', grantFile, 'Greeter', 'secret']);
+    expect(secret.code).to.equal(EXIT.failed);
+    expect(secret.err).to.include('[ERR_MISSION_NOT_GRANTED]');
+    const badArgs = await wtd(['call', grantFile, 'Greeter', 'hello', '{"name":"bob"}']);
+    expect(badArgs.code).to.equal(EXIT.usage);
+    expect((await wtd(['call', join(home, 'none.grant'), 'Greeter', 'hello'])).code).to.equal(EXIT.notFound);
+
+    const list = JSON.parse((await wtd(['grants', '--json', ...alice])).out) as {
+      label: string;
+      uses: number;
+      state: string;
+    }[];
+    expect(list.map((g) => [g.label, g.uses, g.state])).to.deep.equal([['bob', 1, 'active']]);
+    expect((await wtd(['grants', ...alice])).out).to.match(/bob\s+greetings\s+100\/min\s+1\s/);
+
+    expect((await wtd(['revoke', 'nobody', ...alice])).code).to.equal(EXIT.notFound);
+    const revoked = await wtd(['revoke', 'bob', ...alice]);
+    expect(revoked.out).to.match(/^Revoked grant .* \(bob\)\.$/);
+    // The running node sees a revocation made by another program at once.
+    const refused = await wtd(['call', grantFile, 'Greeter', 'hello', '["bob"]']);
+    expect(refused.code).to.equal(EXIT.failed);
+    expect(refused.err).to.include('[ERR_GRANT_REVOKED]');
+    expect(refused.err).to.not.include('    at ');
+    const debug = await wtd(['call', grantFile, 'Greeter', 'hello', '["bob"]', '--debug']);
+    expect(debug.err).to.include('    at ');
+    expect(await node.stop()).to.equal(EXIT.ok);
+    running.pop();
+    const down = await wtd(['call', grantFile, 'Greeter', 'hello', '["bob"]']);
+    expect(down.code).to.equal(EXIT.unreachable);
+    expect(down.err).to.include('[ERR_NODE_DOWN]');
+  });
+
+  it('grants to a friend’s key file; bad rates, durations and key files are usage errors', async () => {
+    await wtd(['init', '--name', 'alice', ...alice]);
+    await wtd(['init', '--name', 'bob', '--data-dir', join(home, 'bob')]);
+    await wtd(['whoami', '--out', join(home, 'bob.pub'), '--data-dir', join(home, 'bob')]);
+    const to = await wtd([
+      'grant',
+      '--missions',
+      'greetings',
+      '--rate',
+      '5/s',
+      '--expires',
+      '7d',
+      '--to',
+      join(home, 'bob.pub'),
+      '--json',
+      ...alice,
+    ]);
+    expect(to.code).to.equal(EXIT.ok);
+    const record = JSON.parse(to.out) as { expiresAt: number; missions: string[] };
+    expect(record.missions).to.deep.equal(['greetings']);
+    expect(record.expiresAt - Date.now()).to.be.within(7 * 86_400_000 - 60_000, 7 * 86_400_000);
+    for (const bad of [
+      ['--rate', 'lots'],
+      ['--rate', '5/s', '--expires', 'soon'],
+      ['--rate', '5/s', '--burst', '0'],
+    ]) {
+      const res = await wtd(['grant', '--missions', 'greetings', ...bad, '--to', join(home, 'bob.pub'), ...alice]);
+      expect(res.code, bad.join(' ')).to.equal(EXIT.usage);
+    }
+    writeFileSync(join(home, 'junk.pub'), 'not json');
+    expect(
+      (await wtd(['grant', '--missions', 'g', '--rate', '5/s', '--to', join(home, 'junk.pub'), ...alice])).code,
+    ).to.equal(EXIT.usage);
+    expect(
+      (await wtd(['grant', '--missions', 'g', '--rate', '5/s', '--to', join(home, 'none.pub'), ...alice])).code,
+    ).to.equal(EXIT.notFound);
+    expect(JSON.parse((await wtd(['grants', '--json', ...alice])).out)).to.have.length(1);
+  });
+
+  it('proxy, start --proxy on a node with no open port, directory, and a call through the proxy', async () => {
+    const proxy = await service(['proxy', '--port', '0', '--data-dir', join(home, 'proxy')], 'listening at');
+    running.push(proxy);
+    const url = proxy.url('listening at');
+    await wtd(['init', '--name', 'alice', ...alice]);
+    const needsEmail = await wtd(['start', GREETER, '--no-listen', '--proxy', url, ...alice]);
+    expect(needsEmail.code).to.equal(EXIT.usage);
+    const node = await service(
+      ['start', GREETER, '--no-listen', '--proxy', url, '--email', 'alice@example.org', ...alice],
+      'is running',
+    );
+    running.push(node);
+    expect(node.out.join('\n')).to.include('not listening (no open port)');
+    const dir = await wtd(['directory', ...alice]);
+    expect(dir.out).to.match(/alice\s+\S+\s+greetings\s+through the proxy/);
+    const grantFile = join(home, 'bob.grant');
+    await wtd(['grant', '--missions', 'greetings', '--rate', '10/s', '--out', grantFile, ...alice]);
+    const call = await wtd(['call', grantFile, 'Greeter', 'hello', '["carol"]']);
+    expect([call.code, call.out]).to.deep.equal([EXIT.ok, '"hello, carol, from alice"']);
+    expect((await wtd(['directory', '--proxy', 'http://127.0.0.1:1'])).code).to.equal(EXIT.unreachable);
+  });
+});
