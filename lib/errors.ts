@@ -20,13 +20,31 @@
  * @module
  */
 
-/** Options shared by every WTD error. */
+/**
+ * Options shared by every WTD error.
+ *
+ * @example
+ * ```ts
+ * throw new WtdError('ERR_MY_APP', 'the config file is missing', { cause: err });
+ * ```
+ */
 export interface WtdErrorOptions {
   /** The lower-level error that caused this one, if any. */
   cause?: unknown;
 }
 
-/** The base class of every error WTD throws on purpose. */
+/**
+ * The base class of every error WTD throws on purpose.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await GenServer.call(ref, 'get');
+ * } catch (err) {
+ *   if (err instanceof WtdError) console.log(err.code); // e.g. 'ERR_NOPROC'
+ * }
+ * ```
+ */
 export class WtdError extends Error {
   /** A stable identifier such as `ERR_NOPROC`; match on this, not on the message. */
   readonly code: string;
@@ -38,7 +56,14 @@ export class WtdError extends Error {
   }
 }
 
-/** The process named in an operation is not alive (OTP's `noproc`). */
+/**
+ * The process named in an operation is not alive (OTP's `noproc`).
+ *
+ * @example
+ * ```ts
+ * await GenServer.call({ node, name: 'nobody' }, 'get'); // rejects: NoProcError, code 'ERR_NOPROC'
+ * ```
+ */
 export class NoProcError extends WtdError {
   /** The pid or name that was looked up. */
   readonly target: unknown;
@@ -51,7 +76,18 @@ export class NoProcError extends WtdError {
   }
 }
 
-/** A synchronous call got no reply within its timeout (OTP's `timeout`). */
+/**
+ * A synchronous call got no reply within its timeout (OTP's `timeout`).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await GenServer.call(slowServer, 'work', 100);
+ * } catch (err) {
+ *   if (err instanceof CallTimeoutError) console.log(`no reply in ${err.timeout} ms`);
+ * }
+ * ```
+ */
 export class CallTimeoutError extends WtdError {
   /** The timeout that ran out, in milliseconds. */
   readonly timeout: number;
@@ -65,7 +101,15 @@ export class CallTimeoutError extends WtdError {
   }
 }
 
-/** A process made a synchronous call to itself, which could never be answered. */
+/**
+ * A process made a synchronous call to itself, which could never be answered.
+ *
+ * @example
+ * ```ts
+ * // inside handleCall of the server registered as 'me':
+ * await GenServer.call({ node, name: 'me' }, 'x'); // rejects at once: CallingSelfError, 'ERR_CALLING_SELF'
+ * ```
+ */
 export class CallingSelfError extends WtdError {
   constructor(target: unknown) {
     super(
@@ -76,7 +120,18 @@ export class CallingSelfError extends WtdError {
   }
 }
 
-/** The server exited while a caller was waiting for its reply. */
+/**
+ * The server exited while a caller was waiting for its reply.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await GenServer.call(counter, 'crash');
+ * } catch (err) {
+ *   if (err instanceof ServerExitError) console.log(formatReason(err.reason)); // why the server exited
+ * }
+ * ```
+ */
 export class ServerExitError extends WtdError {
   /** The reason the server exited with. */
   readonly reason: unknown;
@@ -86,7 +141,18 @@ export class ServerExitError extends WtdError {
   }
 }
 
-/** A behaviour callback returned something that is not one of its documented results. */
+/**
+ * A behaviour callback returned something that is not one of its documented results.
+ *
+ * @example
+ * ```ts
+ * class Broken extends GenServer<number> {
+ *   override handleCall() {
+ *     return 42 as never; // not reply(...) / noreply(...): the server stops with BadReturnValueError
+ *   }
+ * }
+ * ```
+ */
 export class BadReturnValueError extends WtdError {
   /** What the callback returned. */
   readonly value: unknown;
@@ -96,7 +162,18 @@ export class BadReturnValueError extends WtdError {
   }
 }
 
-/** A behaviour could not be started: its `init` stopped, threw, or asked to be ignored. */
+/**
+ * A behaviour could not be started: its `init` stopped, threw, or asked to be ignored.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await GenServer.start(node, new NeedsConfig(), undefined);
+ * } catch (err) {
+ *   if (err instanceof StartError) console.log(err.code); // 'ERR_START_FAILED', 'ERR_START_IGNORED' or 'ERR_START_TIMEOUT'
+ * }
+ * ```
+ */
 export class StartError extends WtdError {
   /** The reason `init` gave (or the error it threw). */
   readonly reason: unknown;
@@ -106,7 +183,15 @@ export class StartError extends WtdError {
   }
 }
 
-/** A registered name is already taken, or the process already has a name. */
+/**
+ * A registered name is already taken, or the process already has a name.
+ *
+ * @example
+ * ```ts
+ * node.register('db', pid);
+ * node.register('db', other); // throws NameError, code 'ERR_NAME_TAKEN'
+ * ```
+ */
 export class NameError extends WtdError {
   /** The name involved. */
   readonly nameTaken: string;
@@ -116,18 +201,44 @@ export class NameError extends WtdError {
   }
 }
 
-/** A supervisor operation was refused; `code` says why. */
+/**
+ * A supervisor operation was refused; `code` says why.
+ *
+ * @example
+ * ```ts
+ * await Supervisor.terminateChild(sup, 'nope'); // rejects: SupervisorError, code 'ERR_CHILD_NOT_FOUND'
+ * ```
+ */
 export class SupervisorError extends WtdError {}
 
-/** A gen_event operation was refused; `code` says why. */
+/**
+ * A gen_event operation was refused; `code` says why.
+ *
+ * @example
+ * ```ts
+ * await GenEvent.deleteHandler(manager, 'NotThere'); // rejects: GenEventError, code 'ERR_HANDLER_NOT_FOUND'
+ * ```
+ */
 export class GenEventError extends WtdError {}
 
-/** A class, method or mission name could not be loaded into a node's mission table. */
+/**
+ * A class, method or mission name could not be loaded into a node's mission table.
+ *
+ * @example
+ * ```ts
+ * missionTable(node).load(class Empty {}); // throws MissionError, code 'ERR_NOTHING_EXPORTED'
+ * ```
+ */
 export class MissionError extends WtdError {}
 
 /**
  * A value that cannot be sent to another node (a function, a class
  * instance, a cycle...). Thrown in the caller, before anything is sent.
+ *
+ * @example
+ * ```ts
+ * await remote.call('Greeter', 'hello', [() => 'a function']); // rejects before sending: 'ERR_NOT_SERIALIZABLE'
+ * ```
  */
 export class NotSerializableError extends WtdError {
   /** The offending value. */
@@ -141,6 +252,15 @@ export class NotSerializableError extends WtdError {
 /**
  * A request refused on the wire, before any user code ran. `status` is the
  * HTTP status the server answers with; `code` says which check refused it.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await remote.call('Greeter', 'hello', ['bob']);
+ * } catch (err) {
+ *   if (err instanceof WireError) console.log(err.status, err.code); // e.g. 429 'ERR_RATE_LIMITED'
+ * }
+ * ```
  */
 export class WireError extends WtdError {
   /** The HTTP status of the refusal. */
@@ -154,6 +274,12 @@ export class WireError extends WtdError {
 /**
  * Renders an exit reason the way a beginner expects to read it:
  * strings as they are, errors by their message, other values as JSON.
+ *
+ * @example
+ * ```ts
+ * formatReason(new Error('boom')); // 'Error: boom'
+ * formatReason('normal'); // 'normal'
+ * ```
  */
 export function formatReason(reason: unknown): string {
   if (typeof reason === 'string') return reason;
@@ -180,7 +306,18 @@ export function describeValue(value: unknown): string {
   }
 }
 
-/** The remote node could not be reached (connection refused, reset, DNS): OTP's `nodedown`. */
+/**
+ * The remote node could not be reached (connection refused, reset, DNS): OTP's `nodedown`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await remote.call('Greeter', 'hello', ['bob']);
+ * } catch (err) {
+ *   if (err instanceof NodeDownError) console.log('the node is off; try another');
+ * }
+ * ```
+ */
 export class NodeDownError extends WtdError {
   constructor(address: string, options?: WtdErrorOptions) {
     super(
@@ -191,5 +328,16 @@ export class NodeDownError extends WtdError {
   }
 }
 
-/** The remote function or behaviour threw; `code` is its code if it was a WtdError, else `ERR_REMOTE_EXCEPTION`. */
+/**
+ * The remote function or behaviour threw; `code` is its code if it was a WtdError, else `ERR_REMOTE_EXCEPTION`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await remote.call('Maths', 'divide', [1, 0]);
+ * } catch (err) {
+ *   if (err instanceof RemoteError) console.log(err.message); // the remote exception's message, no stack
+ * }
+ * ```
+ */
 export class RemoteError extends WtdError {}

@@ -2,13 +2,43 @@ import { SupervisorError, describeValue } from '../errors.js';
 import type { Pid } from '../runtime/pid.js';
 import type { Process } from '../runtime/process.js';
 
-/** When a child is restarted: always, only after an abnormal exit, or never. */
+/**
+ * When a child is restarted: always, only after an abnormal exit, or never.
+ *
+ * @example
+ * ```ts
+ * const child: ChildSpec = { id: 'job', restart: 'transient', start: (p) => GenServer.startLink(p, new Job(), 0) };
+ * ```
+ */
 export type RestartType = 'permanent' | 'transient' | 'temporary';
-/** How a child is stopped: killed at once, asked then killed after N ms, or asked and waited for. */
+/**
+ * How a child is stopped: killed at once, asked then killed after N ms, or asked and waited for.
+ *
+ * @example
+ * ```ts
+ * const child: ChildSpec = { id: 'db', shutdown: 2000, start: (p) => GenServer.startLink(p, new Db(), cfg) };
+ * ```
+ */
 export type Shutdown = number | 'brutal_kill' | 'infinity';
-/** A worker, or a supervisor (whose default shutdown is `'infinity'`). */
+/**
+ * A worker, or a supervisor (whose default shutdown is `'infinity'`).
+ *
+ * @example
+ * ```ts
+ * const child: ChildSpec = { id: 'pool', type: 'supervisor', start: (p) => Supervisor.startLink(p, new Pool()) };
+ * ```
+ */
 export type ChildType = 'worker' | 'supervisor';
-/** How a supervisor reacts when a child exits. */
+/**
+ * How a supervisor reacts when a child exits.
+ *
+ * @example
+ * ```ts
+ * override init(): SupervisorSpec {
+ *   return { strategy: 'rest_for_one', children: [db, cache, web] };
+ * }
+ * ```
+ */
 export type Strategy = 'one_for_one' | 'one_for_all' | 'rest_for_one' | 'simple_one_for_one';
 
 /**
@@ -42,7 +72,16 @@ export interface ChildSpec {
   type?: ChildType;
 }
 
-/** How a supervisor restarts, and how many restarts it tolerates. */
+/**
+ * How a supervisor restarts, and how many restarts it tolerates.
+ *
+ * @example
+ * ```ts
+ * override init(): SupervisorSpec {
+ *   return { strategy: 'one_for_all', intensity: 3, period: 10, children };
+ * }
+ * ```
+ */
 export interface SupervisorFlags {
   /** Default `'one_for_one'`. */
   strategy?: Strategy;
@@ -52,7 +91,18 @@ export interface SupervisorFlags {
   period?: number;
 }
 
-/** What a supervisor's `init` returns: its flags and its children, started in order. */
+/**
+ * What a supervisor's `init` returns: its flags and its children, started in order.
+ *
+ * @example
+ * ```ts
+ * class App extends Supervisor {
+ *   override init(): SupervisorSpec {
+ *     return { children: [{ id: 'counter', start: (p) => GenServer.startLink(p, new Counter(), 0) }] };
+ *   }
+ * }
+ * ```
+ */
 export interface SupervisorSpec extends SupervisorFlags {
   children: ChildSpec[];
 }
@@ -73,7 +123,15 @@ export interface FullFlags {
   period: number;
 }
 
-/** OTP's defaults, kept in one place. */
+/**
+ * OTP's defaults, kept in one place.
+ *
+ * @example
+ * ```ts
+ * SUPERVISOR_DEFAULTS.intensity; // 1 restart...
+ * SUPERVISOR_DEFAULTS.period; // ...in 5 seconds, as OTP
+ * ```
+ */
 export const SUPERVISOR_DEFAULTS: Readonly<Required<SupervisorFlags>> = Object.freeze({
   strategy: 'one_for_one',
   intensity: 1,

@@ -14,12 +14,30 @@ import {
 import { callOrThrow, GenServer, type CallResult, type From, type NoReplyResult } from './gen-server.js';
 import { NoReply, Ok, Reply } from './results.js';
 
-/** A handler asks to be removed (from `handleEvent`, `handleInfo`, or `handleCall` with a reply). */
+/**
+ * A handler asks to be removed (from `handleEvent`, `handleInfo`, or `handleCall` with a reply).
+ *
+ * @example
+ * ```ts
+ * override handleEvent(event: unknown, n: number) {
+ *   return event === 'enough' ? removeHandler() : ok(n + 1); // a RemoveHandler
+ * }
+ * ```
+ */
 export class RemoveHandler {
   constructor(readonly reply?: unknown) {}
 }
 
-/** Handler result: remove this handler (answering `reply` if it came from a call). */
+/**
+ * Handler result: remove this handler (answering `reply` if it came from a call).
+ *
+ * @example
+ * ```ts
+ * override handleCall(req: 'leave', n: number) {
+ *   return removeHandler('bye'); // the caller gets 'bye', the handler is removed
+ * }
+ * ```
+ */
 export function removeHandler(replyValue?: unknown): RemoveHandler {
   return new RemoveHandler(replyValue);
 }
@@ -28,6 +46,12 @@ export function removeHandler(replyValue?: unknown): RemoveHandler {
  * The message a supervised handler's owner receives when the handler is
  * removed for any reason but `deleteHandler` (OTP's `{gen_event_EXIT, Handler, Reason}`).
  * `reason` is `'shutdown'` when the manager stopped, or `{ error }` when the handler crashed.
+ *
+ * @example
+ * ```ts
+ * await GenEvent.addSupHandler(manager, new Printer(), undefined, self.pid);
+ * const msg = await self.receive((m) => m instanceof GenEventExit);
+ * ```
  */
 export class GenEventExit {
   readonly tag = 'gen_event_EXIT' as const;
@@ -50,6 +74,20 @@ export class GenEventExit {
  *
  * A handler that throws is removed (its `terminate` gets `{ error }`); the
  * manager and the other handlers carry on.
+ *
+ * @example
+ * ```ts
+ * class Printer extends GenEventHandler<number> {
+ *   override init() {
+ *     return ok(0);
+ *   }
+ *   override handleEvent(event: unknown, n: number) {
+ *     console.log(`#${n + 1}: ${String(event)}`);
+ *     return ok(n + 1);
+ *   }
+ * }
+ * await GenEvent.addHandler(manager, new Printer());
+ * ```
  */
 export abstract class GenEventHandler<S = unknown, E = unknown> {
   /** Names the handler within its manager. Default: the class name. */

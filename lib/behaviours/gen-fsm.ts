@@ -14,7 +14,16 @@ import {
 import { GenServer, type CallResult, type From, type InitResult, type NoReplyResult } from './gen-server.js';
 import { Ignore, NoReply, Ok, Reply, Stop } from './results.js';
 
-/** Move to state `name` with `data`; with `timeoutMs`, the state gets `TIMEOUT` if no event comes in time. */
+/**
+ * Move to state `name` with `data`; with `timeoutMs`, the state gets `TIMEOUT` if no event comes in time.
+ *
+ * @example
+ * ```ts
+ * green(event: unknown, data: Data) {
+ *   return nextState('yellow', data, 3000); // a NextState: to 'yellow', which times out in 3 s
+ * }
+ * ```
+ */
 export class NextState<D> {
   constructor(
     readonly name: string,
@@ -23,7 +32,16 @@ export class NextState<D> {
   ) {}
 }
 
-/** Answer a synchronous event with `reply`, then move as {@link NextState}. */
+/**
+ * Answer a synchronous event with `reply`, then move as {@link NextState}.
+ *
+ * @example
+ * ```ts
+ * locked(event: 'status', from: From, data: Data) {
+ *   return replyState('locked', 'locked', data); // a ReplyState: answer, stay
+ * }
+ * ```
+ */
 export class ReplyState<R, D> {
   constructor(
     readonly reply: R,
@@ -33,21 +51,49 @@ export class ReplyState<R, D> {
   ) {}
 }
 
-/** FSM result: go to state `name` with `data` (and an optional state timeout in ms). Also what `init` returns. */
+/**
+ * FSM result: go to state `name` with `data` (and an optional state timeout in ms). Also what `init` returns.
+ *
+ * @example
+ * ```ts
+ * yellow(event: unknown, data: Data) {
+ *   return nextState('red', data, 5000);
+ * }
+ * ```
+ */
 export function nextState<D>(name: string, data: D, timeoutMs?: number): NextState<D> {
   if (timeoutMs !== undefined && !(timeoutMs >= 0))
     throw new RangeError(`state timeout must be >= 0 ms, got ${timeoutMs}`);
   return new NextState(name, data, timeoutMs);
 }
 
-/** FSM result for a synchronous event: answer `replyValue`, then go to state `name`. */
+/**
+ * FSM result for a synchronous event: answer `replyValue`, then go to state `name`.
+ *
+ * @example
+ * ```ts
+ * locked(code: string, _from: From, data: Data) {
+ *   return code === data.code ? replyState('open', 'open', data) : replyState('wrong code', 'locked', data);
+ * }
+ * ```
+ */
 export function replyState<R, D>(replyValue: R, name: string, data: D, timeoutMs?: number): ReplyState<R, D> {
   if (timeoutMs !== undefined && !(timeoutMs >= 0))
     throw new RangeError(`state timeout must be >= 0 ms, got ${timeoutMs}`);
   return new ReplyState(replyValue, name, data, timeoutMs);
 }
 
-/** The event a state receives when a timer from {@link GenFsm.startTimer} fires (OTP's `{timeout, Ref, Msg}`). */
+/**
+ * The event a state receives when a timer from {@link GenFsm.startTimer} fires (OTP's `{timeout, Ref, Msg}`).
+ *
+ * @example
+ * ```ts
+ * open(event: unknown, data: Data) {
+ *   if (event instanceof TimerEvent) return nextState('locked', data); // a startTimer fired
+ *   return nextState('open', data);
+ * }
+ * ```
+ */
 export class TimerEvent {
   readonly tag = 'timeout' as const;
   constructor(
@@ -56,7 +102,16 @@ export class TimerEvent {
   ) {}
 }
 
-/** What a state method or FSM callback may return. */
+/**
+ * What a state method or FSM callback may return.
+ *
+ * @example
+ * ```ts
+ * red(event: unknown, data: Data): FsmResult<Data> {
+ *   return event === 'go' ? nextState('green', data) : stop('confused', data);
+ * }
+ * ```
+ */
 export type FsmResult<D> = NextState<D> | ReplyState<unknown, D> | Stop<D>;
 
 class FsmEvent {

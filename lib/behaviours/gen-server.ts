@@ -27,14 +27,51 @@ import {
 } from './gen.js';
 import { Ignore, NoReply, Ok, Reply, Stop } from './results.js';
 
-/** Who is waiting for the reply to a `handleCall`; pass it to {@link GenServer.reply}. */
+/**
+ * Who is waiting for the reply to a `handleCall`; pass it to {@link GenServer.reply}.
+ *
+ * @example
+ * ```ts
+ * override handleCall(req: 'later', from: From, s: State) {
+ *   setTimeout(() => GenServer.reply(from, 'done'), 100);
+ *   return noreply(s);
+ * }
+ * ```
+ */
 export type From = CallSlot;
 
-/** What `init` may return. */
+/**
+ * What `init` may return.
+ *
+ * @example
+ * ```ts
+ * override init(args: Config): InitResult<State> {
+ *   return args.valid ? ok(newState(args)) : stop('bad config');
+ * }
+ * ```
+ */
 export type InitResult<S> = Ok<S> | Ignore | Stop<S>;
-/** What `handleCall` may return. */
+/**
+ * What `handleCall` may return.
+ *
+ * @example
+ * ```ts
+ * override handleCall(req: Request, _from: From, s: State): CallResult<State> {
+ *   return req === 'get' ? reply(s.value, s) : stop('unknown request', s);
+ * }
+ * ```
+ */
 export type CallResult<S, R = unknown> = Reply<R, S> | NoReply<S> | Stop<S, R>;
-/** What `handleCast` and `handleInfo` may return. */
+/**
+ * What `handleCast` and `handleInfo` may return.
+ *
+ * @example
+ * ```ts
+ * override handleCast(req: Request, s: State): NoReplyResult<State> {
+ *   return noreply({ ...s, seen: s.seen + 1 });
+ * }
+ * ```
+ */
 export type NoReplyResult<S> = NoReply<S> | Stop<S>;
 
 /** @internal */ export class CallRequest {

@@ -21,10 +21,25 @@ import type { Timed } from '../runtime/timer-queue.js';
 /**
  * How a behaviour is addressed: its pid, or a registered name on a given
  * node (OTP's `{Name, Node}`).
+ *
+ * @example
+ * ```ts
+ * const byPid: ServerRef = pid;
+ * const byName: ServerRef = { node, name: 'counter' };
+ * await GenServer.call(byName, 'get');
+ * ```
  */
 export type ServerRef = Pid | { node: Node; name: string };
 
-/** The default timeout of every synchronous call, in milliseconds (OTP's 5000). */
+/**
+ * The default timeout of every synchronous call, in milliseconds (OTP's 5000).
+ *
+ * @example
+ * ```ts
+ * await GenServer.call(ref, 'get'); // waits DEFAULT_CALL_TIMEOUT (5000 ms) at most
+ * await GenServer.call(ref, 'get', 200); // or as long as you say
+ * ```
+ */
 export const DEFAULT_CALL_TIMEOUT = 5000;
 
 /** @internal The live local process `ref` names, or undefined. */
@@ -57,6 +72,15 @@ function captureSlot(resolve: (v: unknown) => void, reject: (e: unknown) => void
  *
  * It doubles as the monitor on the server and as the call's timeout, so a
  * call allocates this one object besides its request and promise.
+ *
+ * @example
+ * ```ts
+ * class Deferred extends GenServer<From[]> {
+ *   override handleCall(_req: 'wait', from: From, waiting: From[]) {
+ *     return noreply([...waiting, from]); // answer later with GenServer.reply(from, value)
+ *   }
+ * }
+ * ```
  */
 export class CallSlot extends Ref {
   /** @internal */ _resolve: ((v: unknown) => void) | null = null;
@@ -194,10 +218,25 @@ export function isQuietReason(reason: unknown): boolean {
   );
 }
 
-/** Where a behaviour starts: on a node with no parent, or linked to a parent process. */
+/**
+ * Where a behaviour starts: on a node with no parent, or linked to a parent process.
+ *
+ * @example
+ * ```ts
+ * await GenServer.start(node, new Counter(), 0); // from plain code: on a node
+ * await GenServer.startLink(self, new Counter(), 0); // from a process: linked to it
+ * ```
+ */
 export type StartWhere = Node | Process;
 
-/** Options every behaviour's `start` and `startLink` take. */
+/**
+ * Options every behaviour's `start` and `startLink` take.
+ *
+ * @example
+ * ```ts
+ * await GenServer.start(node, new Counter(), 0, { name: 'counter', timeout: 2000 });
+ * ```
+ */
 export interface StartOptions {
   /** Register the process under this name; fails with `ERR_ALREADY_STARTED` if taken. */
   name?: string;

@@ -6,7 +6,16 @@
  * @module
  */
 
-/** `init` accepted: start with `state`; `timeout` as in {@link noreply}. */
+/**
+ * `init` accepted: start with `state`; `timeout` as in {@link noreply}.
+ *
+ * @example
+ * ```ts
+ * override init(args: number) {
+ *   return ok(args); // an Ok: start with this state
+ * }
+ * ```
+ */
 export class Ok<S> {
   constructor(
     readonly state: S,
@@ -14,10 +23,28 @@ export class Ok<S> {
   ) {}
 }
 
-/** `init` declined to start, without an error. */
+/**
+ * `init` declined to start, without an error.
+ *
+ * @example
+ * ```ts
+ * override init() {
+ *   return ignore(); // start() rejects with ERR_START_IGNORED; a supervisor skips the child
+ * }
+ * ```
+ */
 export class Ignore {}
 
-/** Answer the caller with `reply` and carry on with `state`. */
+/**
+ * Answer the caller with `reply` and carry on with `state`.
+ *
+ * @example
+ * ```ts
+ * override handleCall(_req: 'get', _from: From, n: number) {
+ *   return reply(n, n); // a Reply: answer n, keep the state
+ * }
+ * ```
+ */
 export class Reply<R, S> {
   constructor(
     readonly reply: R,
@@ -26,7 +53,16 @@ export class Reply<R, S> {
   ) {}
 }
 
-/** Carry on with `state` without answering (yet). */
+/**
+ * Carry on with `state` without answering (yet).
+ *
+ * @example
+ * ```ts
+ * override handleCast(_req: 'inc', n: number) {
+ *   return noreply(n + 1); // a NoReply: new state, nothing to answer
+ * }
+ * ```
+ */
 export class NoReply<S> {
   constructor(
     readonly state: S,
@@ -34,7 +70,16 @@ export class NoReply<S> {
   ) {}
 }
 
-/** Stop with `reason`, after `terminate(reason, state)`; with `hasReply`, answer the caller first. */
+/**
+ * Stop with `reason`, after `terminate(reason, state)`; with `hasReply`, answer the caller first.
+ *
+ * @example
+ * ```ts
+ * override handleCast(req: 'quit', n: number) {
+ *   return stop('normal', n); // a Stop: terminate runs, then the server exits normally
+ * }
+ * ```
+ */
 export class Stop<S, R = unknown> {
   constructor(
     readonly reason: unknown,
@@ -53,18 +98,43 @@ function checkTimeout(timeout: number | undefined): void {
 /**
  * `init` result: start with `state`. With `timeoutMs`, `handleInfo(TIMEOUT)`
  * runs if no message arrives within that time.
+ *
+ * @example
+ * ```ts
+ * override init(start: number) {
+ *   return ok(start, 1000); // state `start`; handleInfo(TIMEOUT) if nothing comes within 1 s
+ * }
+ * ```
  */
 export function ok<S>(state: S, timeoutMs?: number): Ok<S> {
   checkTimeout(timeoutMs);
   return new Ok(state, timeoutMs);
 }
 
-/** `init` result: do not start; `start` rejects with `ERR_START_IGNORED` and a supervisor keeps the child spec. */
+/**
+ * `init` result: do not start; `start` rejects with `ERR_START_IGNORED` and a supervisor keeps the child spec.
+ *
+ * @example
+ * ```ts
+ * override init() {
+ *   return process.env.DISABLED ? ignore() : ok(0);
+ * }
+ * ```
+ */
 export function ignore(): Ignore {
   return new Ignore();
 }
 
-/** `handleCall` result: send `replyValue` to the caller, carry on with `state`. */
+/**
+ * `handleCall` result: send `replyValue` to the caller, carry on with `state`.
+ *
+ * @example
+ * ```ts
+ * override handleCall(req: 'get', _from: From, n: number) {
+ *   return reply(n, n);
+ * }
+ * ```
+ */
 export function reply<R, S>(replyValue: R, state: S, timeoutMs?: number): Reply<R, S> {
   checkTimeout(timeoutMs);
   return new Reply(replyValue, state, timeoutMs);
@@ -73,6 +143,13 @@ export function reply<R, S>(replyValue: R, state: S, timeoutMs?: number): Reply<
 /**
  * Result of any handler: carry on with `state`. From `handleCall` it means
  * "I will answer later with `GenServer.reply(from, value)`".
+ *
+ * @example
+ * ```ts
+ * override handleCast(req: 'inc', n: number) {
+ *   return noreply(n + 1);
+ * }
+ * ```
  */
 export function noreply<S>(state: S, timeoutMs?: number): NoReply<S> {
   checkTimeout(timeoutMs);
@@ -83,12 +160,28 @@ export function noreply<S>(state: S, timeoutMs?: number): NoReply<S> {
  * Result of any callback: stop the process with `reason` after
  * `terminate(reason, state)`. `'normal'` and `'shutdown'` stop quietly; any
  * other reason is logged as a crash and restarts a transient child.
+ *
+ * @example
+ * ```ts
+ * override handleInfo(msg: unknown, n: number) {
+ *   return msg === 'shutdown' ? stop('shutdown', n) : noreply(n);
+ * }
+ * ```
  */
 export function stop<S>(reason: unknown, state?: S): Stop<S> {
   return new Stop(reason, state as S, false);
 }
 
-/** `handleCall` result: answer the caller with `replyValue`, then stop as {@link stop}. */
+/**
+ * `handleCall` result: answer the caller with `replyValue`, then stop as {@link stop}.
+ *
+ * @example
+ * ```ts
+ * override handleCall(req: 'quit', _from: From, n: number) {
+ *   return stopAndReply('normal', 'bye', n); // the caller gets 'bye', then the server exits
+ * }
+ * ```
+ */
 export function stopAndReply<R, S>(reason: unknown, replyValue: R, state: S): Stop<S, R> {
   return new Stop(reason, state, true, replyValue);
 }

@@ -16,7 +16,16 @@ import { isQuietReason, SELF, startBehaviour, type ServerRef, type StartOptions,
 import { callOrThrow, type CallResult, type From, type InitResult, type NoReplyResult } from './gen-server.js';
 import { Ignore, NoReply, Ok, stop } from './results.js';
 
-/** One row of {@link Supervisor.whichChildren}. */
+/**
+ * One row of {@link Supervisor.whichChildren}.
+ *
+ * @example
+ * ```ts
+ * for (const child of await Supervisor.whichChildren(sup)) {
+ *   console.log(child.id, String(child.pid), child.type); // 'counter' '<alice.2.0>' 'worker'
+ * }
+ * ```
+ */
 export interface ChildInfo {
   id: string;
   /** The running child's pid, `'restarting'` while a failed restart waits to be retried, or undefined if not running. */
@@ -24,7 +33,14 @@ export interface ChildInfo {
   type: ChildType;
 }
 
-/** The answer of {@link Supervisor.countChildren}. */
+/**
+ * The answer of {@link Supervisor.countChildren}.
+ *
+ * @example
+ * ```ts
+ * const { specs, active, supervisors, workers } = await Supervisor.countChildren(sup);
+ * ```
+ */
 export interface ChildCounts {
   /** Child specs held. */
   specs: number;

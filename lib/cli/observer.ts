@@ -11,7 +11,14 @@ import { isUsable } from '../security/grants.js';
 import { WtdNode } from '../transport/wtd-node.js';
 import { observerPage } from './observer-page.js';
 
-/** One process as the observer shows it. */
+/**
+ * One process as the observer shows it.
+ *
+ * @example
+ * ```ts
+ * for (const p of (await observer.snapshot()).processes) console.log(p.pid, p.name, p.status, p.queue);
+ * ```
+ */
 export interface ObservedProcess {
   pid: string;
   name: string | null;
@@ -23,7 +30,18 @@ export interface ObservedProcess {
   links: string[];
 }
 
-/** A node of the supervision tree. */
+/**
+ * A node of the supervision tree.
+ *
+ * @example
+ * ```ts
+ * const print = (t: TreeNode, depth = 0): void => {
+ *   console.log(`${' '.repeat(depth * 2)}${t.id ?? t.name} ${t.pid}`);
+ *   t.children.forEach((c) => print(c, depth + 1));
+ * };
+ * (await observer.snapshot()).tree.forEach((t) => print(t));
+ * ```
+ */
 export interface TreeNode {
   pid: string;
   id: string | null;
@@ -34,7 +52,15 @@ export interface TreeNode {
   children: TreeNode[];
 }
 
-/** Everything the observer page shows, as `GET /observer.json` returns it. */
+/**
+ * Everything the observer page shows, as `GET /observer.json` returns it.
+ *
+ * @example
+ * ```ts
+ * const snapshot: ObserverSnapshot = await observer.snapshot();
+ * snapshot.processes.filter((p) => p.queue > 100); // processes falling behind
+ * ```
+ */
 export interface ObserverSnapshot {
   at: number;
   node: { name: string; id: string | null; address: string | null; proxy: string | null };

@@ -7,10 +7,24 @@ import { Supervisor } from '../behaviours/supervisor.js';
 import type { Node } from '../runtime/node.js';
 import { BEHAVIOUR_KEY, EXPORTS_KEY, type ExportRecord } from './decorators.js';
 
-/** The behaviours a class can expose, by OTP's names. */
+/**
+ * The behaviours a class can expose, by OTP's names.
+ *
+ * @example
+ * ```ts
+ * const kind: BehaviourKind = missionTable(node).behaviourOf(new Counter(), 'dev_mission')!.kind; // 'gen_server'
+ * ```
+ */
 export type BehaviourKind = 'gen_server' | 'supervisor' | 'gen_event' | 'gen_fsm';
 
-/** The client operations each behaviour exposes under its mission (the last URL segment). */
+/**
+ * The client operations each behaviour exposes under its mission (the last URL segment).
+ *
+ * @example
+ * ```ts
+ * BEHAVIOUR_OPS.gen_server; // ['call', 'cast']: what a grantee may do to an exposed GenServer
+ * ```
+ */
 export const BEHAVIOUR_OPS: Readonly<Record<BehaviourKind, readonly string[]>> = Object.freeze({
   gen_server: ['call', 'cast'],
   supervisor: ['which_children', 'count_children', 'start_child', 'terminate_child', 'restart_child'],
@@ -18,7 +32,15 @@ export const BEHAVIOUR_OPS: Readonly<Record<BehaviourKind, readonly string[]>> =
   gen_fsm: ['send_event', 'sync_send_event', 'send_all_state_event', 'sync_send_all_state_event'],
 });
 
-/** One function another node may call, once a grant covers its mission. */
+/**
+ * One function another node may call, once a grant covers its mission.
+ *
+ * @example
+ * ```ts
+ * const fn = missionTable(node).lookupFunction('Maths', 'add', 'maths');
+ * fn?.invoke(2, 3); // 5
+ * ```
+ */
 export interface ExportedFunction {
   readonly mission: string;
   readonly module: string;
@@ -29,7 +51,15 @@ export interface ExportedFunction {
   readonly invoke: (...args: unknown[]) => unknown;
 }
 
-/** One behaviour class exposed under a mission. */
+/**
+ * One behaviour class exposed under a mission.
+ *
+ * @example
+ * ```ts
+ * const exposed = missionTable(node).behaviourOf(new Counter(), 'dev_mission');
+ * exposed?.ops; // ['call', 'cast']
+ * ```
+ */
 export interface ExposedBehaviour {
   readonly mission: string;
   readonly module: string;
@@ -38,14 +68,29 @@ export interface ExposedBehaviour {
   readonly ops: readonly string[];
 }
 
-/** Everything one mission offers. */
+/**
+ * Everything one mission offers.
+ *
+ * @example
+ * ```ts
+ * const entry: MissionEntry | undefined = missionTable(node).mission('dev_mission');
+ * entry?.functions.map((f) => f.path); // ['Development/test']
+ * ```
+ */
 export interface MissionEntry {
   readonly name: string;
   readonly functions: ExportedFunction[];
   readonly behaviours: ExposedBehaviour[];
 }
 
-/** Options for {@link MissionTable.load}. */
+/**
+ * Options for {@link MissionTable.load}.
+ *
+ * @example
+ * ```ts
+ * missionTable(node).load(new Greeter('hi'), { module: 'Greeter' });
+ * ```
+ */
 export interface LoadOptions {
   /** The module name in URLs. Default: the class name. */
   module?: string;
@@ -55,7 +100,15 @@ const MISSION_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 const IDENTIFIER = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 const RESERVED = new Set(['constructor', 'prototype', '__proto__', 'toString', 'valueOf', 'hasOwnProperty']);
 
-/** Any class, abstract or not. */
+/**
+ * Any class, abstract or not.
+ *
+ * @example
+ * ```ts
+ * const classes: AnyClass[] = [Greeter, Counter];
+ * for (const c of classes) node.load(c);
+ * ```
+ */
 export type AnyClass = abstract new (...args: never[]) => unknown;
 
 function fail(code: string, message: string): MissionError {
@@ -273,7 +326,15 @@ export class MissionTable {
 
 const tables = new WeakMap<Node, MissionTable>();
 
-/** The mission table of `node`, created empty on first use. */
+/**
+ * The mission table of `node`, created empty on first use.
+ *
+ * @example
+ * ```ts
+ * missionTable(node).load(Development);
+ * missionTable(node).describe(); // { dev_mission: { functions: ['Development/test'], behaviours: [...] } }
+ * ```
+ */
 export function missionTable(node: Node): MissionTable {
   let table = tables.get(node);
   if (table === undefined) {

@@ -10,7 +10,14 @@ import { MESSAGE_TTL_S, checkClaims, readKid, verify, type Claims } from '../wir
 import { statusPage } from './status-page.js';
 import { ProxyStore, type NodeRecord } from './store.js';
 
-/** Options for {@link WtdProxy.start}. */
+/**
+ * Options for {@link WtdProxy.start}.
+ *
+ * @example
+ * ```ts
+ * const proxy = await Proxy.start({ dataDir: './proxy-data', host: '0.0.0.0', maxQueue: 500 });
+ * ```
+ */
 export interface ProxyOptions {
   /** Where registrations and queues are kept (`proxy.db`); `':memory:'` keeps nothing. */
   dataDir: string;
@@ -36,7 +43,14 @@ export interface ProxyOptions {
   logger?: Logger;
 }
 
-/** One node's line of the proxy's status. */
+/**
+ * One node's line of the proxy's status.
+ *
+ * @example
+ * ```ts
+ * for (const n of proxy.status().nodes) console.log(n.name, n.online, n.queued);
+ * ```
+ */
 export interface ProxyNodeStatus {
   id: string;
   name: string;
@@ -53,7 +67,15 @@ export interface ProxyNodeStatus {
   received: number;
 }
 
-/** What `GET /status.json` (and the page at `GET /`) shows. */
+/**
+ * What `GET /status.json` (and the page at `GET /`) shows.
+ *
+ * @example
+ * ```ts
+ * const status: ProxyStatus = proxy.status();
+ * console.log(`${status.nodes.filter((n) => n.online).length} online, ${status.relayed} relayed`);
+ * ```
+ */
 export interface ProxyStatus {
   id: string;
   startedAt: number;
@@ -89,6 +111,12 @@ const SEND_BATCH = 1000;
 /**
  * A refusal of the proxy: the original's vocabulary (`not_registered`,
  * `denied`, `queue_full`...) as `code`, with its HTTP status.
+ *
+ * @example
+ * ```ts
+ * // A proxy refusing a request: code 'not_registered', 'denied', 'queue_full', ...
+ * const err = new ProxyRefusal('queue_full', 503, 'the queue of node X is full');
+ * ```
  */
 export class ProxyRefusal extends WireError {}
 

@@ -4,7 +4,15 @@
  * @module
  */
 
-/** A timer armed by a {@link Clock}. */
+/**
+ * A timer armed by a {@link Clock}.
+ *
+ * @example
+ * ```ts
+ * const timer: ClockTimer = systemClock.setTimer(() => console.log('tick'), 1000);
+ * timer.cancel(); // it will not fire
+ * ```
+ */
 export interface ClockTimer {
   /** Disarms the timer; it will not fire. */
   cancel(): void;
@@ -14,7 +22,16 @@ export interface ClockTimer {
   ref?(): void;
 }
 
-/** The source of time for a node. All values are milliseconds. */
+/**
+ * The source of time for a node. All values are milliseconds.
+ *
+ * @example
+ * ```ts
+ * const clock = new ManualClock(); // a Clock for tests
+ * const node = new Node({ name: 'test', clock });
+ * clock.advance(5000); // fires the timers due in the next 5 s
+ * ```
+ */
 export interface Clock {
   /** A monotonic time in milliseconds; only differences matter. */
   now(): number;
@@ -38,7 +55,14 @@ class SystemTimer implements ClockTimer {
   }
 }
 
-/** The real clock: `performance.now()` and `setTimeout`. */
+/**
+ * The real clock: `performance.now()` and `setTimeout`.
+ *
+ * @example
+ * ```ts
+ * const node = new Node({ name: 'alice', clock: systemClock }); // the default
+ * ```
+ */
 export const systemClock: Clock = {
   now: () => performance.now(),
   // setTimeout cannot wait longer than 2^31-1 ms; a timer for later re-arms itself.

@@ -13,12 +13,27 @@ import type { Pid, Ref } from './pid.js';
  */
 export const TIMEOUT: unique symbol = Symbol('wtd.timeout');
 
-/** The type of {@link TIMEOUT}. */
+/**
+ * The type of {@link TIMEOUT}.
+ *
+ * @example
+ * ```ts
+ * const msg = await self.receive(undefined, 1000);
+ * if (msg === TIMEOUT) console.log('nothing within a second');
+ * ```
+ */
 export type Timeout = typeof TIMEOUT;
 
 /**
  * The message a process that traps exits receives in place of an exit signal
  * (Erlang's `{'EXIT', From, Reason}`).
+ *
+ * @example
+ * ```ts
+ * self.trapExit(true);
+ * const msg = await self.receive();
+ * if (isExit(msg)) console.log(`${msg.from} exited: ${formatReason(msg.reason)}`);
+ * ```
  */
 export class ExitMessage {
   /** Always `'EXIT'`, for matching without `instanceof`. */
@@ -37,6 +52,13 @@ export class ExitMessage {
  * The message a monitoring process receives when the monitored process exits
  * (Erlang's `{'DOWN', Ref, process, Pid, Reason}`). The reason is `'noproc'`
  * when the process was already dead when the monitor was set.
+ *
+ * @example
+ * ```ts
+ * const ref = self.monitor(worker);
+ * const msg = await self.receive((m) => isDown(m, ref));
+ * if (isDown(msg)) console.log(formatReason(msg.reason));
+ * ```
  */
 export class DownMessage {
   /** Always `'DOWN'`, for matching without `instanceof`. */
@@ -54,12 +76,28 @@ export class DownMessage {
   }
 }
 
-/** True for an {@link ExitMessage}, optionally only one from `from`. */
+/**
+ * True for an {@link ExitMessage}, optionally only one from `from`.
+ *
+ * @example
+ * ```ts
+ * const msg = await self.receive();
+ * if (isExit(msg, child)) console.log('the child exited');
+ * ```
+ */
 export function isExit(msg: unknown, from?: Pid): msg is ExitMessage {
   return msg instanceof ExitMessage && (from === undefined || msg.from.equals(from));
 }
 
-/** True for a {@link DownMessage}, optionally only the one for `ref`. */
+/**
+ * True for a {@link DownMessage}, optionally only the one for `ref`.
+ *
+ * @example
+ * ```ts
+ * const ref = self.monitor(worker);
+ * await self.receive((m) => isDown(m, ref)); // waits for the worker's DOWN
+ * ```
+ */
 export function isDown(msg: unknown, ref?: Ref): msg is DownMessage {
   return msg instanceof DownMessage && (ref === undefined || msg.ref === ref);
 }

@@ -4,12 +4,27 @@ import { Pid, PROCESS, Ref } from './pid.js';
 import { Process, type ProcessBehaviour, type ProcessBody, type Watcher } from './process.js';
 import { TimerQueue, type Timed } from './timer-queue.js';
 
-/** Where a node writes crash reports. `console` fits; so does any logger with `error`. */
+/**
+ * Where a node writes crash reports. `console` fits; so does any logger with `error`.
+ *
+ * @example
+ * ```ts
+ * const logger: Logger = { error: (message, ...details) => console.error(message, ...details) };
+ * const node = new Node({ name: 'alice', logger });
+ * ```
+ */
 export interface Logger {
   error(message: string, ...details: unknown[]): void;
 }
 
-/** Options for {@link Node}. */
+/**
+ * Options for {@link Node}.
+ *
+ * @example
+ * ```ts
+ * const node = new Node({ name: 'alice', logger: { error: (m) => myLog.write(m) } });
+ * ```
+ */
 export interface NodeOptions {
   /** The node's name, shown in its pids (`<alice.1.0>`). Letters, digits, `_` and `-`. Default `'nonode'`. */
   name?: string;
@@ -21,7 +36,14 @@ export interface NodeOptions {
   logger?: Logger;
 }
 
-/** Options for {@link Node.spawn}. */
+/**
+ * Options for {@link Node.spawn}.
+ *
+ * @example
+ * ```ts
+ * const worker = node.spawn(async (self) => { await self.receive(); }, { name: 'worker', link: parentPid });
+ * ```
+ */
 export interface SpawnOptions {
   /** Register the new process under this name before it runs. */
   name?: string;
@@ -33,7 +55,15 @@ export interface SpawnOptions {
   arg?: unknown;
 }
 
-/** A snapshot of one process, for tools such as the observer. */
+/**
+ * A snapshot of one process, for tools such as the observer.
+ *
+ * @example
+ * ```ts
+ * const info = node.processInfo(pid);
+ * console.log(info?.status, info?.messageQueueLength); // 'waiting' 0
+ * ```
+ */
 export interface ProcessInfo {
   pid: Pid;
   /** Its registered name, if any. */

@@ -18,6 +18,13 @@ export const PROCESS: unique symbol = Symbol('wtd.process');
  *
  * A pid is a value; holding one does not keep its process alive, and sending
  * to a dead pid is silently dropped, as in Erlang.
+ *
+ * @example
+ * ```ts
+ * const pid: Pid = node.spawn(async (self) => console.log(await self.receive()));
+ * node.send(pid, 'hello');
+ * String(pid); // '<alice.1.0>'
+ * ```
  */
 export class Pid {
   /** The name of the node the process runs on. */
@@ -60,6 +67,12 @@ let nextRef = 0;
 /**
  * A unique reference, as made by Erlang's `make_ref()`: used to tag monitors,
  * calls and timers so their replies can be told apart. Compare with `===`.
+ *
+ * @example
+ * ```ts
+ * const ref: Ref = self.monitor(other);
+ * const down = await self.receive((m) => isDown(m, ref));
+ * ```
  */
 export class Ref {
   /** A number unique within this program run. */

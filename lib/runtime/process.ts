@@ -6,10 +6,28 @@ import type { Node, SpawnOptions } from './node.js';
 import { Pid, Ref } from './pid.js';
 import { scheduler } from './scheduler.js';
 
-/** The body of a process: an async function given its own {@link Process} handle. */
+/**
+ * The body of a process: an async function given its own {@link Process} handle.
+ *
+ * @example
+ * ```ts
+ * const body: ProcessBody = async (self) => {
+ *   for (;;) console.log(await self.receive());
+ * };
+ * node.spawn(body);
+ * ```
+ */
 export type ProcessBody = (self: Process) => unknown;
 
-/** A predicate that picks the messages a selective `receive` accepts. */
+/**
+ * A predicate that picks the messages a selective `receive` accepts.
+ *
+ * @example
+ * ```ts
+ * const onlyNumbers: Matcher = (msg) => typeof msg === 'number';
+ * const n = await self.receive(onlyNumbers, 1000); // a number, or TIMEOUT after a second
+ * ```
+ */
 export type Matcher = (msg: unknown) => boolean;
 
 /** @internal The key of a behaviour's start hook. */
@@ -23,6 +41,13 @@ export const BEHAVIOUR_HANDLE: unique symbol = Symbol('wtd.behaviour.handle');
  * runtime drains the mailbox into the message hook without creating a
  * promise per message; a hook that returns a promise holds the mailbox until
  * it settles, so messages are still handled one at a time.
+ *
+ * @example
+ * ```ts
+ * // What GenServer, Supervisor, GenEvent and GenFsm provide to the runtime;
+ * // user code extends those classes rather than implementing this.
+ * class Counter extends GenServer<number> {}
+ * ```
  */
 export interface ProcessBehaviour {
   /** The behaviour's name for introspection, such as `'gen_server'`. */

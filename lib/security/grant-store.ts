@@ -1,13 +1,27 @@
 import type { JWK } from 'jose';
 
-/** How often a grant may be used: `count` calls per `intervalMs`, with bursts up to `burst`. */
+/**
+ * How often a grant may be used: `count` calls per `intervalMs`, with bursts up to `burst`.
+ *
+ * @example
+ * ```ts
+ * await alice.grant({ missions: ['greetings'], rate: { count: 10, intervalMs: 1000, burst: 20 }, to: bobKey });
+ * ```
+ */
 export interface RateLimit {
   count: number;
   intervalMs: number;
   burst: number;
 }
 
-/** A grant as stored: a grantee key bound to missions, a rate and an optional expiry. */
+/**
+ * A grant as stored: a grantee key bound to missions, a rate and an optional expiry.
+ *
+ * @example
+ * ```ts
+ * for (const g of alice.grants()) console.log(g.label, g.missions, g.uses, g.revokedAt === null);
+ * ```
+ */
 export interface GrantRecord {
   /** The grantee key's thumbprint: the `kid` its requests carry. */
   kid: string;
@@ -29,6 +43,14 @@ export interface GrantRecord {
  * and revocations, and the ids of messages it has accepted (the replay
  * window). {@link SqliteGrantStore} is the default; any other
  * implementation of this interface can be plugged in.
+ *
+ * @example
+ * ```ts
+ * class MyStore implements GrantStore {
+ *   // keep keys, grants, revocations and replay ids where you like
+ * }
+ * const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:', store: new MyStore() });
+ * ```
  */
 export interface GrantStore {
   /** The node's own private key, or undefined before first start. */

@@ -42,7 +42,15 @@ export class RateLimiter {
   }
 }
 
-/** Reads a rate such as `'10/s'`, `'100/min'`, `'5/h'` (burst defaults to the count). */
+/**
+ * Reads a rate such as `'10/s'`, `'100/min'`, `'5/h'` (burst defaults to the count).
+ *
+ * @example
+ * ```ts
+ * parseRate('10/s'); // { count: 10, intervalMs: 1000, burst: 10 }
+ * parseRate('100/min', 20); // burst 20
+ * ```
+ */
 export function parseRate(text: string, burst?: number): RateLimit {
   const m = /^\s*(\d+)\s*\/\s*(ms|s|sec|min|m|h|hour|d|day)\s*$/.exec(text);
   if (m === null) {

@@ -36,6 +36,12 @@ function toRecord(row: GrantRow): GrantRecord {
  * The default {@link GrantStore}: one SQLite file, `wtd.db`, in the node's
  * data directory, readable by its owner only (it holds the node's private
  * key). Pass `':memory:'` for a store that lives only as long as the process.
+ *
+ * @example
+ * ```ts
+ * const store = new SqliteGrantStore('./alice-data'); // wtd.db inside, mode 0600
+ * const alice = await WtdNode.start({ name: 'alice', dataDir: './alice-data', store });
+ * ```
  */
 export class SqliteGrantStore implements GrantStore {
   readonly #db: Database.Database;

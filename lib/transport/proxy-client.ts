@@ -5,7 +5,14 @@ import { send, type HttpResponse } from './http-client.js';
 import type { Link } from './link.js';
 import type { WtdNode } from './wtd-node.js';
 
-/** A node as the proxy's directory lists it. */
+/**
+ * A node as the proxy's directory lists it.
+ *
+ * @example
+ * ```ts
+ * for (const e of bob.directory()) console.log(e.name, e.online, e.missions.join(', '));
+ * ```
+ */
 export interface DirectoryEntry {
   /** The node id (a fingerprint of its key). */
   id: string;
@@ -21,7 +28,14 @@ export interface DirectoryEntry {
   lastSeen: number;
 }
 
-/** Options for {@link WtdNode.joinProxy}. */
+/**
+ * Options for {@link WtdNode.joinProxy}.
+ *
+ * @example
+ * ```ts
+ * await bob.joinProxy({ url: 'http://proxy.example.org:14152', email: 'bob@example.org' });
+ * ```
+ */
 export interface JoinOptions {
   /** The proxy's URL, e.g. `http://proxy.example.org:14152`. */
   url: string;

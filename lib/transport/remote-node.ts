@@ -11,6 +11,12 @@ import type { WtdNode } from './wtd-node.js';
  * What Alice hands Bob in the seed's way of granting: a key pair made for
  * him, bound on her node to some missions, and how to reach and recognise
  * her node. Whoever holds it can use the grant: keep it secret.
+ *
+ * @example
+ * ```ts
+ * const grantFile: GrantFile = await alice.grant({ missions: ['greetings'], rate: '10/s' });
+ * writeFileSync('bob.grant', JSON.stringify(grantFile), { mode: 0o600 }); // give it to Bob privately
+ * ```
  */
 export interface GrantFile {
   wtd: 'grant';
@@ -30,7 +36,14 @@ export interface GrantFile {
   expiresAt: number | null;
 }
 
-/** Options of a remote call. */
+/**
+ * Options of a remote call.
+ *
+ * @example
+ * ```ts
+ * await remote.call('Maths', 'slowSum', [list], { timeout: 30_000, mission: 'maths' });
+ * ```
+ */
 export interface RemoteCallOptions {
   /** How long to wait for the reply, in ms. Default 5000. */
   timeout?: number;
@@ -63,6 +76,13 @@ interface CodecContext {
  * connect), a `WireError` with the remote's refusal code (`ERR_GRANT_REVOKED`,
  * `ERR_RATE_LIMITED` with `retryAfterS`, `ERR_MISSION_NOT_GRANTED`, ...), or a
  * `RemoteError` when the remote code threw.
+ *
+ * @example
+ * ```ts
+ * const remote = await bob.connect(grantFile);
+ * await remote.call('Greeter', 'hello', ['bob']);
+ * await remote.genServer('greetings', 'visitors').call('visit');
+ * ```
  */
 export class RemoteNode {
   /** The remote node's id. */

@@ -19,7 +19,14 @@ import type { HttpResponse } from './http-client.js';
 import type { Link } from './link.js';
 import type { WtdNode } from './wtd-node.js';
 
-/** Limits of the hardened server. */
+/**
+ * Limits of the hardened server.
+ *
+ * @example
+ * ```ts
+ * const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:', limits: { maxConnections: 64 } });
+ * ```
+ */
 export interface ServerLimits {
   /** Largest request body, in bytes. Default 64 KiB. */
   maxBodyBytes: number;

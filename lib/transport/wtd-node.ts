@@ -34,7 +34,14 @@ import {
   type Verified,
 } from './server.js';
 
-/** Options for {@link WtdNode.start}. */
+/**
+ * Options for {@link WtdNode.start}.
+ *
+ * @example
+ * ```ts
+ * const alice = await WtdNode.start({ name: 'alice', dataDir: './alice-data', limits: { maxBodyBytes: 16_384 } });
+ * ```
+ */
 export interface WtdNodeOptions extends NodeOptions {
   /** Where the node keeps its key, grants and replay window. `':memory:'` keeps nothing. */
   dataDir: string;
@@ -50,7 +57,14 @@ export interface WtdNodeOptions extends NodeOptions {
   advertise?: { address?: string | null; proxy?: string | null };
 }
 
-/** A request the node refused, as the observer lists it. */
+/**
+ * A request the node refused, as the observer lists it.
+ *
+ * @example
+ * ```ts
+ * for (const r of alice.recentRefusals()) console.log(r.code, r.status, r.path);
+ * ```
+ */
 export interface Refusal {
   at: number;
   code: string;
@@ -59,13 +73,27 @@ export interface Refusal {
   message: string;
 }
 
-/** The rate state of a grant: tokens left now, out of its burst. */
+/**
+ * The rate state of a grant: tokens left now, out of its burst.
+ *
+ * @example
+ * ```ts
+ * const state = alice.rateState(grant.kid); // { tokens: 7, burst: 10 }
+ * ```
+ */
 export interface RateState {
   tokens: number;
   burst: number;
 }
 
-/** Options for {@link WtdNode.grant}. */
+/**
+ * Options for {@link WtdNode.grant}.
+ *
+ * @example
+ * ```ts
+ * await alice.grant({ missions: ['greetings'], rate: '10/s', expires: 7 * 86_400_000, label: 'bob', to: bobKey });
+ * ```
+ */
 export interface GrantOptions {
   missions: string[];
   /** `'10/s'`, `'100/min'`..., or a {@link RateLimit}. */
@@ -83,7 +111,14 @@ interface Peer {
   link: Link;
 }
 
-/** Options for {@link WtdNode.connect}. */
+/**
+ * Options for {@link WtdNode.connect}.
+ *
+ * @example
+ * ```ts
+ * const remote = await bob.connect(grantFile, { via: 'proxy' }); // even if the file has an address
+ * ```
+ */
 export interface ConnectOptions {
   /**
    * `'direct'` to the node's address, or `'proxy'` through the proxy this
@@ -92,7 +127,15 @@ export interface ConnectOptions {
   via?: 'direct' | 'proxy';
 }
 
-/** Whom to connect to without a grant file: a node that granted missions to this node's own key. */
+/**
+ * Whom to connect to without a grant file: a node that granted missions to this node's own key.
+ *
+ * @example
+ * ```ts
+ * // Alice granted missions to Bob's own key; Bob needs only her key and address:
+ * const remote = await bob.connect({ nodeKey: alicePublicJwk, address: 'http://192.168.1.20:14153' });
+ * ```
+ */
 export interface ConnectTarget {
   /** The node's public key (its id is derived from it). */
   nodeKey: JWK;

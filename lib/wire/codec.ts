@@ -6,6 +6,11 @@ import { Pid } from '../runtime/pid.js';
  * What a pid becomes on the wire (the seed's "billet-doux"): the node it
  * lives on, its number, and an unguessable token that the origin node
  * checks before it accepts a message for it.
+ *
+ * @example
+ * ```ts
+ * const billet: BilletDoux = { node: 'kZ89hI4Jyivk0BXo', id: 3, token: 'zQ...' }; // a pid as it travels
+ * ```
  */
 export type BilletDoux = {
   node: string;
@@ -13,19 +18,44 @@ export type BilletDoux = {
   token: string;
 };
 
-/** Turns pids into billets-doux on the way out and back into (proxy) pids on the way in. */
+/**
+ * Turns pids into billets-doux on the way out and back into (proxy) pids on the way in.
+ *
+ * @example
+ * ```ts
+ * const codec = new WireCodec<Ctx>({
+ *   out: (pid, ctx) => handOut(pid, ctx), // a local pid leaving: a billet-doux
+ *   in: (billet, ctx) => proxyPid(billet, ctx), // a billet-doux arriving: a pid to send to
+ * });
+ * ```
+ */
 export interface PidHooks<C> {
   out(pid: Pid, context: C): BilletDoux;
   in(billet: BilletDoux, context: C): Pid;
 }
 
-/** The encoded form of a value: superjson's JSON and its type annotations. */
+/**
+ * The encoded form of a value: superjson's JSON and its type annotations.
+ *
+ * @example
+ * ```ts
+ * const encoded: Encoded = new WireCodec().encode(new Map([['a', 1]]));
+ * encoded.json; // [['a', 1]]; encoded.meta says it was a Map
+ * ```
+ */
 export interface Encoded {
   json: unknown;
   meta?: unknown;
 }
 
-/** Limits on what the codec accepts. */
+/**
+ * Limits on what the codec accepts.
+ *
+ * @example
+ * ```ts
+ * const codec = new WireCodec(undefined, { maxDepth: 32, maxBigIntDigits: 100 });
+ * ```
+ */
 export interface CodecLimits {
   /** Deepest nesting of arrays, objects, maps and sets. Default 32. */
   maxDepth: number;
@@ -61,6 +91,13 @@ function isPlainObject(v: object): boolean {
  * Decoding checks the annotations first and refuses everything else
  * (classes, errors, regexps, typed arrays, custom tags, shared references,
  * prototype paths, over-deep nesting) with `WireError` `ERR_BAD_ARGUMENTS` (400).
+ *
+ * @example
+ * ```ts
+ * const codec = new WireCodec();
+ * const encoded = codec.encode({ at: new Date(0), big: 10n }); // JSON plus superjson's meta
+ * codec.decode(encoded); // { at: Date(0), big: 10n }
+ * ```
  */
 export class WireCodec<C = undefined> {
   readonly #superjson: SuperJSON;
