@@ -134,6 +134,11 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
+/** A grant id prefix as a command-line argument (ids may start with '-', which would read as a flag). */
+function revokeArg(kid: string): string {
+  return `${kid.startsWith('-') ? '-- ' : ''}${kid.slice(0, 12)}`;
+}
+
 function formatRate(rate: GrantRecord['rate']): string {
   const units: [number, string][] = [
     [86_400_000, 'd'],
@@ -382,7 +387,7 @@ The rate is calls per s, min, h or d; --burst defaults to the count.`,
             ctx,
             record,
             `Granted ${record.missions.join(', ')} at ${v.rate} to key ${record.kid.slice(0, 12)}` +
-              `${record.label ? ` (${record.label})` : ''}. Revoke it with 'wtd revoke ${record.kid.slice(0, 12)}'.`,
+              `${record.label ? ` (${record.label})` : ''}. Revoke it with 'wtd revoke ${revokeArg(record.kid)}'.`,
           );
         } else {
           const file = await node.grant(options);
@@ -489,7 +494,13 @@ The rate is calls per s, min, h or d; --burst defaults to the count.`,
         url = readConfig(ctx.dataDir).proxy ?? undefined;
         if (url === undefined || url === null) throw new UsageError('which proxy? give --proxy URL');
       }
-      const res = await send(`${url.replace(/\/+$/, '')}/status.json`, '', 5000, { method: 'GET' });
+      const res = await send(`${url.replace(/\/+$/, '')}/status.json`, '', 5000, { method: 'GET' }).catch((err) => {
+        throw new WtdError(
+          'ERR_NODE_DOWN',
+          `the proxy at ${String(url)} cannot be reached; check that it is running and the URL is right`,
+          { cause: err },
+        );
+      });
       if (res.status !== 200)
         throw new WireError('ERR_BAD_PROXY', res.status, `the proxy at ${url} answered ${res.status}`);
       const status = JSON.parse(res.text) as {

@@ -130,7 +130,17 @@ export class ProxyClient {
       throw new TypeError(`joinProxy({ email }) expects an e-mail address, got ${JSON.stringify(options.email)}`);
     }
     const client = new ProxyClient(wtd, options.url);
-    const info = await client.#call('GET', '/id', undefined);
+    let info: unknown;
+    try {
+      info = await client.#call('GET', '/id', undefined);
+    } catch (err) {
+      if ((err as WtdError).code !== 'ERR_NODE_DOWN') throw err;
+      throw new WtdError(
+        'ERR_NODE_DOWN',
+        `the proxy at ${client.url} cannot be reached; check that it is running and the URL is right`,
+        { cause: err },
+      );
+    }
     client.#proxyId = String((info as { id?: unknown }).id ?? '');
     await client.#signed('/register', { email: options.email, name: wtd.name, publicJwk: wtd.publicJwk });
     await client.ping();

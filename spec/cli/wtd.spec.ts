@@ -203,6 +203,22 @@ describe('wtd: the command line', function () {
     await wtd(['grant', '--missions', 'greetings', '--rate', '10/s', '--out', grantFile, ...alice]);
     const call = await wtd(['call', grantFile, 'Greeter', 'hello', '["carol"]']);
     expect([call.code, call.out]).to.deep.equal([EXIT.ok, '"hello, carol, from alice"']);
-    expect((await wtd(['directory', '--proxy', 'http://127.0.0.1:1'])).code).to.equal(EXIT.unreachable);
+    const noProxy = await wtd(['directory', '--proxy', 'http://127.0.0.1:1']);
+    expect(noProxy.code).to.equal(EXIT.unreachable);
+    expect(noProxy.err).to.equal(
+      'wtd directory: the proxy at http://127.0.0.1:1 cannot be reached; check that it is running and the URL is right [ERR_NODE_DOWN]',
+    );
+    const cannotJoin = await wtd([
+      'start',
+      GREETER,
+      '--no-listen',
+      '--proxy',
+      'http://127.0.0.1:1',
+      '--email',
+      'a@example.org',
+      ...alice,
+    ]);
+    expect(cannotJoin.code).to.equal(EXIT.unreachable);
+    expect(cannotJoin.err).to.include('the proxy at http://127.0.0.1:1 cannot be reached');
   });
 });
