@@ -100,6 +100,16 @@ async function openNode(ctx: Ctx): Promise<{ node: WtdNode; config: NodeConfig }
   return { node, config };
 }
 
+/** Opens the node of the data directory, runs `fn` with it, and closes it whatever happens. */
+async function withNode<T>(ctx: Ctx, fn: (node: WtdNode, config: NodeConfig) => Promise<T> | T): Promise<T> {
+  const { node, config } = await openNode(ctx);
+  try {
+    return await fn(node, config);
+  } finally {
+    await node.close();
+  }
+}
+
 function readJsonFile(path: string, what: string): unknown {
   if (!existsSync(path)) throw new NotFoundError(`${what} ${path} does not exist`);
   try {
@@ -211,9 +221,7 @@ Running it again changes nothing and says who the node is.`,
     async run(ctx) {
       const file = join(ctx.dataDir, 'node.json');
       if (existsSync(file)) {
-        const { node, config } = await openNode(ctx);
-        const id = node.id;
-        await node.close();
+        const { id, config } = await withNode(ctx, (node, config) => ({ id: node.id, config }));
         output(
           ctx,
           { name: config.name, id, dataDir: ctx.dataDir, created: false },
@@ -247,9 +255,10 @@ Running it again changes nothing and says who the node is.`,
 grants you missions with 'wtd grant --to <your key file>'. --out writes it to a file.`,
     options: { out: { type: 'string' } },
     async run(ctx) {
-      const { node, config } = await openNode(ctx);
-      const key = { wtd: 'key', name: config.name, id: node.id, publicJwk: node.publicJwk };
-      await node.close();
+      const { key, config } = await withNode(ctx, (node, config) => ({
+        key: { wtd: 'key', name: config.name, id: node.id, publicJwk: node.publicJwk },
+        config,
+      }));
       const out = ctx.values.out as string | undefined;
       if (out !== undefined) writeFileSync(out, `${JSON.stringify(key, null, 2)}\n`);
       output(
@@ -373,8 +382,7 @@ The rate is calls per s, min, h or d; --burst defaults to the count.`,
         const key = readJsonFile(v.to, 'the key file') as { publicJwk?: JWK } & JWK;
         to = key.publicJwk ?? key;
       }
-      const { node, config } = await openNode(ctx);
-      try {
+      await withNode(ctx, async (node, config) => {
         if (to === undefined && !config.address && !config.proxy) {
           throw new UsageError(
             "this node has not run yet, so a grant file could not say where to reach it: run 'wtd start' once " +
@@ -401,9 +409,7 @@ The rate is calls per s, min, h or d; --burst defaults to the count.`,
               `whoever holds it can use the grant. It reaches this node ${file.node.address !== null ? `at ${file.node.address}` : `through the proxy at ${String(where)}`}.`,
           );
         }
-      } finally {
-        await node.close();
-      }
+      });
       return EXIT.ok;
     },
   },
@@ -414,9 +420,7 @@ The rate is calls per s, min, h or d; --burst defaults to the count.`,
     help: 'Lists every grant: its id, label, missions, rate, uses, last use and state (active, revoked, expired).',
     options: {},
     async run(ctx) {
-      const { node } = await openNode(ctx);
-      const grants = node.grants();
-      await node.close();
+      const grants = await withNode(ctx, (node) => node.grants());
       if (ctx.json) {
         ctx.io.out(
           JSON.stringify(
@@ -457,8 +461,7 @@ The rate is calls per s, min, h or d; --burst defaults to the count.`,
     async run(ctx) {
       const which = ctx.positionals[0];
       if (which === undefined) throw new UsageError('which grant? give its id (or the start of it) or its label');
-      const { node } = await openNode(ctx);
-      try {
+      await withNode(ctx, (node) => {
         const grants = node.grants();
         const exact = grants.filter((g) => g.kid === which || g.label === which);
         const matches = exact.length > 0 ? exact : grants.filter((g) => which.length >= 4 && g.kid.startsWith(which));
@@ -476,9 +479,7 @@ The rate is calls per s, min, h or d; --burst defaults to the count.`,
             ? `Grant ${g.kid.slice(0, 12)} was already revoked.`
             : `Revoked grant ${g.kid.slice(0, 12)}${g.label ? ` (${g.label})` : ''}.`,
         );
-      } finally {
-        await node.close();
-      }
+      });
       return EXIT.ok;
     },
   },
