@@ -184,6 +184,21 @@ describe('wtd: the command line', function () {
     expect(JSON.parse((await wtd(['grants', '--json', ...alice])).out)).to.have.length(1);
   });
 
+  it('observer runs the node with its page on 127.0.0.1', async () => {
+    await wtd(['init', '--name', 'alice', ...alice]);
+    const node = await service(['observer', GREETER, '--port', '0', '--observer-port', '0', ...alice], 'is running');
+    running.push(node);
+    const url = node.url('observer:');
+    expect(url).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const snapshot = (await (await fetch(`${url}/observer.json`)).json()) as {
+      node: { name: string };
+      tree: { name: string }[];
+    };
+    expect(snapshot.node.name).to.equal('alice');
+    expect(snapshot.tree.map((t) => t.name)).to.deep.equal(['greeter_sup']);
+    expect((await fetch(url)).headers.get('content-type')).to.match(/^text\/html/);
+  });
+
   it('proxy, start --proxy on a node with no open port, directory, and a call through the proxy', async () => {
     const proxy = await service(['proxy', '--port', '0', '--data-dir', join(home, 'proxy')], 'listening at');
     running.push(proxy);
