@@ -1,5 +1,6 @@
 import { randomBytes, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
 import { WireError } from '../errors.js';
+import { signNow, verifyNow } from './ed25519.js';
 
 /** The kinds of signed message, each with its own JWS `typ`. */
 export const TYP = Object.freeze({
@@ -56,14 +57,14 @@ export function newMessageId(): string {
 
 /**
  * Signs `claims` as a compact JWS (RFC 7515) of kind `kind`, naming the
- * signing key `kid`. Built with node:crypto's Ed25519 directly (any JOSE
- * library verifies it, as the specs check with jose); the hot path of a
- * remote call signs twice and verifies twice.
+ * signing key `kid`. Built on Ed25519 directly (libsodium when it loads,
+ * else node:crypto; any JOSE library verifies the result, as the specs check
+ * with jose); the hot path of a remote call signs twice and verifies twice.
  */
 export function sign(kind: MessageKind, claims: Claims, key: KeyObject, kid: string): Promise<string> {
   const input = `${b64json({ alg: 'EdDSA', typ: TYP[kind], kid })}.${b64json(claims)}`;
   if (load <= PARALLEL_ABOVE)
-    return Promise.resolve(`${input}.${edSign(null, Buffer.from(input), key).toString('base64url')}`);
+    return Promise.resolve(`${input}.${signNow(Buffer.from(input), key).toString('base64url')}`);
   // Under load, node:crypto signs on libuv's thread pool (that is what the
   // callback asks for): signatures then use every core instead of queueing
   // on the event loop. With little going on, signing in place is quicker.
@@ -137,7 +138,7 @@ export async function verify(jws: string, key: KeyObject): Promise<Claims> {
   const signature = Buffer.from(jws.slice(dot + 1), 'base64url');
   const data = Buffer.from(input);
   let good = signature.length === 64;
-  if (good && load <= PARALLEL_ABOVE) good = edVerify(null, data, key, signature);
+  if (good && load <= PARALLEL_ABOVE) good = verifyNow(data, signature, key);
   else if (good) {
     // On the thread pool under load, as sign is.
     good = await new Promise<boolean>((resolve, reject) => {
