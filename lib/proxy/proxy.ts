@@ -321,11 +321,12 @@ export class WtdProxy {
     });
     router.put('/nodes/:id/ping', async (ctx) => {
       const { live, claims } = await this.#authenticate(ctx, ctx.params.id!);
+      this.#remember(claims);
       ctx.body = this.#ping(live, claims.body);
     });
     router.put('/nodes/:id/poll', async (ctx) => {
       const { live, claims } = await this.#authenticate(ctx, ctx.params.id!);
-      const answer = await this.#poll(live, claims.body, ctx);
+      const answer = await this.#poll(live, claims, ctx);
       // The queued messages are JSON already: they are spliced in, not parsed and written again.
       ctx.type = 'application/json';
       ctx.body =
@@ -378,13 +379,18 @@ export class WtdProxy {
       this.#keys.set(kid, key);
     }
     const claims = await verify(jws, key);
-    this.#checkFresh(claims, ctx.path);
+    this.#checkTime(claims, ctx.path);
     if (live.record.id !== nodeId) refuse('denied', 403, 'a node can only ping, poll or send as itself');
     return { live, claims };
   }
 
-  #checkFresh(claims: Claims, path: string): void {
+  /** Audience, method, path and time window. */
+  #checkTime(claims: Claims, path: string): void {
     checkClaims(claims, { aud: this.id, method: 'PUT', path, nowS: Math.floor(Date.now() / 1000) });
+  }
+
+  /** Records the request's id; a replay is refused (409). */
+  #remember(claims: Claims): void {
     if (!this.#store.remember(claims.id, claims.exp + MESSAGE_TTL_S)) {
       refuse('replay', 409, 'this request was already received');
     }
@@ -411,7 +417,8 @@ export class WtdProxy {
     }
     if (imported.thumbprint !== kid) refuse('denied', 401, 'the registration is not signed by the key it registers');
     const claims = await verify(jws, imported.key);
-    this.#checkFresh(claims, path);
+    this.#checkTime(claims, path);
+    this.#remember(claims);
     const body = claims.body as { email?: unknown; name?: unknown };
     if (typeof body.email !== 'string' || !EMAIL.test(body.email)) {
       refuse('bad_request', 400, 'a registration needs a valid e-mail');
@@ -484,18 +491,22 @@ export class WtdProxy {
    */
   async #poll(
     live: Live,
-    body: unknown,
+    claims: Claims,
     ctx: Koa.Context,
   ): Promise<{ results: unknown[]; messages: string[]; retryMs?: number }> {
     const id = live.record.id;
-    const b = (body ?? {}) as { ack?: unknown; messages?: unknown };
+    const b = (claims.body ?? {}) as { ack?: unknown; messages?: unknown };
     const ack = strings(b.ack ?? [], 10 * SEND_BATCH, 'ack');
     const outgoing = b.messages ?? [];
     if (!Array.isArray(outgoing) || outgoing.length > SEND_BATCH) {
       refuse('bad_request', 400, `a poll carries at most ${SEND_BATCH} messages`);
     }
-    const results = outgoing.length === 0 ? [] : this.#send(live, outgoing);
-    live.queued -= this.#store.ack(id, ack);
+    // One commit for the replay id, the acknowledgements and the messages.
+    const results = this.#store.batch(() => {
+      this.#remember(claims);
+      live.queued -= this.#store.ack(id, ack);
+      return outgoing.length === 0 ? [] : this.#send(live, outgoing);
+    });
     // One poll per node is held: a new one releases the old, with nothing,
     // after the answers this one may wake have gone out.
     const old = this.#waiters.get(id);

@@ -161,11 +161,11 @@ export class ProxyStore {
   /** Marks messages received by `to`; returns how many were waiting. */
   ack(to: string, ids: readonly string[]): number {
     if (ids.length === 0) return 0;
-    return this.#db.transaction(() => {
+    return this.batch(() => {
       let n = 0;
       for (const id of ids) n += this.#q.ack.run(to, id).changes;
       return n;
-    })();
+    });
   }
 
   /** Drops every message past its time; returns those never delivered, to tell their senders. */
@@ -179,7 +179,7 @@ export class ProxyStore {
 
   /** Runs `fn` in one transaction (one commit for a batch of messages). */
   batch<T>(fn: () => T): T {
-    return this.#db.transaction(fn)();
+    return this.#db.inTransaction ? fn() : this.#db.transaction(fn)();
   }
 
   /** Records a request id until `expiresAtS`; false if it was seen before (a replay). */
