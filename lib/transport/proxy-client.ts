@@ -116,9 +116,46 @@ export class ProxyClient {
   readonly #abort = new AbortController();
   #stopped = false;
 
-  private constructor(wtd: WtdNode, url: string) {
+  readonly #email: string;
+
+  private constructor(wtd: WtdNode, url: string, email: string) {
     this.#wtd = wtd;
     this.url = url.replace(/\/+$/, '');
+    this.#email = email;
+  }
+
+  /** Learns the proxy's id (the audience of every request to it) and registers this node's key. */
+  async #register(): Promise<void> {
+    let info: unknown;
+    try {
+      info = await this.#call('GET', '/id', undefined);
+    } catch (err) {
+      if ((err as WtdError).code !== 'ERR_NODE_DOWN') throw err;
+      throw new WtdError(
+        'ERR_NODE_DOWN',
+        `the proxy at ${this.url} cannot be reached; check that it is running and the URL is right`,
+        { cause: err },
+      );
+    }
+    this.#proxyId = String((info as { id?: unknown }).id ?? '');
+    const wtd = this.#wtd;
+    await this.#signed('/register', { email: this.#email, name: wtd.name, publicJwk: wtd.publicJwk });
+  }
+
+  #rejoining: Promise<void> | undefined;
+
+  /**
+   * A proxy that no longer knows this node (it lost its store, or it is a
+   * new proxy at the same address, with another id) refuses with 401: this
+   * node registers again, once at a time.
+   */
+  #rejoin(): Promise<void> {
+    this.#rejoining ??= this.#register()
+      .catch(() => undefined)
+      .finally(() => {
+        this.#rejoining = undefined;
+      });
+    return this.#rejoining;
   }
 
   /** Registers `wtd` with the proxy at `options.url`, pings once, and starts pinging and polling. */
@@ -129,26 +166,17 @@ export class ProxyClient {
     if (typeof options.email !== 'string' || !options.email.includes('@')) {
       throw new TypeError(`joinProxy({ email }) expects an e-mail address, got ${JSON.stringify(options.email)}`);
     }
-    const client = new ProxyClient(wtd, options.url);
-    let info: unknown;
-    try {
-      info = await client.#call('GET', '/id', undefined);
-    } catch (err) {
-      if ((err as WtdError).code !== 'ERR_NODE_DOWN') throw err;
-      throw new WtdError(
-        'ERR_NODE_DOWN',
-        `the proxy at ${client.url} cannot be reached; check that it is running and the URL is right`,
-        { cause: err },
-      );
-    }
-    client.#proxyId = String((info as { id?: unknown }).id ?? '');
-    await client.#signed('/register', { email: options.email, name: wtd.name, publicJwk: wtd.publicJwk });
+    const client = new ProxyClient(wtd, options.url, options.email);
+    await client.#register();
     await client.ping();
     const every = options.pingIntervalMs ?? 1000;
     client.#pinger = setInterval(() => {
       client.ping().then(
         () => client.#recovered('ping'),
-        (err: unknown) => client.#failed('ping', err),
+        (err: unknown) => {
+          client.#failed('ping', err);
+          if ((err as WireError).status === 401) void client.#rejoin();
+        },
       );
     }, every);
     client.#pinger.unref();
@@ -318,7 +346,8 @@ export class ProxyClient {
       )) as typeof res;
       this.#recovered('poll');
     } catch (err) {
-      if (err instanceof WireError || this.#stopped) {
+      // Refused outright: those messages fail. Not reached, or not known (401: registered again below): sent again.
+      if (this.#stopped || (err instanceof WireError && err.status !== 401)) {
         for (const o of batch) o.reject(err as Error);
       } else {
         // The proxy may or may not have taken them: send them again with the
@@ -332,6 +361,7 @@ export class ProxyClient {
       this.#acks = ack.concat(this.#acks);
       if (this.#stopped) return;
       this.#failed('poll', err);
+      if ((err as WireError).status === 401) await this.#rejoin();
       await new Promise((r) => setTimeout(r, RETRY_MS));
       return;
     }

@@ -76,6 +76,27 @@ describe('WtdProxy: durable queues, delivery at most once', () => {
     }
   });
 
+  it('a proxy that lost everything (a new one at the same address): nodes register again by themselves', async () => {
+    let proxy = await WtdProxy.start({ dataDir: ':memory:', port: 0, logger });
+    const port = proxy.port;
+    const alice = await node('alice');
+    const bob = await node('bob');
+    try {
+      await alice.joinProxy({ url: proxy.url, email: 'alice@example.org', pingIntervalMs: 100 });
+      await bob.joinProxy({ url: proxy.url, email: 'bob@example.org', pingIntervalMs: 100 });
+      const remote = await bob.connect(await alice.grant({ missions: ['probe'], rate: '100/s' }));
+      expect(await remote.call('Probe', 'touch', ['before'])).to.equal('before');
+      const oldId = proxy.id;
+      await proxy.close();
+      proxy = await WtdProxy.start({ dataDir: ':memory:', port, logger });
+      expect(proxy.id).to.not.equal(oldId);
+      await eventually(() => proxy.status().nodes.filter((n) => n.online).length === 2, 8000);
+      expect(await remote.call('Probe', 'touch', ['after'])).to.equal('after');
+    } finally {
+      await closeAll(bob, alice, proxy);
+    }
+  });
+
   it('redelivers what was not acknowledged, drops repeats by id, and forgets what was', async () => {
     const proxy = await WtdProxy.start({ dataDir: ':memory:', port: 0, logger, pollHoldMs: 100 });
     try {
