@@ -211,6 +211,16 @@ async function runUntilStopped(ctx: Ctx, close: () => Promise<void>): Promise<nu
 
 // ------------------------------------------------------------------ commands
 
+/** The options `start` and `observer` share. */
+const START_OPTIONS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'no-listen': { type: 'boolean' },
+  proxy: { type: 'string' },
+  email: { type: 'string' },
+  'observer-port': { type: 'string' },
+} as const;
+
 const commands: Record<string, Command> = {
   init: {
     summary: "create this machine's node: its identity and data directory",
@@ -280,15 +290,7 @@ calls its exported start(node) if there is one (to start servers and supervisors
 listens for direct calls and, with --proxy, joins a proxy so that nodes behind routers
 can call it. Prints what it offers and runs until Ctrl-C.
 --observer serves a live page of the node on http://127.0.0.1:14154/ (this machine only).`,
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'no-listen': { type: 'boolean' },
-      proxy: { type: 'string' },
-      email: { type: 'string' },
-      observer: { type: 'boolean' },
-      'observer-port': { type: 'string' },
-    },
+    options: { ...START_OPTIONS, observer: { type: 'boolean' } },
     async run(ctx) {
       return startNode(ctx, ctx.values.observer === true);
     },
@@ -300,14 +302,7 @@ can call it. Prints what it offers and runs until Ctrl-C.
     help: `The same as 'wtd start <module file> --observer': the page shows the supervision tree,
 every process with its mailbox and status, the missions offered, the grants with their use
 and rate, and recent refusals, updating live. It answers on 127.0.0.1 only.`,
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'no-listen': { type: 'boolean' },
-      proxy: { type: 'string' },
-      email: { type: 'string' },
-      'observer-port': { type: 'string' },
-    },
+    options: START_OPTIONS,
     async run(ctx) {
       return startNode(ctx, true);
     },

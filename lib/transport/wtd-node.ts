@@ -265,10 +265,17 @@ export class WtdNode extends Node {
       throw new WtdError('ERR_ALREADY_LISTENING', `node ${this.name} is already listening at ${this.#address}`);
     const server = buildServer(this.#dispatcher, this.#limits);
     const host = options.host ?? '127.0.0.1';
+    const wanted = options.port ?? 14153;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 14153, host, () => {
-        server.off('error', reject);
+      const onError = (err: Error): void =>
+        reject(
+          new WtdError('ERR_LISTEN', `node ${this.name} could not listen on ${host}:${wanted}: ${err.message}`, {
+            cause: err,
+          }),
+        );
+      server.once('error', onError);
+      server.listen(wanted, host, () => {
+        server.off('error', onError);
         resolve();
       });
     });

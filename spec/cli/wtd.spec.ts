@@ -184,6 +184,35 @@ describe('wtd: the command line', function () {
     expect(JSON.parse((await wtd(['grants', '--json', ...alice])).out)).to.have.length(1);
   });
 
+  it('a port already taken is one line with ERR_LISTEN, for a node, a proxy and an observer', async () => {
+    await wtd(['init', '--name', 'alice', ...alice]);
+    const first = await service(['start', GREETER, '--port', '0', ...alice], 'is running');
+    running.push(first);
+    const port = new URL(first.url('listening at')).port;
+    const node = await wtd(['start', GREETER, '--port', port, '--data-dir', join(home, 'other')]);
+    expect(node.code).to.equal(EXIT.notFound); // not initialised: checked before the port
+    await wtd(['init', '--name', 'other', '--data-dir', join(home, 'other')]);
+    const taken = await wtd(['start', GREETER, '--port', port, '--data-dir', join(home, 'other')]);
+    expect(taken.code).to.equal(EXIT.failed);
+    expect(taken.err).to.match(
+      /^wtd start: node other could not listen on 127\.0\.0\.1:\d+: .*\[ERR_LISTEN\]: is another program using that port/,
+    );
+    const proxy = await wtd(['proxy', '--port', port, '--data-dir', join(home, 'p')]);
+    expect(proxy.code).to.equal(EXIT.failed);
+    expect(proxy.err).to.include('[ERR_LISTEN]');
+    const observer = await wtd([
+      'observer',
+      GREETER,
+      '--no-listen',
+      '--observer-port',
+      port,
+      '--data-dir',
+      join(home, 'other'),
+    ]);
+    expect(observer.code).to.equal(EXIT.failed);
+    expect(observer.err).to.include('the observer could not listen').and.include('[ERR_LISTEN]');
+  });
+
   it('observer runs the node with its page on 127.0.0.1', async () => {
     await wtd(['init', '--name', 'alice', ...alice]);
     const node = await service(['observer', GREETER, '--port', '0', '--observer-port', '0', ...alice], 'is running');
