@@ -137,10 +137,15 @@ export class Dispatcher {
     this.#handlers = handlers;
   }
 
-  /** Checks and runs `PUT path` with body `jws`; never throws. */
-  async dispatch(method: string, path: string, jws: string, arrival: Arrival = {}): Promise<HttpResponse> {
+  /** Checks and runs `PUT path` with body `jws` (`route`: the path already matched, if it was); never throws. */
+  async dispatch(
+    method: string,
+    path: string,
+    jws: string,
+    arrival: Arrival = {},
+    route = matchRoute(path),
+  ): Promise<HttpResponse> {
     try {
-      const route = matchRoute(path);
       if (route === undefined) {
         throw new WireError('ERR_NOT_FOUND', 404, 'no such route; use PUT /apply, /behaviour or /pid');
       }
@@ -220,7 +225,8 @@ export function buildServer(dispatcher: Dispatcher, limits: ServerLimits): Serve
     let answer: HttpResponse;
     try {
       const req = ctx.req;
-      if (matchRoute(ctx.path) === undefined) {
+      const route = matchRoute(ctx.path);
+      if (route === undefined) {
         throw new WireError('ERR_NOT_FOUND', 404, 'no such route; use PUT /apply, /behaviour or /pid');
       }
       if (ctx.method !== 'PUT') throw new WireError('ERR_METHOD_NOT_ALLOWED', 405, 'the apply tree takes PUT only');
@@ -239,7 +245,7 @@ export function buildServer(dispatcher: Dispatcher, limits: ServerLimits): Serve
         );
       }
       const jws = await readBody(req, limits.maxBodyBytes);
-      answer = await dispatcher.dispatch(ctx.method, ctx.path, jws);
+      answer = await dispatcher.dispatch(ctx.method, ctx.path, jws, {}, route);
     } catch (err) {
       answer = refusalOf(
         err instanceof WireError ? err : new WireError('ERR_BAD_REQUEST', 400, 'the request could not be read'),
