@@ -7,10 +7,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import Koa from 'koa';
-import { WtdExport, WtdNode } from '../lib/index.js';
+import { WtdExport, WtdNode, systemWallClock } from '../lib/index.js';
 import { newKeyPair } from '../lib/security/keys.js';
 import { put } from '../lib/transport/http-client.js';
-import { MESSAGE_TTL_S, newMessageId, sign, verify } from '../lib/wire/envelope.js';
+import { newClaims } from '../lib/wire/claims.js';
+import { sign, verify } from '../lib/wire/envelope.js';
 import type { Row } from './figures.js';
 
 class BenchEcho {
@@ -129,8 +130,13 @@ async function unsigned(n: number): Promise<Figures> {
 /** Sign + verify of a call-sized message: through WTD's envelope (libsodium when it loads) and raw node:crypto. */
 async function ed25519(n: number): Promise<{ wtd: number; raw: number }> {
   const pair = await newKeyPair();
-  const nowS = Math.floor(Date.now() / 1000);
-  const claims = { id: newMessageId(), iat: nowS, exp: nowS + MESSAGE_TTL_S, aud: 'a', iss: 'b', body: { json: [1] } };
+  const claims = newClaims<'call'>(systemWallClock, {
+    aud: 'a',
+    iss: 'b',
+    method: 'PUT',
+    path: '/apply/M/f',
+    body: { json: [1] },
+  });
   let t0 = performance.now();
   for (let i = 0; i < n; i++) await verify(await sign('call', claims, pair.privateKey, 'k'), pair.publicKey);
   const wtd = n / ((performance.now() - t0) / 1000);

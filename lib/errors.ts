@@ -19,13 +19,14 @@
  * (This example runs in `samples/api-examples.ts` or `samples/readme.ts`.)
  * @module
  */
+import { isErrorCode, type ErrorCode } from './error-codes.js';
 
 /**
  * Options shared by every WTD error.
  *
  * @example
  * ```ts
- * throw new WtdError('ERR_MY_APP', 'the config file is missing', { cause: err });
+ * throw new WtdError('ERR_STORE', 'the grant store could not be opened', { cause: err });
  * ```
  */
 export interface WtdErrorOptions {
@@ -46,10 +47,10 @@ export interface WtdErrorOptions {
  * ```
  */
 export class WtdError extends Error {
-  /** A stable identifier such as `ERR_NOPROC`; match on this, not on the message. */
-  readonly code: string;
+  /** A stable identifier such as `ERR_NOPROC` (one of `ERROR_CODES`); match on this, not on the message. */
+  readonly code: ErrorCode;
 
-  constructor(code: string, message: string, options?: WtdErrorOptions) {
+  constructor(code: ErrorCode, message: string, options?: WtdErrorOptions) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
@@ -265,7 +266,7 @@ export class NotSerializableError extends WtdError {
 export class WireError extends WtdError {
   /** The HTTP status of the refusal. */
   readonly status: number;
-  constructor(code: string, status: number, message: string, options?: WtdErrorOptions) {
+  constructor(code: ErrorCode, status: number, message: string, options?: WtdErrorOptions) {
     super(code, message, options);
     this.status = status;
   }
@@ -319,10 +320,10 @@ export function describeValue(value: unknown): string {
  * ```
  */
 export class NodeDownError extends WtdError {
-  constructor(address: string, options?: WtdErrorOptions) {
+  constructor(address: string, options?: WtdErrorOptions, what: 'node' | 'proxy' = 'node') {
     super(
       'ERR_NODE_DOWN',
-      `the node at ${address} cannot be reached; check that it is running and the address is right`,
+      `the ${what} at ${address} cannot be reached; check that it is running and the address is right`,
       options,
     );
   }
@@ -340,4 +341,76 @@ export class NodeDownError extends WtdError {
  * }
  * ```
  */
-export class RemoteError extends WtdError {}
+export class RemoteError extends WtdError {
+  /** The code the remote side gave, as it gave it (it may be an application's own). */
+  readonly remoteCode: string;
+  constructor(remoteCode: string, message: string) {
+    super(isErrorCode(remoteCode) ? remoteCode : 'ERR_REMOTE_EXCEPTION', message);
+    this.remoteCode = remoteCode;
+  }
+}
+
+/**
+ * A call over the grant's rate (HTTP 429), in the callee and in the caller:
+ * `retryAfterS` says when a token is free again.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await remote.call('Greeter', 'hello', ['bob']);
+ * } catch (err) {
+ *   if (err instanceof RateLimitedError) await new Promise((r) => setTimeout(r, err.retryAfterS * 1000));
+ * }
+ * ```
+ */
+export class RateLimitedError extends WireError {
+  /** Seconds until the grant has a token again. */
+  readonly retryAfterS: number;
+  constructor(retryAfterS: number) {
+    super('ERR_RATE_LIMITED', 429, `over the grant's rate; retry in ${retryAfterS} s`);
+    this.retryAfterS = retryAfterS;
+  }
+}
+
+/**
+ * A refusal of the proxy itself (its bounds and registrations), with an
+ * `ERR_PROXY_*` code and its HTTP status. A request the proxy refuses for its
+ * envelope (signature, time, replay, size) has the same code a node gives.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await remote.call('Greeter', 'hello', ['bob']);
+ * } catch (err) {
+ *   if (err instanceof ProxyRefusal && err.code === 'ERR_PROXY_QUEUE_FULL') console.log('the other node is not collecting');
+ * }
+ * ```
+ */
+export class ProxyRefusal extends WireError {}
+
+/**
+ * A data directory already in use by a running node (in this program or another).
+ * `pid` is the process that holds it, when known.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await WtdNode.start({ name: 'alice', dataDir: './alice' });
+ * } catch (err) {
+ *   if (err instanceof DataDirLockedError) console.log(`stop process ${err.pid} first`);
+ * }
+ * ```
+ */
+export class DataDirLockedError extends WtdError {
+  /** The process id of the node that holds the directory, if it could be read. */
+  readonly pid: number | undefined;
+  constructor(dataDir: string, pid: number | undefined, options?: WtdErrorOptions) {
+    super(
+      'ERR_DATA_DIR_LOCKED',
+      `another node is running in ${dataDir}${pid === undefined ? '' : ` (process ${pid})`}: stop it first, ` +
+        'or give this one its own --data-dir',
+      options,
+    );
+    this.pid = pid;
+  }
+}

@@ -23,9 +23,14 @@ export {
   WireError,
   NodeDownError,
   RemoteError,
+  RateLimitedError,
+  ProxyRefusal,
+  DataDirLockedError,
   formatReason,
 } from './errors.js';
 export type { WtdErrorOptions } from './errors.js';
+export { ERROR_CODES, isErrorCode } from './error-codes.js';
+export type { ErrorCode } from './error-codes.js';
 
 // Runtime
 export { Node } from './runtime/node.js';
@@ -35,8 +40,8 @@ export { Process } from './runtime/process.js';
 export type { ProcessBody, Matcher, ProcessBehaviour } from './runtime/process.js';
 export { TIMEOUT, ExitMessage, DownMessage, isExit, isDown } from './runtime/messages.js';
 export type { Timeout } from './runtime/messages.js';
-export { ManualClock, systemClock } from './runtime/clock.js';
-export type { Clock, ClockTimer } from './runtime/clock.js';
+export { ManualClock, systemClock, systemWallClock } from './runtime/clock.js';
+export type { Clock, ClockTimer, WallClock } from './runtime/clock.js';
 
 // Behaviours
 export { DEFAULT_CALL_TIMEOUT, CallSlot } from './behaviours/gen.js';
@@ -78,9 +83,10 @@ export type { BilletDoux, PidHooks, Encoded, CodecLimits } from './wire/codec.js
 
 // Missions
 export { WtdExport, WtdBehaviour } from './missions/decorators.js';
-export { MissionTable, missionTable, BEHAVIOUR_OPS } from './missions/mission-table.js';
+export { MissionTable, missionTable } from './missions/mission-table.js';
+export { BEHAVIOUR_OPS, BEHAVIOUR_OP_TABLE } from './missions/behaviour-ops.js';
+export type { BehaviourKind, BehaviourOp } from './missions/behaviour-ops.js';
 export type {
-  BehaviourKind,
   ExportedFunction,
   ExposedBehaviour,
   MissionEntry,
@@ -95,17 +101,20 @@ export { parseRate } from './security/rate-limiter.js';
 
 // Transport
 export { WtdNode } from './transport/wtd-node.js';
-export type { WtdNodeOptions, GrantOptions, ConnectOptions, ConnectTarget } from './transport/wtd-node.js';
-export type { DirectoryEntry, JoinOptions } from './transport/proxy-client.js';
+export type { WtdNodeOptions, RateState } from './transport/wtd-node.js';
+export type { GrantOptions, GrantFile } from './transport/grant-issuer.js';
+export type { ConnectOptions, ConnectTarget } from './transport/connect.js';
+export type { JoinOptions } from './transport/proxy-client.js';
+export type { DirectoryEntry } from './wire/relay.js';
 export type { ServerLimits } from './transport/server.js';
+export type { Refusal } from './transport/refusal-log.js';
 export { RemoteNode } from './transport/remote-node.js';
-export type { GrantFile, RemoteCallOptions } from './transport/remote-node.js';
+export type { RemoteCallOptions, BehaviourClient } from './transport/remote-node.js';
 
 // The proxy: registration, discovery and relay
-export { WtdProxy, WtdProxy as Proxy, ProxyRefusal } from './proxy/proxy.js';
+export { WtdProxy, WtdProxy as Proxy } from './proxy/proxy.js';
 export type { ProxyOptions, ProxyStatus, ProxyNodeStatus } from './proxy/proxy.js';
 
 // The wtd command's observer, for programs that run a node themselves
 export { Observer } from './cli/observer.js';
 export type { ObserverSnapshot, ObservedProcess, TreeNode } from './cli/observer.js';
-export type { Refusal, RateState } from './transport/wtd-node.js';

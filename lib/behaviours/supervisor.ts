@@ -1,5 +1,6 @@
 import { HostServer } from './host-server.js';
 import { StartError, SupervisorError, describeValue, formatReason } from '../errors.js';
+import type { ErrorCode } from '../error-codes.js';
 import { ExitMessage, isDown, TIMEOUT } from '../runtime/messages.js';
 import { Pid } from '../runtime/pid.js';
 import type { Process } from '../runtime/process.js';
@@ -86,7 +87,7 @@ interface State {
   restarts: number[];
 }
 
-function refuse(code: string, message: string): SupervisorError {
+function refuse(code: ErrorCode, message: string): SupervisorError {
   return new SupervisorError(code, message);
 }
 

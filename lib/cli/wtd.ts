@@ -10,7 +10,7 @@ import type { GrantRecord } from '../security/grant-store.js';
 import { isUsable } from '../security/grants.js';
 import { parseRate } from '../security/rate-limiter.js';
 import { send } from '../transport/http-client.js';
-import type { GrantFile } from '../transport/remote-node.js';
+import type { GrantFile } from '../transport/grant-issuer.js';
 import { WtdNode } from '../transport/wtd-node.js';
 import { Observer } from './observer.js';
 
@@ -90,11 +90,17 @@ function writeConfig(dataDir: string, config: NodeConfig): void {
   writeFileSync(join(dataDir, 'node.json'), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
 }
 
-async function openNode(ctx: Ctx): Promise<{ node: WtdNode; config: NodeConfig }> {
+/**
+ * Opens the node of the data directory. `shared` for commands that only
+ * read or write grants: they run beside a node started in another program
+ * (which holds the directory's lock).
+ */
+async function openNode(ctx: Ctx, shared: boolean): Promise<{ node: WtdNode; config: NodeConfig }> {
   const config = readConfig(ctx.dataDir);
   const node = await WtdNode.start({
     name: config.name,
     dataDir: ctx.dataDir,
+    shared,
     advertise: { address: config.address ?? null, proxy: config.proxy ?? null },
   });
   return { node, config };
@@ -102,7 +108,7 @@ async function openNode(ctx: Ctx): Promise<{ node: WtdNode; config: NodeConfig }
 
 /** Opens the node of the data directory, runs `fn` with it, and closes it whatever happens. */
 async function withNode<T>(ctx: Ctx, fn: (node: WtdNode, config: NodeConfig) => Promise<T> | T): Promise<T> {
-  const { node, config } = await openNode(ctx);
+  const { node, config } = await openNode(ctx, true);
   try {
     return await fn(node, config);
   } finally {
@@ -244,7 +250,7 @@ Running it again changes nothing and says who the node is.`,
         throw new UsageError(`--name takes letters, digits, '_' and '-', got '${name}'`);
       }
       mkdirSync(ctx.dataDir, { recursive: true, mode: 0o700 });
-      const node = await WtdNode.start({ name, dataDir: ctx.dataDir });
+      const node = await WtdNode.start({ name, dataDir: ctx.dataDir, shared: true });
       const id = node.id;
       await node.close();
       writeConfig(ctx.dataDir, { name });
@@ -581,7 +587,7 @@ async function startNode(ctx: Ctx, withObserver: boolean): Promise<number> {
   const file = ctx.positionals[0];
   if (file === undefined) throw new UsageError('which module file? e.g. wtd start dist/samples/greeter.js');
   const v = ctx.values;
-  const { node, config } = await openNode(ctx);
+  const { node, config } = await openNode(ctx, false);
   let observer: Observer | undefined;
   try {
     const loaded = await loadModule(node, file);
@@ -671,9 +677,10 @@ function advice(err: unknown): { line: string; code: number } {
     ERR_NO_ADDRESS: 'the grant file has no address: ask for one made after the node listened or joined a proxy',
     ERR_BAD_KEY: 'the key file is not a WTD public key: use the file `wtd whoami --out` writes',
     ERR_LISTEN: 'is another program using that port? pick another with --port',
-    not_registered: 'the proxy does not know this node: join it again',
-    queue_full: 'the other node is not collecting its messages: try again later',
-    expired: 'the other node was offline for too long',
+    ERR_PROXY_NOT_REGISTERED: 'the proxy does not know this node: join it again',
+    ERR_PROXY_QUEUE_FULL: 'the other node is not collecting its messages: try again later',
+    ERR_PROXY_EXPIRED: 'the other node was offline for too long',
+    ERR_DATA_DIR_LOCKED: 'one data directory runs one node: stop the other, or use another --data-dir',
   };
   if (e instanceof WtdError) {
     const code = e.code === 'ERR_NODE_DOWN' || e.code === 'ERR_CALL_TIMEOUT' ? EXIT.unreachable : EXIT.failed;

@@ -1,36 +1,13 @@
 import 'reflect-metadata';
+import type { ErrorCode } from '../error-codes.js';
 import { MissionError, describeValue } from '../errors.js';
 import { GenEvent } from '../behaviours/gen-event.js';
 import { GenFsm } from '../behaviours/gen-fsm.js';
 import { GenServer } from '../behaviours/gen-server.js';
 import { Supervisor } from '../behaviours/supervisor.js';
+import { BEHAVIOUR_OPS, type BehaviourKind } from './behaviour-ops.js';
 import type { Node } from '../runtime/node.js';
 import { BEHAVIOUR_KEY, EXPORTS_KEY, type ExportRecord } from './decorators.js';
-
-/**
- * The behaviours a class can expose, by OTP's names.
- *
- * @example
- * ```ts
- * const kind: BehaviourKind = missionTable(node).behaviourOf(new Counter(), 'dev_mission')!.kind; // 'gen_server'
- * ```
- */
-export type BehaviourKind = 'gen_server' | 'supervisor' | 'gen_event' | 'gen_fsm';
-
-/**
- * The client operations each behaviour exposes under its mission (the last URL segment).
- *
- * @example
- * ```ts
- * BEHAVIOUR_OPS.gen_server; // ['call', 'cast']: what a grantee may do to an exposed GenServer
- * ```
- */
-export const BEHAVIOUR_OPS: Readonly<Record<BehaviourKind, readonly string[]>> = Object.freeze({
-  gen_server: ['call', 'cast'],
-  supervisor: ['which_children', 'count_children', 'start_child', 'terminate_child', 'restart_child'],
-  gen_event: ['notify', 'sync_notify', 'call', 'which_handlers'],
-  gen_fsm: ['send_event', 'sync_send_event', 'send_all_state_event', 'sync_send_all_state_event'],
-});
 
 /**
  * One function another node may call, once a grant covers its mission.
@@ -111,7 +88,7 @@ const RESERVED = new Set(['constructor', 'prototype', '__proto__', 'toString', '
  */
 export type AnyClass = abstract new (...args: never[]) => unknown;
 
-function fail(code: string, message: string): MissionError {
+function fail(code: ErrorCode, message: string): MissionError {
   return new MissionError(code, message);
 }
 

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { JWK } from 'jose';
+import { SqliteReplayLog, type ReplayLog } from '../security/replay-window.js';
 import { flush, openDatabase } from '../security/sqlite.js';
 
 /** A registered node, as the proxy keeps it. */
@@ -48,6 +49,8 @@ export interface QueuedMessage {
 export class ProxyStore {
   readonly #db: Database.Database;
   readonly #q;
+  /** The replay window's ids of the requests it accepted. */
+  readonly replay: ReplayLog;
 
   constructor(dataDir: string) {
     this.#db = openDatabase(
@@ -62,11 +65,11 @@ export class ProxyStore {
           seq INTEGER PRIMARY KEY AUTOINCREMENT, to_node TEXT NOT NULL, id TEXT NOT NULL, body TEXT,
           expires_at INTEGER NOT NULL, acked INTEGER NOT NULL DEFAULT 0, UNIQUE (to_node, id));
         CREATE INDEX IF NOT EXISTS waiting ON messages (to_node, acked, seq);
-        CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
       `,
       'proxy store',
     );
     const db = this.#db;
+    this.replay = new SqliteReplayLog(db);
     this.#q = {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
@@ -88,8 +91,6 @@ export class ProxyStore {
         'SELECT to_node, id, body FROM messages WHERE acked = 0 AND expires_at <= ?',
       ),
       dropExpired: db.prepare('DELETE FROM messages WHERE expires_at <= ?'),
-      remember: db.prepare('INSERT OR IGNORE INTO seen (id, expires_at) VALUES (?, ?)'),
-      prune: db.prepare('DELETE FROM seen WHERE expires_at < ?'),
     };
   }
 
@@ -180,15 +181,6 @@ export class ProxyStore {
   /** Runs `fn` in one transaction (one commit for a batch of messages). */
   batch<T>(fn: () => T): T {
     return this.#db.inTransaction ? fn() : this.#db.transaction(fn)();
-  }
-
-  /** Records a request id until `expiresAtS`; false if it was seen before (a replay). */
-  remember(id: string, expiresAtS: number): boolean {
-    return this.#q.remember.run(id, expiresAtS).changes === 1;
-  }
-
-  prune(nowS: number): void {
-    this.#q.prune.run(nowS);
   }
 
   close(): void {

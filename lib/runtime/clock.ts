@@ -136,3 +136,71 @@ export class ManualClock implements Clock {
     this.#now = target;
   }
 }
+
+/**
+ * The time of day, for what is signed or stored: a JWS's `iat` and `exp`, a
+ * grant's expiry, rate limits, the replay window, the proxy's offline, hold
+ * and TTL timers. `now()` is milliseconds since the Unix epoch. It has the
+ * shape of a {@link Clock}, so a {@link ManualClock} started at an epoch
+ * time drives both in a test.
+ *
+ * @example
+ * ```ts
+ * const clock = new ManualClock(Date.UTC(2026, 0, 1)); // a wall clock for tests
+ * const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:', wallClock: clock });
+ * clock.advance(61_000); // a message signed before now is stale
+ * ```
+ */
+export interface WallClock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+  /** Calls `fn` once, `delayMs` from now. */
+  setTimer(fn: () => void, delayMs: number): ClockTimer;
+}
+
+/**
+ * The real wall clock: `Date.now()` and `setTimeout`.
+ *
+ * @example
+ * ```ts
+ * const proxy = await WtdProxy.start({ dataDir: ':memory:', wallClock: systemWallClock }); // the default
+ * ```
+ */
+export const systemWallClock: WallClock = {
+  now: () => Date.now(),
+  setTimer: systemClock.setTimer,
+};
+
+/** Seconds since the epoch on `clock`, as JWS claims count them. */
+export function epochSeconds(clock: WallClock): number {
+  return Math.floor(clock.now() / 1000);
+}
+
+/**
+ * Calls `fn` every `everyMs` on `clock` until the returned timer is cancelled
+ * (a ManualClock fires it as time is advanced past each period).
+ */
+export function every(clock: WallClock, everyMs: number, fn: () => void): ClockTimer {
+  let current: ClockTimer;
+  let cancelled = false;
+  let unref = false;
+  const arm = (): void => {
+    current = clock.setTimer(() => {
+      if (cancelled) return;
+      arm();
+      fn();
+    }, everyMs);
+    if (unref) current.unref?.();
+  };
+  arm();
+  return {
+    cancel: () => {
+      cancelled = true;
+      current.cancel();
+    },
+    unref: () => {
+      unref = true;
+      current.unref?.();
+    },
+  };
+}

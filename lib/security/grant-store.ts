@@ -1,4 +1,5 @@
 import type { JWK } from 'jose';
+import type { ReplayLog } from './replay-window.js';
 
 /**
  * How often a grant may be used: `count` calls per `intervalMs`, with bursts up to `burst`.
@@ -52,7 +53,7 @@ export interface GrantRecord {
  * const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:', store: new MyStore() });
  * ```
  */
-export interface GrantStore {
+export interface GrantStore extends ReplayLog {
   /** The node's own private key, or undefined before first start. */
   getNodeKey(): JWK | undefined;
   setNodeKey(jwk: JWK): void;
@@ -63,12 +64,5 @@ export interface GrantStore {
   revoke(kid: string, at: number): boolean;
   /** Counts one use. */
   recordUse(kid: string, at: number): void;
-  /**
-   * Records message `id` as seen until `expiresAtS` (epoch seconds). Returns
-   * false if it was already there: a replay.
-   */
-  remember(id: string, expiresAtS: number): boolean;
-  /** Forgets message ids that have expired. */
-  prune(nowS: number): void;
   close(): void;
 }

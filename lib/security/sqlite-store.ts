@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { JWK } from 'jose';
 import { WtdError } from '../errors.js';
 import type { GrantRecord, GrantStore } from './grant-store.js';
+import { SqliteReplayLog } from './replay-window.js';
 import { flush, openDatabase } from './sqlite.js';
 
 interface GrantRow {
@@ -48,6 +49,7 @@ export class SqliteGrantStore implements GrantStore {
   // Grants read on the request path, kept in step with every write this store makes.
   readonly #cache = new Map<string, GrantRecord>();
   readonly #statements;
+  readonly #replay: SqliteReplayLog;
 
   constructor(dataDir: string) {
     // Every accepted request writes its replay id and a use count, not
@@ -62,11 +64,11 @@ export class SqliteGrantStore implements GrantStore {
           kid TEXT PRIMARY KEY, label TEXT NOT NULL, missions TEXT NOT NULL, public_jwk TEXT NOT NULL,
           rate TEXT NOT NULL, expires_at INTEGER, created_at INTEGER NOT NULL, revoked_at INTEGER,
           uses INTEGER NOT NULL DEFAULT 0, last_used_at INTEGER);
-        CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
       `,
       'grant store',
     );
     const db = this.#db;
+    this.#replay = new SqliteReplayLog(db);
     this.#statements = {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
@@ -79,8 +81,6 @@ export class SqliteGrantStore implements GrantStore {
       revoke: db.prepare('UPDATE grants SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL'),
       exists: db.prepare<[string], { kid: string }>('SELECT kid FROM grants WHERE kid = ?'),
       recordUse: db.prepare('UPDATE grants SET uses = uses + 1, last_used_at = ? WHERE kid = ?'),
-      remember: db.prepare('INSERT OR IGNORE INTO seen (id, expires_at) VALUES (?, ?)'),
-      prune: db.prepare('DELETE FROM seen WHERE expires_at < ?'),
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
     };
   }
@@ -169,11 +169,11 @@ export class SqliteGrantStore implements GrantStore {
   }
 
   remember(id: string, expiresAtS: number): boolean {
-    return this.#statements.remember.run(id, expiresAtS).changes === 1;
+    return this.#replay.remember(id, expiresAtS);
   }
 
   prune(nowS: number): void {
-    this.#statements.prune.run(nowS);
+    this.#replay.prune(nowS);
   }
 
   close(): void {

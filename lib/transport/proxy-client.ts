@@ -1,32 +1,22 @@
-import { CallTimeoutError, WireError, WtdError } from '../errors.js';
-import { isUsable } from '../security/grants.js';
-import { MESSAGE_TTL_S, newMessageId, type Claims } from '../wire/envelope.js';
+import { CallTimeoutError, NodeDownError, WireError, WtdError } from '../errors.js';
+import { every, type ClockTimer, type WallClock } from '../runtime/clock.js';
+import type { Logger } from '../runtime/node.js';
+import { MESSAGE_TTL_S, newClaims, newMessageId } from '../wire/claims.js';
+import type {
+  DeliveredRelay,
+  DirectoryEntry,
+  OutgoingRelay,
+  PingAnswer,
+  PingBody,
+  PollAnswer,
+  PollBody,
+  RegisterBody,
+} from '../wire/relay.js';
 import { send, type HttpResponse } from './http-client.js';
+import type { NodeIdentity } from './identity.js';
 import type { Link } from './link.js';
-import type { WtdNode } from './wtd-node.js';
-
-/**
- * A node as the proxy's directory lists it.
- *
- * @example
- * ```ts
- * for (const e of bob.directory()) console.log(e.name, e.online, e.missions.join(', '));
- * ```
- */
-export interface DirectoryEntry {
-  /** The node id (a fingerprint of its key). */
-  id: string;
-  name: string;
-  /** The missions it offers. */
-  missions: string[];
-  /** The grant key ids it accepts. */
-  grants: string[];
-  /** Where it can be reached directly, if it listens; null for a node behind a router. */
-  address: string | null;
-  online: boolean;
-  /** Epoch ms of its last ping or poll. */
-  lastSeen: number;
-}
+import { refusalFrom } from './refusals.js';
+import type { Arrival } from './server.js';
 
 /**
  * Options for {@link WtdNode.joinProxy}.
@@ -45,23 +35,16 @@ export interface JoinOptions {
   pingIntervalMs?: number;
 }
 
-/** A message relayed through the proxy, as sent and as delivered. */
-export interface RelayMessage {
-  /** Unique per sender and destination: the proxy and the receiver drop repeats of it. */
-  id: string;
-  kind: 'request' | 'response';
-  /** The destination node id (sending) or the sending node id (delivered, set by the proxy). */
-  to?: string;
-  from?: string;
-  /** request: the path on the destination and the signed JWS, byte for byte. */
-  path?: string;
-  jws?: string;
-  /** response: the id of the request it answers, and the answer. */
-  re?: string;
-  status?: number;
-  contentType?: string;
-  text?: string;
-  retryAfter?: string;
+/** What a proxy client needs of its node. */
+export interface ProxyClientDeps {
+  identity: NodeIdentity;
+  name: string;
+  clock: WallClock;
+  logger: Logger;
+  /** What the node offers now, for the ping. */
+  offers: () => Omit<PingBody, 'name'>;
+  /** Runs a request relayed to the node (through the same checks as a direct one). */
+  dispatch: (method: string, path: string, jws: string, arrival: Arrival) => Promise<HttpResponse>;
 }
 
 interface Pending {
@@ -70,7 +53,7 @@ interface Pending {
 }
 
 interface Outgoing {
-  message: RelayMessage;
+  message: OutgoingRelay;
   /** Epoch ms after which it is no longer worth sending. */
   deadline: number;
   resolve(): void;
@@ -101,7 +84,7 @@ type DirectoryListener = (entry: DirectoryEntry) => void;
  */
 export class ProxyClient {
   readonly url: string;
-  readonly #wtd: WtdNode;
+  readonly #deps: ProxyClientDeps;
   #proxyId = '';
   readonly #pending = new Map<string, Pending>();
   readonly #outbox: Outgoing[] = [];
@@ -112,14 +95,14 @@ export class ProxyClient {
   readonly #handled = new Map<string, number>();
   readonly #directory = new Map<string, DirectoryEntry>();
   readonly #listeners = { nodeup: new Set<DirectoryListener>(), nodedown: new Set<DirectoryListener>() };
-  #pinger: ReturnType<typeof setInterval> | undefined;
+  #pinger: ClockTimer | undefined;
   readonly #abort = new AbortController();
   #stopped = false;
 
   readonly #email: string;
 
-  private constructor(wtd: WtdNode, url: string, email: string) {
-    this.#wtd = wtd;
+  private constructor(deps: ProxyClientDeps, url: string, email: string) {
+    this.#deps = deps;
     this.url = url.replace(/\/+$/, '');
     this.#email = email;
   }
@@ -130,16 +113,12 @@ export class ProxyClient {
     try {
       info = await this.#call('GET', '/id', undefined);
     } catch (err) {
-      if ((err as WtdError).code !== 'ERR_NODE_DOWN') throw err;
-      throw new WtdError(
-        'ERR_NODE_DOWN',
-        `the proxy at ${this.url} cannot be reached; check that it is running and the URL is right`,
-        { cause: err },
-      );
+      if (!(err instanceof NodeDownError)) throw err;
+      throw new NodeDownError(this.url, { cause: err }, 'proxy');
     }
     this.#proxyId = String((info as { id?: unknown }).id ?? '');
-    const wtd = this.#wtd;
-    await this.#signed('/register', { email: this.#email, name: wtd.name, publicJwk: wtd.publicJwk });
+    const body: RegisterBody = { email: this.#email, name: this.#deps.name, publicJwk: this.#deps.identity.publicJwk };
+    await this.#signed('/register', body);
   }
 
   #rejoining: Promise<void> | undefined;
@@ -158,19 +137,18 @@ export class ProxyClient {
     return this.#rejoining;
   }
 
-  /** Registers `wtd` with the proxy at `options.url`, pings once, and starts pinging and polling. */
-  static async join(wtd: WtdNode, options: JoinOptions): Promise<ProxyClient> {
+  /** Registers the node with the proxy at `options.url`, pings once, and starts pinging and polling. */
+  static async join(deps: ProxyClientDeps, options: JoinOptions): Promise<ProxyClient> {
     if (typeof options?.url !== 'string' || !/^https?:\/\/[^/]+/.test(options.url)) {
       throw new TypeError(`joinProxy({ url }) expects the proxy's http(s) URL, got ${JSON.stringify(options?.url)}`);
     }
     if (typeof options.email !== 'string' || !options.email.includes('@')) {
       throw new TypeError(`joinProxy({ email }) expects an e-mail address, got ${JSON.stringify(options.email)}`);
     }
-    const client = new ProxyClient(wtd, options.url, options.email);
+    const client = new ProxyClient(deps, options.url, options.email);
     await client.#register();
     await client.ping();
-    const every = options.pingIntervalMs ?? 1000;
-    client.#pinger = setInterval(() => {
+    client.#pinger = every(deps.clock, options.pingIntervalMs ?? 1000, () => {
       client.ping().then(
         () => client.#recovered('ping'),
         (err: unknown) => {
@@ -178,8 +156,8 @@ export class ProxyClient {
           if ((err as WireError).status === 401) void client.#rejoin();
         },
       );
-    }, every);
-    client.#pinger.unref();
+    });
+    client.#pinger.unref?.();
     client.#kick();
     return client;
   }
@@ -200,17 +178,8 @@ export class ProxyClient {
 
   /** Publishes what this node offers and reads the directory back. */
   async ping(): Promise<DirectoryEntry[]> {
-    const wtd = this.#wtd;
-    const now = Date.now();
-    const result = (await this.#signed(`/nodes/${wtd.id}/ping`, {
-      name: wtd.name,
-      missions: Object.keys(wtd.missions.describe()),
-      grants: wtd
-        .grants()
-        .filter((g) => isUsable(g, now))
-        .map((g) => g.kid),
-      address: wtd.address ?? null,
-    })) as { directory: DirectoryEntry[] };
+    const body: PingBody = { name: this.#deps.name, ...this.#deps.offers() };
+    const result = (await this.#signed(`/nodes/${this.#deps.identity.id}/ping`, body)) as PingAnswer;
     if (this.#stopped) return result.directory;
     const online = new Map(result.directory.map((e) => [e.id, e]));
     for (const [id, entry] of this.#directory) {
@@ -240,12 +209,12 @@ export class ProxyClient {
     if (this.#stopped) return Promise.reject(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
     const id = newMessageId();
     return new Promise<HttpResponse>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.#deps.clock.setTimer(() => {
         this.#pending.delete(id);
         reject(new CallTimeoutError(`node ${to} through ${this.url}`, timeoutMs));
       }, timeoutMs);
       const settle = (): void => {
-        clearTimeout(timer);
+        timer.cancel();
         this.#pending.delete(id);
       };
       this.#pending.set(id, {
@@ -258,7 +227,7 @@ export class ProxyClient {
           reject(err);
         },
       });
-      this.#enqueue({ id, kind: 'request', to, path, jws }, Date.now() + timeoutMs).catch((err: Error) =>
+      this.#enqueue({ id, kind: 'request', to, path, jws }, this.#deps.clock.now() + timeoutMs).catch((err: Error) =>
         this.#pending.get(id)?.reject(err),
       );
     });
@@ -268,7 +237,7 @@ export class ProxyClient {
   async leave(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    clearInterval(this.#pinger);
+    this.#pinger?.cancel();
     this.#abort.abort(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
     await Promise.all(this.#exchanges);
     for (const p of this.#pending.values()) p.reject(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
@@ -281,7 +250,7 @@ export class ProxyClient {
   #failed(what: string, err: unknown): void {
     if (this.#stopped || this.#down.has(what)) return;
     this.#down.add(what);
-    this.#wtd.logger.error(`proxy ${what} to ${this.url} failed, retrying: ${(err as Error).message}`);
+    this.#deps.logger.error(`proxy ${what} to ${this.url} failed, retrying: ${(err as Error).message}`);
   }
 
   #recovered(what: string): void {
@@ -293,7 +262,7 @@ export class ProxyClient {
       try {
         l(entry);
       } catch (err) {
-        this.#wtd.logger.error(`a ${event} listener threw: ${(err as Error).message}`, err);
+        this.#deps.logger.error(`a ${event} listener threw: ${(err as Error).message}`, err);
       }
     }
   }
@@ -311,7 +280,7 @@ export class ProxyClient {
       let n = 0;
       while (n < this.#outbox.length && (n === 0 || bytes < BATCH_BYTES)) {
         const m = this.#outbox[n]!.message;
-        bytes += (m.jws?.length ?? 0) + (m.text?.length ?? 0) + 200;
+        bytes += (m.kind === 'request' ? m.jws.length : m.text.length) + 200;
         n++;
       }
       const batch = this.#outbox.splice(0, n);
@@ -332,18 +301,10 @@ export class ProxyClient {
   }
 
   async #exchange(ack: string[], batch: Outgoing[]): Promise<void> {
-    const wtd = this.#wtd;
-    let res: {
-      results: { id: string; error?: { code: string; status: number; message: string } }[];
-      messages: RelayMessage[];
-      retryMs?: number;
-    };
+    let res: PollAnswer;
     try {
-      res = (await this.#signed(
-        `/nodes/${wtd.id}/poll`,
-        { ack, messages: batch.map((o) => o.message) },
-        POLL_TIMEOUT_MS,
-      )) as typeof res;
+      const body: PollBody = { ack, messages: batch.map((o) => o.message) };
+      res = (await this.#signed(`/nodes/${this.#deps.identity.id}/poll`, body, POLL_TIMEOUT_MS)) as PollAnswer;
       this.#recovered('poll');
     } catch (err) {
       // Refused outright: those messages fail. Not reached, or not known (401: registered again below): sent again.
@@ -352,7 +313,7 @@ export class ProxyClient {
       } else {
         // The proxy may or may not have taken them: send them again with the
         // same ids (it drops repeats), while they are still wanted.
-        const now = Date.now();
+        const now = this.#deps.clock.now();
         const again = batch.filter((o) => o.deadline > now);
         for (const o of batch) if (o.deadline <= now) o.reject(err as Error);
         this.#outbox.unshift(...again);
@@ -368,7 +329,15 @@ export class ProxyClient {
     batch.forEach((o, i) => {
       const r = res.results[i];
       if (r?.error === undefined) o.resolve();
-      else o.reject(new WireError(r.error.code, r.error.status, `the proxy refused the message: ${r.error.message}`));
+      else
+        o.reject(
+          refusalFrom({
+            status: r.error.status,
+            contentType: 'application/json',
+            retryAfter: undefined,
+            text: JSON.stringify({ error: r.error }),
+          }),
+        );
     });
     for (const m of res.messages) {
       this.#acks.push(m.id);
@@ -377,9 +346,9 @@ export class ProxyClient {
     if (res.retryMs !== undefined && !this.#stopped) await new Promise((r) => setTimeout(r, res.retryMs));
   }
 
-  #receive(m: RelayMessage): void {
+  #receive(m: DeliveredRelay): void {
     if (m.kind === 'response') {
-      this.#pending.get(m.re ?? '')?.resolve({
+      this.#pending.get(m.re)?.resolve({
         status: Number(m.status),
         contentType: String(m.contentType ?? ''),
         retryAfter: m.retryAfter,
@@ -387,19 +356,20 @@ export class ProxyClient {
       });
       return;
     }
-    const now = Date.now();
+    const now = this.#deps.clock.now();
     if ((this.#handled.get(m.id) ?? 0) > now) return; // delivered again after a lost acknowledgement
     this.#handled.set(m.id, now + 2 * MESSAGE_TTL_S * 1000);
     if (this.#handled.size > 10_000) {
       for (const [id, until] of this.#handled) if (until <= now) this.#handled.delete(id);
     }
     const from = String(m.from);
-    void this.#wtd
-      ._dispatch('PUT', String(m.path), String(m.jws), { relayedFrom: (nodeId) => this.link(nodeId) })
+    const work = this.#deps
+      .dispatch('PUT', String(m.path), String(m.jws), { relayedFrom: (nodeId) => this.link(nodeId) })
       .then((answer) => {
         // A repeat that the replay window caught (after a restart of this node) ran once already: no answer.
         if (answer.status === 409) return;
-        return this.#enqueue({
+        // Handed to the outbox: it leaves with the next poll (and is sent again until the proxy takes it).
+        this.#enqueue({
           id: newMessageId(),
           kind: 'response',
           to: from,
@@ -408,36 +378,49 @@ export class ProxyClient {
           contentType: answer.contentType,
           text: answer.text,
           ...(answer.retryAfter === undefined ? {} : { retryAfter: answer.retryAfter }),
-        });
+        }).catch((err: unknown) => this.#unanswered(from, err));
       })
-      .catch((err: unknown) => {
-        if (!this.#stopped) {
-          this.#wtd.logger.error(`could not answer a relayed request from ${from}: ${(err as Error).message}`);
-        }
-      });
+      .catch((err: unknown) => this.#unanswered(from, err))
+      .finally(() => this.#work.delete(work));
+    this.#work.add(work);
   }
 
-  #enqueue(message: RelayMessage, deadline = Date.now() + MESSAGE_TTL_S * 1000): Promise<void> {
+  #unanswered(from: string, err: unknown): void {
+    if (!this.#stopped) {
+      this.#deps.logger.error(`could not answer a relayed request from ${from}: ${(err as Error).message}`);
+    }
+  }
+
+  // Relayed requests being handled, until their answers are in the outbox.
+  readonly #work = new Set<Promise<void>>();
+
+  /** Resolves once every relayed request that arrived has been handled and its answer is on its way. */
+  async onIdle(): Promise<void> {
+    while (this.#work.size > 0) await Promise.allSettled([...this.#work]);
+  }
+
+  /** How many relayed requests are being handled. */
+  get size(): number {
+    return this.#work.size;
+  }
+
+  #enqueue(message: OutgoingRelay, deadline?: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#outbox.push({ message, resolve, reject, deadline });
+      this.#outbox.push({
+        message,
+        resolve,
+        reject,
+        deadline: deadline ?? this.#deps.clock.now() + MESSAGE_TTL_S * 1000,
+      });
       this.#kick();
     });
   }
 
   /** A request to the proxy signed by the node key, with its own typ, id and time. */
   async #signed(path: string, body: unknown, timeoutMs = 10_000): Promise<unknown> {
-    const nowS = Math.floor(Date.now() / 1000);
-    const claims: Claims = {
-      id: newMessageId(),
-      iat: nowS,
-      exp: nowS + MESSAGE_TTL_S,
-      aud: this.#proxyId,
-      iss: this.#wtd.id,
-      method: 'PUT',
-      path,
-      body,
-    };
-    return this.#call('PUT', path, await this.#wtd._signAsNode('proxy', claims), timeoutMs);
+    const { identity, clock } = this.#deps;
+    const claims = newClaims<'proxy'>(clock, { aud: this.#proxyId, iss: identity.id, method: 'PUT', path, body });
+    return this.#call('PUT', path, await identity.sign('proxy', claims), timeoutMs);
   }
 
   async #call(method: 'GET' | 'PUT', path: string, jws: string | undefined, timeoutMs = 10_000): Promise<unknown> {
@@ -448,13 +431,7 @@ export class ProxyClient {
     } catch {
       throw new WireError('ERR_BAD_PROXY', 502, `the proxy at ${this.url} answered ${res.status} with no JSON`);
     }
-    if (res.status >= 400 || parsed.error !== undefined) {
-      throw new WireError(
-        parsed.error?.code ?? 'ERR_BAD_PROXY',
-        res.status,
-        `the proxy refused: ${parsed.error?.message ?? res.status}`,
-      );
-    }
+    if (res.status >= 400 || parsed.error !== undefined) throw refusalFrom(res);
     return parsed;
   }
 }

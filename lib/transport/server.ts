@@ -1,23 +1,23 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { KeyObject } from 'node:crypto';
 import Koa from 'koa';
-import { WireError, WtdError } from '../errors.js';
+import { WireError } from '../errors.js';
+import type { WallClock } from '../runtime/clock.js';
+import type { Logger } from '../runtime/node.js';
+import { authenticate, type KeyResolver } from '../security/authenticate.js';
+import type { GrantGate } from '../security/grant-gate.js';
 import type { GrantRecord } from '../security/grant-store.js';
-import { usableGrant } from '../security/grants.js';
 import { importPublic } from '../security/keys.js';
-import {
-  MESSAGE_TTL_S,
-  checkClaims,
-  readKid,
-  underLoad,
-  verify,
-  type Claims,
-  type MessageKind,
-} from '../wire/envelope.js';
-import type { Encoded } from '../wire/codec.js';
+import type { ReplayWindow } from '../security/replay-window.js';
+import type { MessageKind } from '../wire/claims.js';
+import { underLoad } from '../wire/envelope.js';
+import { readJwsBody } from '../wire/request-body.js';
+import type { Answer, RequestHandlers } from './handlers.js';
 import type { HttpResponse } from './http-client.js';
 import type { Link } from './link.js';
-import type { WtdNode } from './wtd-node.js';
+import type { PidRoutes } from './pid-routes.js';
+import type { RefusalLog } from './refusal-log.js';
+import { refusalResponse } from './refusals.js';
 
 /**
  * Limits of the hardened server.
@@ -45,40 +45,6 @@ export const DEFAULT_LIMITS: ServerLimits = {
   headersTimeoutMs: 5_000,
 };
 
-/** What the checks established about an authenticated request. */
-export interface Verified {
-  claims: Claims;
-  /** The grant the request came under (calls), if any. */
-  grant: GrantRecord | undefined;
-  kid: string;
-  /** For a relayed request: how to reach its sender (pid messages go back this way). */
-  replyLink?: Link;
-}
-
-/** The operation a checked request asks for, run by the node once every check passed. */
-export type Handler = (v: Verified, params: Record<string, string>) => Promise<{ status: number; body?: string }>;
-
-/** Reads the body as text, refusing (413) as soon as it passes `limit` bytes. */
-async function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  const declared = Number(req.headers['content-length'] ?? '0');
-  if (declared > limit) throw new WireError('ERR_TOO_LARGE', 413, `the body is over ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new WireError('ERR_TOO_LARGE', 413, `the body is over ${limit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** A rate-limit refusal that carries its Retry-After. */
-export class RateLimitedError extends WireError {
-  constructor(readonly retryAfterS: number) {
-    super('ERR_RATE_LIMITED', 429, `over the grant's rate; retry in ${retryAfterS} s`);
-  }
-}
-
 /** A route of the apply tree, matched from a request path. */
 export interface RouteMatch {
   name: 'apply' | 'behaviour' | 'pid';
@@ -100,10 +66,9 @@ export function matchRoute(path: string): RouteMatch | undefined {
   if (route === undefined) return undefined;
   const params: Record<string, string> = {};
   for (let i = 0; i < route.keys.length; i++) {
-    const raw = parts[i + 2]!;
     let value: string;
     try {
-      value = decodeURIComponent(raw);
+      value = decodeURIComponent(parts[i + 2]!);
     } catch {
       return undefined;
     }
@@ -119,25 +84,67 @@ export interface Arrival {
   relayedFrom?: (nodeId: string) => Link;
 }
 
+/** A call's grant, and its key. */
+interface GrantKey {
+  grant: GrantRecord;
+  key: KeyObject;
+  epoch: number;
+}
+
+/** What the dispatcher needs: who we are, how keys and grants are found, and where requests go once checked. */
+export interface DispatcherDeps {
+  nodeId: string;
+  gate: GrantGate;
+  routes: PidRoutes;
+  replay: ReplayWindow;
+  clock: WallClock;
+  handlers: RequestHandlers;
+  refusals: RefusalLog;
+  logger: Logger;
+}
+
+const NOT_FOUND = (): WireError =>
+  new WireError('ERR_NOT_FOUND', 404, 'no such route; use PUT /apply, /behaviour or /pid');
+
 /**
- * Runs the checks every signed request passes, whatever carried it (the
- * node's HTTP server or a proxy's relay), then its handler: JWS shape, key
- * (401/403), signature, audience and path, time window, replay (409), then
- * the route's own mission and rate checks, all before any user code. A
+ * Runs every signed request, whatever carried it (the node's HTTP server or
+ * a proxy's relay): the route, then the one authentication pipeline with a
+ * key resolver that knows grants (calls) and peers (pid messages), then the
+ * route's handler, which checks mission and rate before any user code. A
  * refusal is a JSON error with a stable code and no stack trace.
  */
 export class Dispatcher {
-  readonly #wtd: WtdNode;
-  readonly #handlers: Record<RouteMatch['name'], Handler>;
-  // Keys of grantees and peers, imported once.
+  readonly #deps: DispatcherDeps;
+  // Grantees' keys, imported once per grant (dropped with the grant's other state).
   readonly #keys = new Map<string, KeyObject>();
+  readonly #grantKey: KeyResolver<GrantKey>;
+  readonly #peerKey: KeyResolver<undefined>;
 
-  constructor(wtd: WtdNode, handlers: Record<RouteMatch['name'], Handler>) {
-    this.#wtd = wtd;
-    this.#handlers = handlers;
+  constructor(deps: DispatcherDeps) {
+    this.#deps = deps;
+    this.#grantKey = async (kid) => {
+      const epoch = deps.gate.epoch;
+      const grant = deps.gate.usable(kid);
+      let key = this.#keys.get(kid);
+      if (key === undefined) {
+        key = (await importPublic(grant.publicJwk)).key;
+        this.#keys.set(kid, key);
+      }
+      return { key, found: { grant, key, epoch } };
+    };
+    this.#peerKey = (kid) => {
+      const key = deps.routes.key(kid);
+      if (key === undefined) throw new WireError('ERR_UNKNOWN_KEY', 401, 'no peer is known for this key');
+      return { key, found: undefined };
+    };
   }
 
-  /** Checks and runs `PUT path` with body `jws` (`route`: the path already matched, if it was); never throws. */
+  /** Forgets the imported key of a grant that ended. */
+  forget(kid: string): void {
+    this.#keys.delete(kid);
+  }
+
+  /** Checks and runs `method path` with body `jws` (`route`: the path already matched, if it was); never throws. */
   async dispatch(
     method: string,
     path: string,
@@ -146,13 +153,9 @@ export class Dispatcher {
     route = matchRoute(path),
   ): Promise<HttpResponse> {
     try {
-      if (route === undefined) {
-        throw new WireError('ERR_NOT_FOUND', 404, 'no such route; use PUT /apply, /behaviour or /pid');
-      }
+      if (route === undefined) throw NOT_FOUND();
       if (method !== 'PUT') throw new WireError('ERR_METHOD_NOT_ALLOWED', 405, 'the apply tree takes PUT only');
-      const { status, body } = await underLoad(async () =>
-        this.#handlers[route.name](await this.#check(method, path, jws, route.kind, arrival), route.params),
-      );
+      const { status, body } = await underLoad(() => this.#run(method, path, jws, route, arrival));
       return {
         status,
         contentType: body === undefined ? '' : 'application/jose',
@@ -160,94 +163,59 @@ export class Dispatcher {
         retryAfter: undefined,
       };
     } catch (err) {
-      if (err instanceof WireError) {
-        this.#wtd._noteRefusal(err, path);
-        return refusalOf(err);
-      }
-      this.#wtd.logger.error(`refused a request: ${(err as Error).message}`, err);
-      return refusalOf(new WireError('ERR_INTERNAL', 500, 'the node failed to handle this request'));
+      return this.refuse(err, path);
     }
   }
 
-  async #keyOf(kid: string, jwk: GrantRecord['publicJwk']): Promise<KeyObject> {
-    let key = this.#keys.get(kid);
-    if (key === undefined) {
-      key = (await importPublic(jwk)).key;
-      this.#keys.set(kid, key);
+  /** The answer for an error: a refusal for a {@link WireError} (noted for the observer), else a 500 logged once. */
+  refuse(err: unknown, path: string): HttpResponse {
+    if (err instanceof WireError) {
+      this.#deps.refusals.note(err, path);
+      return refusalResponse(err);
     }
-    return key;
+    this.#deps.logger.error(`refused a request: ${(err as Error).message}`, err);
+    return refusalResponse(new WireError('ERR_INTERNAL', 500, 'the node failed to handle this request'));
   }
 
-  async #check(method: string, path: string, jws: string, kind: MessageKind, arrival: Arrival): Promise<Verified> {
-    const wtd = this.#wtd;
-    const kid = readKid(jws, kind);
-    let grant: GrantRecord | undefined;
-    let key: KeyObject;
-    if (kind === 'call') {
-      grant = usableGrant(wtd.store.getGrant(kid), Date.now());
-      key = await this.#keyOf(kid, grant.publicJwk);
-    } else {
-      const peer = wtd._peerKey(kid);
-      if (peer === undefined) throw new WireError('ERR_UNKNOWN_KEY', 401, 'no peer is known for this key');
-      key = peer;
+  async #run(method: string, path: string, jws: string, route: RouteMatch, arrival: Arrival): Promise<Answer> {
+    const d = this.#deps;
+    const expected = { aud: d.nodeId, method, path, replay: d.replay, clock: d.clock };
+    if (route.kind === 'pid') {
+      const { claims, kid } = await authenticate(jws, { ...expected, kind: 'pid', key: this.#peerKey });
+      return d.handlers.pid({ claims, kid }, route.params);
     }
-    const claims = await verify(jws, key);
-    const nowS = Math.floor(Date.now() / 1000);
-    checkClaims(claims, { aud: wtd.id, method, path, nowS });
-    if (!wtd.store.remember(claims.id, claims.exp + MESSAGE_TTL_S)) {
-      throw new WireError('ERR_REPLAY', 409, 'this message was already received');
-    }
-    const verified: Verified = { claims, grant, kid };
-    if (arrival.relayedFrom !== undefined) verified.replyLink = arrival.relayedFrom(claims.iss);
-    return verified;
+    const { claims, found } = await authenticate(jws, { ...expected, kind: 'call', key: this.#grantKey });
+    const request = {
+      claims,
+      grant: found.grant,
+      epoch: found.epoch,
+      key: found.key,
+      ...(arrival.relayedFrom === undefined ? {} : { replyLink: arrival.relayedFrom(claims.iss) }),
+    };
+    return route.name === 'apply'
+      ? d.handlers.apply(request, route.params)
+      : d.handlers.behaviour(request, route.params);
   }
-}
-
-/** A refusal as an answer: JSON `{ error: { code, message } }`, with `Retry-After` when rate limited. */
-export function refusalOf(err: WireError): HttpResponse {
-  return {
-    status: err.status,
-    contentType: 'application/json',
-    retryAfter: err instanceof RateLimitedError ? String(err.retryAfterS) : undefined,
-    text: JSON.stringify({ error: { code: err.code, message: err.message } }),
-  };
 }
 
 /**
  * The node's HTTP face: `PUT /apply/<module>/<function>`,
- * `PUT /behaviour/<mission>/<name>/<op>` and `PUT /pid/<id>`. Size (413)
- * and content type (415) are checked before the body is read; the rest is
+ * `PUT /behaviour/<mission>/<name>/<op>` and `PUT /pid/<id>`. The route is
+ * matched and the body read (size, type) before anything else; the rest is
  * the {@link Dispatcher}'s.
  */
 export function buildServer(dispatcher: Dispatcher, limits: ServerLimits): Server {
   const app = new Koa();
   app.use(async (ctx) => {
     let answer: HttpResponse;
+    const route = matchRoute(ctx.path);
     try {
-      const req = ctx.req;
-      const route = matchRoute(ctx.path);
-      if (route === undefined) {
-        throw new WireError('ERR_NOT_FOUND', 404, 'no such route; use PUT /apply, /behaviour or /pid');
-      }
+      if (route === undefined) throw NOT_FOUND();
       if (ctx.method !== 'PUT') throw new WireError('ERR_METHOD_NOT_ALLOWED', 405, 'the apply tree takes PUT only');
-      if (Number(req.headers['content-length'] ?? '0') > limits.maxBodyBytes) {
-        throw new WireError('ERR_TOO_LARGE', 413, `the body is over ${limits.maxBodyBytes} bytes`);
-      }
-      if (req.headers['content-encoding'] !== undefined && req.headers['content-encoding'] !== 'identity') {
-        throw new WireError('ERR_UNSUPPORTED_MEDIA', 415, 'compressed bodies are not accepted');
-      }
-      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (type !== 'application/jose') {
-        throw new WireError(
-          'ERR_UNSUPPORTED_MEDIA',
-          415,
-          'the body must be a compact JWS with content type application/jose',
-        );
-      }
-      const jws = await readBody(req, limits.maxBodyBytes);
+      const jws = await readJwsBody(ctx.req, limits.maxBodyBytes);
       answer = await dispatcher.dispatch(ctx.method, ctx.path, jws, {}, route);
     } catch (err) {
-      answer = refusalOf(
+      answer = refusalResponse(
         err instanceof WireError ? err : new WireError('ERR_BAD_REQUEST', 400, 'the request could not be read'),
       );
     }
@@ -271,19 +239,4 @@ export function buildServer(dispatcher: Dispatcher, limits: ServerLimits): Serve
   server.maxConnections = limits.maxConnections;
   server.maxHeadersCount = 64;
   return server;
-}
-
-/** Decodes a request's encoded payload or refuses with 400. */
-export function payloadOf(claims: Claims): Encoded {
-  const body = claims.body as Encoded | undefined;
-  if (body === null || typeof body !== 'object' || !('json' in body)) {
-    throw new WireError('ERR_BAD_ARGUMENTS', 400, 'the request carries no encoded body');
-  }
-  return body;
-}
-
-/** Makes a WtdError safe to send back: code and message, nothing else. */
-export function errorBody(err: unknown): { code: string; message: string } {
-  if (err instanceof WtdError) return { code: err.code, message: err.message };
-  return { code: 'ERR_REMOTE_EXCEPTION', message: err instanceof Error ? err.message : String(err) };
 }

@@ -2,10 +2,9 @@ import { request } from 'node:http';
 import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
 import { Observer } from '../../lib/cli/observer.js';
-import { GenServer, WtdNode } from '../../lib/index.js';
+import { GenServer, Supervisor, WtdNode } from '../../lib/index.js';
 import { launchBrowser } from '../fixtures/browser.js';
 import { MemoryLogger } from '../fixtures/helpers.js';
-import { eventually } from '../fixtures/proxy.js';
 import { put } from '../fixtures/remote.js';
 import { Greeter, Visitors, start as startGreeter } from '../../samples/greeter.js';
 
@@ -85,10 +84,11 @@ describe('wtd observer: a live page of the running node, on this machine only', 
 
     // The worker crashes; the supervisor restarts it; the open page follows without a reload.
     await GenServer.call(visitors, 'crash').catch(() => undefined);
-    await eventually(
-      () => node.whereis('visitors') !== undefined && String(node.whereis('visitors')) !== String(visitors),
-    );
+    await node.exited(visitors);
+    // The supervisor handles the exit before this call (it was signalled first), so the child is back.
+    await Supervisor.whichChildren({ node, name: 'greeter_sup' });
     const restarted = node.whereis('visitors')!;
+    expect(String(restarted)).to.not.equal(String(visitors));
     await page.locator(`#tree li[data-pid="${String(restarted)}"]`).waitFor({ timeout: 5000 });
     expect(await page.locator(`#tree li[data-pid="${String(visitors)}"]`).count()).to.equal(0);
     // A revocation shows in the grant's state.

@@ -249,9 +249,17 @@ describe('wtd: the command line', function () {
     expect([call.code, call.out]).to.deep.equal([EXIT.ok, '"hello, carol, from alice"']);
     const noProxy = await wtd(['directory', '--proxy', 'http://127.0.0.1:1']);
     expect(noProxy.code).to.equal(EXIT.unreachable);
-    expect(noProxy.err).to.equal(
-      'wtd directory: the proxy at http://127.0.0.1:1 cannot be reached; check that it is running and the URL is right [ERR_NODE_DOWN]',
-    );
+    expect(noProxy.err).to.include('[ERR_NODE_DOWN]');
+    // One data directory runs one node: a second start there is refused, and changes nothing.
+    const config = readFileSync(join(home, 'alice', 'node.json'), 'utf8');
+    const twice = await wtd(['start', GREETER, '--port', '0', ...alice]);
+    expect(twice.code).to.equal(EXIT.failed);
+    expect(twice.err).to.include('[ERR_DATA_DIR_LOCKED]');
+    expect(readFileSync(join(home, 'alice', 'node.json'), 'utf8')).to.equal(config);
+    // ...while the commands that only grant keep working beside it.
+    expect((await wtd(['grants', ...alice])).code).to.equal(EXIT.ok);
+    const dave = ['--data-dir', join(home, 'dave')];
+    await wtd(['init', '--name', 'dave', ...dave]);
     const cannotJoin = await wtd([
       'start',
       GREETER,
@@ -260,7 +268,7 @@ describe('wtd: the command line', function () {
       'http://127.0.0.1:1',
       '--email',
       'a@example.org',
-      ...alice,
+      ...dave,
     ]);
     expect(cannotJoin.code).to.equal(EXIT.unreachable);
     expect(cannotJoin.err).to.include('the proxy at http://127.0.0.1:1 cannot be reached');

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
-import { WireError, WtdError, WtdNode, WtdProxy, type DirectoryEntry, type Pid } from '../../lib/index.js';
-import { rejection } from '../fixtures/helpers.js';
+import { ManualClock, WireError, WtdError, WtdNode, WtdProxy, type DirectoryEntry, type Pid } from '../../lib/index.js';
+import { flush, rejection } from '../fixtures/helpers.js';
 import { MemoryLogger } from '../fixtures/helpers.js';
-import { closeAll, cluster, eventually, type Cluster } from '../fixtures/proxy.js';
+import { closeAll, cluster, listed, unlisted, type Cluster } from '../fixtures/proxy.js';
 import { Probe, probeRuns } from '../fixtures/remote.js';
 
 describe('WtdProxy: three nodes calling each other only through the proxy', () => {
@@ -18,7 +18,8 @@ describe('WtdProxy: three nodes calling each other only through the proxy', () =
   afterEach(() => closeAll(c.bob, c.carol, c.alice, c.proxy));
 
   it('lists the online nodes with what they offer, to every node', async () => {
-    await eventually(() => c.bob.directory().length === 3);
+    await listed(c.bob, c.alice.id);
+    await listed(c.bob, c.carol.id);
     const alice = c.bob.directory().find((e) => e.name === 'alice')!;
     expect(alice.id).to.equal(c.alice.id);
     expect(alice.missions).to.deep.equal(['other', 'probe']);
@@ -34,7 +35,8 @@ describe('WtdProxy: three nodes calling each other only through the proxy', () =
     expect(await remote.call('Probe', 'touch', [{ at: new Date(0), n: 7n }])).to.deep.equal({ at: new Date(0), n: 7n });
     await remote.cast('Probe', 'touch', ['cast']);
     expect(await remote.genServer('probe', 'echo').call('hi')).to.deep.equal({ echo: 'hi', n: 1 });
-    await eventually(() => probeRuns.count === 3);
+    await c.alice.onIdle();
+    expect(probeRuns.count).to.equal(3);
     const err = await rejection(remote.call('Probe', 'fail'));
     expect(err.code).to.equal('ERR_REMOTE_EXCEPTION');
     expect(c.proxy.status().relayed).to.be.at.least(8);
@@ -64,7 +66,8 @@ describe('WtdProxy: three nodes calling each other only through the proxy', () =
       for (let i = 0; i < 3; i++) got.push(await self.receive());
     });
     expect(await remote.call('Probe', 'pingBack', [inbox, 3])).to.equal('sent');
-    await eventually(() => got.length === 3);
+    await c.alice.onIdle(); // Bob's node took every message (each is acknowledged)
+    await flush();
     expect(got).to.deep.equal([{ ping: 0 }, { ping: 1 }, { ping: 2 }]);
   });
 
@@ -88,10 +91,8 @@ describe('WtdProxy: three nodes calling each other only through the proxy', () =
       await alice.leaveProxy(); // so the call waits in her queue
       const remote = await bob.connect(grant);
       const call = remote.call('Probe', 'touch', ['honest'], { timeout: 8000 });
+      await proxy.until((s) => s.nodes.find((n) => n.id === alice.id)!.queued === 1);
       const db = new Database(join(dir, 'proxy.db'));
-      await eventually(
-        () => (db.prepare('SELECT count(*) AS n FROM messages WHERE acked = 0').get() as { n: number }).n === 1,
-      );
       const row = db.prepare('SELECT seq, body FROM messages WHERE acked = 0').get() as { seq: number; body: string };
       const msg = JSON.parse(row.body) as { jws: string };
       const [h, p, s] = msg.jws.split('.');
@@ -112,21 +113,23 @@ describe('WtdProxy: three nodes calling each other only through the proxy', () =
   });
 
   it('tells when nodes come and go; a node that stops pinging goes offline', async () => {
-    const proxy = await WtdProxy.start({ dataDir: ':memory:', port: 0, offlineAfterMs: 300 });
+    const clock = new ManualClock(Date.now());
+    const proxy = await WtdProxy.start({ dataDir: ':memory:', port: 0, offlineAfterMs: 300, wallClock: clock });
     const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:' });
     const carol = await WtdNode.start({ name: 'carol', dataDir: ':memory:' });
     try {
       await bob.joinProxy({ url: proxy.url, email: 'bob@example.org', pingIntervalMs: 100 });
       const ups: DirectoryEntry[] = [];
-      const downs: DirectoryEntry[] = [];
-      bob.on('nodeup', (e) => ups.push(e)).on('nodedown', (e) => downs.push(e));
+      bob.on('nodeup', (e) => ups.push(e));
       await carol.joinProxy({ url: proxy.url, email: 'carol@example.org', pingIntervalMs: 100 });
-      await eventually(() => ups.some((e) => e.id === carol.id));
+      await listed(bob, carol.id);
+      expect(ups.map((e) => e.id)).to.include(carol.id);
+      const down = unlisted(bob, carol.id);
       await carol.leaveProxy(); // stops pinging
-      await eventually(() => downs.some((e) => e.id === carol.id));
-      expect(downs.find((e) => e.id === carol.id)!.online).to.equal(false);
-      expect(bob.directory().map((e) => e.name)).to.deep.equal(['bob']);
+      clock.advance(1000); // silent for longer than offlineAfterMs, at the sweep
       expect(proxy.status().nodes.find((n) => n.id === carol.id)!.online).to.equal(false);
+      expect((await down).online).to.equal(false);
+      expect(bob.directory().map((e) => e.name)).to.deep.equal(['bob']);
     } finally {
       await closeAll(carol, bob, proxy);
     }

@@ -60,7 +60,7 @@ describe('WtdProxy status page (GET /) in headless Chromium', function () {
       const missing = await fetch(`${proxy.url}/nope`);
       expect([missing.status, ((await missing.json()) as { error: { code: string } }).error.code]).to.deep.equal([
         404,
-        'not_found',
+        'ERR_NOT_FOUND',
       ]);
     } finally {
       await proxy.close();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { WtdNode } from '../../lib/index.js';
 import { WireCodec } from '../../lib/wire/codec.js';
-import { newMessageId } from '../../lib/wire/envelope.js';
+import { newMessageId } from '../../lib/wire/claims.js';
 import { Probe, probeRuns, put, signRaw } from '../fixtures/remote.js';
 import { rejection } from '../fixtures/helpers.js';
 

@@ -1,4 +1,3 @@
-import { directLink } from '../../lib/transport/link.js';
 import { expect } from 'chai';
 import {
   CallTimeoutError,
@@ -9,17 +8,17 @@ import {
   WtdNode,
   type Pid,
 } from '../../lib/index.js';
-import { EXECUTIONS_PER_GRANT } from '../../lib/transport/wtd-node.js';
+import { EXECUTIONS_PER_GRANT } from '../../lib/transport/executions.js';
 import { WireCodec } from '../../lib/wire/codec.js';
-import { newMessageId } from '../../lib/wire/envelope.js';
+import { newClaims, newMessageId } from '../../lib/wire/claims.js';
 import { flush, rejection } from '../fixtures/helpers.js';
-import { put, signRaw, probeRuns, twoNodes, Probe } from '../fixtures/remote.js';
+import { keyedNode, put, signRaw, probeRuns, twoNodes, Probe } from '../fixtures/remote.js';
 
 const plain = new WireCodec();
 
 /** Claims for a call to `path` on `alice`, valid now, with overrides. */
 function claimsFor(alice: WtdNode, path: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const nowS = Math.floor(Date.now() / 1000);
+  const nowS = Math.floor(alice.wallClock.now() / 1000);
   return {
     id: newMessageId(),
     iat: nowS,
@@ -65,7 +64,7 @@ describe('WtdNode: grants and signed remote calls', () => {
     it('cast runs the function and resolves once accepted', async () => {
       const remote = await nodes.bob.connect(nodes.grant);
       await remote.cast('Probe', 'touch', [1]);
-      await flush();
+      await nodes.alice.onIdle();
       expect(probeRuns.count).to.equal(1);
     });
 
@@ -105,7 +104,7 @@ describe('WtdNode: grants and signed remote calls', () => {
       let open!: () => void;
       Probe.gate = new Promise<void>((r) => (open = r));
       const calls = Array.from({ length: EXECUTIONS_PER_GRANT + 1 }, () => remote.call('Probe', 'slow'));
-      await until(() => probeRuns.count === EXECUTIONS_PER_GRANT);
+      await Probe.atGate(EXECUTIONS_PER_GRANT);
       nodes.alice.revoke(nodes.grant.kid);
       open();
       const results = await Promise.allSettled(calls);
@@ -198,11 +197,14 @@ describe('WtdNode: grants and signed remote calls', () => {
         for (;;) got.push(await self.receive());
       });
       await remote.call('Probe', 'pingBack', [inbox, 1]);
-      await until(() => got.length === 1);
+      await nodes.alice.onIdle();
+      await flush();
+      expect(got).to.have.length(1);
       nodes.alice.revoke(nodes.grant.kid);
       // Alice's code still holds the proxy pid; sending to it now goes nowhere.
       nodes.alice.send(Probe.lastPid!, 'after revoke');
-      await new Promise((r) => setTimeout(r, 50));
+      await nodes.alice.onIdle(); // anything sent would have been accepted by Bob by now
+      await flush();
       expect(got).to.deep.equal([{ ping: 0 }]);
     });
 
@@ -213,23 +215,16 @@ describe('WtdNode: grants and signed remote calls', () => {
       });
       await remote.call('Probe', 'pingBack', [inbox, 0]);
       // Alice is a known peer of Bob's, but this token was never handed to her.
-      const context = {
-        sender: { kid: 'x', key: undefined as never, valid: () => true },
-        route: { sendToPid: () => undefined },
-      };
-      const err = await rejection(
-        nodes.alice._sendPid(
-          directLink(nodes.bob.address!),
-          nodes.bob.id,
-          inbox.id,
-          'forged-token',
-          'hi',
-          context,
-          (c) => nodes.alice._signAsNode('pid', c),
-        ),
-      );
-      expect([err.code, err.status]).to.deep.equal(['ERR_PID_REFUSED', 403]);
-      expect(err.message).to.include('ERR_PID_NOT_GRANTED');
+      const path = `/pid/${inbox.id}`;
+      const claims = newClaims<'pid'>(nodes.alice.wallClock, {
+        aud: nodes.bob.id,
+        iss: nodes.alice.id,
+        method: 'PUT',
+        path,
+        body: { token: 'forged-token', msg: plain.encode('hi') },
+      });
+      const res = await put(nodes.bob.address + path, await nodes.signAsAlice('pid', claims));
+      expect([res.status, res.code]).to.deep.equal([403, 'ERR_PID_NOT_GRANTED']);
       expect(nodes.bob.processInfo(inbox)!.messageQueueLength).to.equal(0);
     });
 
@@ -255,7 +250,7 @@ describe('WtdNode: grants and signed remote calls', () => {
       const path = '/apply/Probe/touch';
       // Alice signs with her own node key; Bob has granted her nothing.
       bobLoadsProbe(nodes.bob);
-      const jws = await nodes.alice._signAsNode('reply', claimsFor(nodes.bob, path) as never);
+      const jws = await nodes.signAsAlice('reply', claimsFor(nodes.bob, path) as never);
       const res = await put(nodes.bob.address + path, jws);
       expect(res.status).to.equal(401);
       expect(['ERR_BAD_JWS', 'ERR_UNKNOWN_KEY']).to.include(res.code);
@@ -274,12 +269,6 @@ describe('WtdNode: grants and signed remote calls', () => {
 /** Bob's node offers Probe too, to show that Alice still cannot call it. */
 function bobLoadsProbe(bob: WtdNode): void {
   if (!bob.missions.modules().includes('Probe')) bob.load(Probe);
-}
-
-/** Waits (briefly) until `ok()` holds. */
-async function until(ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(ok()).to.equal(true);
 }
 
 describe('WtdNode.grant / connect / listen: misuse gets clear errors', () => {
@@ -308,8 +297,8 @@ describe('WtdNode.grant / connect / listen: misuse gets clear errors', () => {
 describe('RemoteNode: replies are checked', () => {
   it('refuses a reply signed by another key, or answering another request (ERR_BAD_REPLY)', async () => {
     const { createServer } = await import('node:http');
-    const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:' });
-    const mallory = await WtdNode.start({ name: 'mallory', dataDir: ':memory:' });
+    const alice = await keyedNode({ name: 'alice' });
+    const mallory = await keyedNode({ name: 'mallory' });
     const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:' });
     // A stand-in for Alice's address that answers with whatever `answer` makes.
     let answer: (requestJws: string) => Promise<string> = async () => '';
@@ -325,16 +314,18 @@ describe('RemoteNode: replies are checked', () => {
     });
     await new Promise<void>((r) => fake.listen(0, '127.0.0.1', () => r()));
     try {
-      await alice.listen({ port: 0 });
-      const grant = await alice.grant({ missions: ['probe'], rate: '10/s' });
+      await alice.node.listen({ port: 0 });
+      const grant = await alice.node.grant({ missions: ['probe'], rate: '10/s' });
       const address = `http://127.0.0.1:${(fake.address() as { port: number }).port}`;
       const remote = await bob.connect({ ...grant, node: { ...grant.node, address } });
       const claimsOf = (jws: string) =>
         JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString()) as { id: string; iss: string };
-      const nowS = () => Math.floor(Date.now() / 1000);
       const body = { ok: new WireCodec().encode('forged') };
-      const reply = (signer: WtdNode, id: string) =>
-        signer._signAsNode('reply', { id, iat: nowS(), exp: nowS() + 30, aud: bob.id, iss: alice.id, body });
+      const reply = (signer: typeof alice, id: string, over: { iat?: number; exp?: number } = {}) =>
+        signer.signAs('reply', {
+          ...newClaims<'reply'>(bob.wallClock, { id, aud: bob.id, iss: alice.node.id, body }),
+          ...over,
+        });
       // Signed by another node's key.
       answer = async (jws) => reply(mallory, claimsOf(jws).id);
       const wrongKey = await rejection(remote.call('Probe', 'touch', [1]));
@@ -343,13 +334,17 @@ describe('RemoteNode: replies are checked', () => {
       answer = async () => reply(alice, newMessageId());
       const wrongId = await rejection(remote.call('Probe', 'touch', [1]));
       expect([wrongId.code, wrongId.status]).to.deep.equal(['ERR_BAD_REPLY', 502]);
+      // Signed by Alice for this request, but long expired: a reply is dated too.
+      answer = async (jws) => reply(alice, claimsOf(jws).id, { iat: 1, exp: 31 });
+      const stale = await rejection(remote.call('Probe', 'touch', [1]));
+      expect([stale.code, stale.status]).to.deep.equal(['ERR_STALE', 401]);
       // Signed by Alice for this request: accepted (the control case).
       answer = async (jws) => reply(alice, claimsOf(jws).id);
       expect(await remote.call('Probe', 'touch', [1])).to.equal('forged');
     } finally {
       fake.close();
-      await alice.close();
-      await mallory.close();
+      await alice.node.close();
+      await mallory.node.close();
       await bob.close();
     }
   });

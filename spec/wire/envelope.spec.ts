@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import { CompactSign, compactVerify, importJWK } from 'jose';
 import { exportPrivate, newKeyPair } from '../../lib/security/keys.js';
-import { checkClaims, newMessageId, readKid, sign, verify, type Claims } from '../../lib/wire/envelope.js';
+import { ManualClock } from '../../lib/index.js';
+import { checkTime } from '../../lib/security/authenticate.js';
+import { newMessageId, type CallClaims as Claims } from '../../lib/wire/claims.js';
+import { readKid, sign, verify } from '../../lib/wire/envelope.js';
 import { thrown, rejection } from '../fixtures/helpers.js';
 
 function claims(over: Partial<Claims> = {}): Claims {
@@ -14,6 +17,7 @@ function claims(over: Partial<Claims> = {}): Claims {
     iss: 'bob',
     method: 'PUT',
     path: '/x',
+    body: { json: [] },
     ...over,
   };
 }
@@ -46,15 +50,24 @@ describe('JWS envelope: sign(kind, claims, key, kid) / readKid(jws, kind) / veri
     expect((await rejection(verify(bad, a.publicKey))).code).to.equal('ERR_BAD_JWS');
   });
 
-  it('checkClaims binds audience, method and path, and the time window', () => {
-    const nowS = Math.floor(Date.now() / 1000);
-    const ok = { aud: 'alice', method: 'PUT', path: '/x', nowS };
-    expect(() => checkClaims(claims(), ok)).not.to.throw();
-    expect(thrown(() => checkClaims(claims({ aud: 'carol' }), ok)).code).to.equal('ERR_WRONG_AUDIENCE');
-    expect(thrown(() => checkClaims(claims({ path: '/y' }), ok)).code).to.equal('ERR_WRONG_PATH');
-    expect(thrown(() => checkClaims(claims({ iat: nowS - 600, exp: nowS - 570 }), ok)).code).to.equal('ERR_STALE');
-    expect(thrown(() => checkClaims(claims({ iat: nowS + 600, exp: nowS + 630 }), ok)).code).to.equal('ERR_STALE');
+  it('checkTime(claims, clock): not issued in the future, not expired, not long-lived, exp after iat', () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const nowS = Math.floor(clock.now() / 1000);
+    const at = (iat: number, exp: number) => () => checkTime({ iat, exp }, clock);
+    expect(at(nowS, nowS + 30)).not.to.throw();
     // within the skew either way is fine
-    expect(() => checkClaims(claims({ iat: nowS + 10, exp: nowS + 40 }), ok)).not.to.throw();
+    expect(at(nowS + 10, nowS + 40)).not.to.throw();
+    expect(at(nowS - 80, nowS - 20)).not.to.throw();
+    for (const [iat, exp] of [
+      [nowS - 600, nowS - 570],
+      [nowS + 600, nowS + 630],
+      [nowS, nowS + 86_400],
+      [nowS + 20, nowS + 10],
+    ] as const) {
+      expect(thrown(at(iat, exp)).code, `${iat - nowS}..${exp - nowS}`).to.equal('ERR_STALE');
+    }
+    // The same message goes stale as the clock moves on.
+    clock.advance(61_000);
+    expect(thrown(at(nowS, nowS + 30)).code).to.equal('ERR_STALE');
   });
 });

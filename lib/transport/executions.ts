@@ -1,0 +1,42 @@
+import PQueue from 'p-queue';
+
+/** How many requests under one grant run user code at once; the rest wait their turn. */
+export const EXECUTIONS_PER_GRANT = 8;
+
+/**
+ * Runs user code for requests, at most {@link EXECUTIONS_PER_GRANT} at a
+ * time per grant. A grant's queue exists only while it has work: it is
+ * dropped once idle, and at once when the grant is forgotten.
+ */
+export class Executions {
+  readonly #queues = new Map<string, PQueue>();
+
+  /**
+   * Runs `work` under grant `kid` when a slot is free. `work` is told
+   * whether the request waited for one: only then has the grant had time to
+   * change, and need be read again.
+   */
+  run<T>(kid: string, work: (waited: boolean) => Promise<T>): Promise<T> {
+    let queue = this.#queues.get(kid);
+    if (queue === undefined) {
+      const created = new PQueue({ concurrency: EXECUTIONS_PER_GRANT });
+      created.on('idle', () => {
+        if (this.#queues.get(kid) === created) this.#queues.delete(kid);
+      });
+      this.#queues.set(kid, created);
+      queue = created;
+    }
+    const waited = queue.pending >= EXECUTIONS_PER_GRANT || queue.size > 0;
+    return queue.add(() => work(waited), { throwOnTimeout: true });
+  }
+
+  /** How many grants have work running or waiting. */
+  get size(): number {
+    return this.#queues.size;
+  }
+
+  /** Resolves once no request runs or waits under any grant. */
+  async onIdle(): Promise<void> {
+    await Promise.all([...this.#queues.values()].map((q) => q.onIdle()));
+  }
+}

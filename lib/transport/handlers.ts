@@ -1,0 +1,244 @@
+import type { KeyObject } from 'node:crypto';
+import { WireError } from '../errors.js';
+import { behaviourOp, type BehaviourOp } from '../missions/behaviour-ops.js';
+import type { MissionTable } from '../missions/mission-table.js';
+import type { WallClock } from '../runtime/clock.js';
+import type { Logger, Node } from '../runtime/node.js';
+import { notGranted, type GrantGate } from '../security/grant-gate.js';
+import type { GrantRecord } from '../security/grant-store.js';
+import { newClaims, type CallClaims, type PidClaims } from '../wire/claims.js';
+import type { Encoded } from '../wire/codec.js';
+import type { CodecContext, NodeCodec } from './codec-context.js';
+import type { Executions } from './executions.js';
+import type { NodeIdentity } from './identity.js';
+import { directLink, type Link } from './link.js';
+import type { PidRegistry, PidRoute } from './pid-registry.js';
+import type { PidRoutes } from './pid-routes.js';
+import { errorBody } from './refusals.js';
+
+/** A call that passed authentication: its claims, the grant it came under and that grant's key. */
+export interface CallRequest {
+  claims: CallClaims;
+  grant: GrantRecord;
+  /** The grant gate's epoch when the grant was read. */
+  epoch: number;
+  key: KeyObject;
+  /** For a relayed request: how to reach its sender (pid messages go back this way). */
+  replyLink?: Link;
+}
+
+/** A pid message that passed authentication: its claims and the key id of its sender. */
+export interface PidRequest {
+  claims: PidClaims;
+  kid: string;
+}
+
+/** What a handler answers: a status, and a signed reply for calls. */
+export interface Answer {
+  status: number;
+  body?: string;
+}
+
+/** Longest timeout a remote caller may ask a behaviour call to wait, in ms. */
+const MAX_BEHAVIOUR_TIMEOUT_MS = 60_000;
+
+/**
+ * What a node does with a request once the authentication pipeline passed
+ * it: the mission check, the rate, decoding the arguments, running the user
+ * code under the grant's executions, and the signed reply. Each runs its
+ * checks before any user code.
+ */
+export class RequestHandlers {
+  readonly #node: Node;
+  readonly #missions: MissionTable;
+  readonly #gate: GrantGate;
+  readonly #executions: Executions;
+  readonly #routes: PidRoutes;
+  readonly #pids: PidRegistry;
+  readonly #codec: NodeCodec;
+  readonly #identity: NodeIdentity;
+  readonly #clock: WallClock;
+  // For pids from a caller that gave no address and came through no proxy:
+  // messages to them cannot go anywhere (dropped, as Erlang drops messages
+  // to an unreachable node), and the owner is told why.
+  readonly #noRoute: PidRoute;
+
+  constructor(deps: {
+    node: Node;
+    missions: MissionTable;
+    gate: GrantGate;
+    executions: Executions;
+    routes: PidRoutes;
+    pids: PidRegistry;
+    codec: NodeCodec;
+    identity: NodeIdentity;
+    clock: WallClock;
+    logger: Logger;
+  }) {
+    this.#node = deps.node;
+    this.#missions = deps.missions;
+    this.#gate = deps.gate;
+    this.#executions = deps.executions;
+    this.#routes = deps.routes;
+    this.#pids = deps.pids;
+    this.#codec = deps.codec;
+    this.#identity = deps.identity;
+    this.#clock = deps.clock;
+    this.#noRoute = {
+      sendToPid: (id) =>
+        deps.logger.error(
+          `a message to pid ${id} of another node was dropped: that node neither listens nor came through a proxy`,
+        ),
+    };
+  }
+
+  /** `PUT /apply/<module>/<fn>`: an exported function. */
+  async apply(r: CallRequest, params: Record<string, string>): Promise<Answer> {
+    const { module, fn } = params as { module: string; fn: string };
+    const exported = this.#lookup(r, (mission) => this.#missions.lookupFunction(module, fn, mission));
+    this.#gate.take(r.grant);
+    const context = this.#context(r);
+    const args = this.#args(r.claims.body, context);
+    const run = this.#execute(r, () => exported.invoke(...args));
+    if (r.claims.cast === true) {
+      run.catch(() => undefined); // a cast whose grant was revoked while it waited is dropped
+      return { status: 202 };
+    }
+    return { status: 200, body: await this.#reply(r, await run, context) };
+  }
+
+  /** `PUT /behaviour/<mission>/<name>/<op>`: an operation of a behaviour exposed under the mission. */
+  async behaviour(r: CallRequest, params: Record<string, string>): Promise<Answer> {
+    const { mission, name, op } = params as { mission: string; name: string; op: string };
+    const proc = this.#node._lookup(name);
+    const module = proc?._behaviour?.behaviourModule ?? proc?._behaviour ?? undefined;
+    const exposed = module === undefined ? undefined : this.#missions.behaviourOf(module, mission);
+    const operation = this.#lookup(r, (m) =>
+      m === mission && exposed !== undefined ? behaviourOp(exposed.kind, op) : undefined,
+    );
+    this.#gate.take(r.grant);
+    const context = this.#context(r);
+    const args = this.#args(r.claims.body, context, operation);
+    const timeout = Math.min(Number(r.claims.timeout) || 5000, MAX_BEHAVIOUR_TIMEOUT_MS);
+    const ref = { node: this.#node, name };
+    const result = await this.#execute(r, () => operation.run(ref, args, timeout));
+    return { status: 200, body: await this.#reply(r, result, context) };
+  }
+
+  /** `PUT /pid/<id>`: a message to a pid this node handed to the sender. */
+  pid(r: PidRequest, params: Record<string, string>): Answer {
+    const id = Number(params.id);
+    const body = r.claims.body as Partial<PidClaims['body']> | null;
+    if (!Number.isSafeInteger(id) || body === null || typeof body !== 'object' || typeof body.token !== 'string') {
+      throw new WireError('ERR_BAD_ARGUMENTS', 400, 'a pid message carries { token, msg }');
+    }
+    const handed = this.#pids.accept(id, body.token, r.kid);
+    if (handed === undefined || !handed.sender.valid()) {
+      throw new WireError(
+        'ERR_PID_NOT_GRANTED',
+        403,
+        'this pid was not handed to you, or the grant that carried it ended',
+      );
+    }
+    const context = this.#routes.context(r.kid) ?? { sender: handed.sender, route: this.#noRoute };
+    this.#node.send(handed.pid, this.#codec.decode(body.msg as Encoded, context));
+    return { status: 204 };
+  }
+
+  /**
+   * The target a call asks for, under the mission it names or else the first
+   * granted one that covers it; found once, here.
+   */
+  #lookup<T>(r: CallRequest, find: (mission: string) => T | undefined): T {
+    const granted = r.grant.missions;
+    const claimed = r.claims.mission;
+    if (claimed !== undefined) {
+      const found = typeof claimed === 'string' && granted.includes(claimed) ? find(claimed) : undefined;
+      if (found === undefined) throw notGranted('this grant does not cover that mission and target');
+      return found;
+    }
+    for (const mission of granted) {
+      const found = find(mission);
+      if (found !== undefined) return found;
+    }
+    throw notGranted();
+  }
+
+  #args(body: unknown, context: CodecContext, op?: BehaviourOp): unknown[] {
+    if (body === null || typeof body !== 'object' || !('json' in body)) {
+      throw new WireError('ERR_BAD_ARGUMENTS', 400, 'the request carries no encoded body');
+    }
+    const args = this.#codec.decode(body as Encoded, context);
+    if (!Array.isArray(args)) throw new WireError('ERR_BAD_ARGUMENTS', 400, 'the arguments must be an array');
+    if (op !== undefined && args.length !== op.arity) {
+      throw new WireError('ERR_BAD_ARGUMENTS', 400, `this operation takes ${op.arity} argument(s), got ${args.length}`);
+    }
+    return args;
+  }
+
+  /**
+   * The codec context of a call under a grant: our pids in the reply are
+   * handed to the grantee (while the grant stands), and theirs in the
+   * arguments are answered the way the request came: through the same
+   * proxy, or at the address the caller gave, signed by this node.
+   */
+  #context(r: CallRequest): CodecContext {
+    const kid = r.grant.kid;
+    const addr = r.claims.addr;
+    const iss = r.claims.iss;
+    const sign = this.#identity.sign.bind(this.#identity);
+    const route: PidRoute =
+      r.replyLink !== undefined
+        ? this.#routes.routeTo(iss, r.replyLink, kid, sign)
+        : typeof addr === 'string' && /^https?:\/\//.test(addr)
+          ? this.#routes.routeTo(iss, directLink(addr), kid, sign)
+          : (this.#routes.context(kid)?.route ?? this.#noRoute);
+    const context: CodecContext = {
+      sender: { kid, key: r.key, valid: () => this.#gate.isUsable(kid) },
+      route,
+    };
+    this.#routes.register(kid, r.key, context);
+    return context;
+  }
+
+  /**
+   * Runs user code for a call under its grant's executions. A request that
+   * waited for a turn, or whose grant was read before some grant ended,
+   * reads its grant again before it runs, so a revocation also stops
+   * requests already queued or still being verified; any other uses the
+   * grant it was authenticated with.
+   */
+  #execute(r: CallRequest, work: () => unknown): Promise<{ ok: unknown } | { error: unknown }> {
+    const { grant, epoch } = r;
+    return this.#executions.run(grant.kid, async (waited) => {
+      if (waited || epoch !== this.#gate.epoch) this.#gate.usable(grant.kid);
+      // Accepted: only now does it count as a use of the grant.
+      this.#gate.recordUse(grant.kid);
+      try {
+        return { ok: await work() };
+      } catch (err) {
+        return { error: err };
+      }
+    });
+  }
+
+  async #reply(r: CallRequest, result: { ok: unknown } | { error: unknown }, context: CodecContext): Promise<string> {
+    let body: { ok: Encoded } | { error: { code: string; message: string } };
+    if ('ok' in result) {
+      try {
+        body = { ok: this.#codec.encode(result.ok, context) };
+      } catch (err) {
+        body = { error: errorBody(err) };
+      }
+    } else {
+      body = { error: errorBody(result.error) };
+    }
+    const claims = newClaims<'reply'>(this.#clock, {
+      id: r.claims.id,
+      aud: r.claims.iss,
+      iss: this.#identity.id,
+      body,
+    });
+    return this.#identity.sign('reply', claims);
+  }
+}

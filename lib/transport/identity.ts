@@ -1,0 +1,32 @@
+import type { JWK } from 'jose';
+import type { ClaimsOf, MessageKind } from '../wire/claims.js';
+import { sign } from '../wire/envelope.js';
+import { shortId, type KeyPair } from '../security/keys.js';
+
+/**
+ * A node's own key, as the parts that sign with it see it: its id, its
+ * public key and a way to sign, never the private key itself.
+ */
+export class NodeIdentity {
+  /** The node id others address it by: a short fingerprint of its key. */
+  readonly id: string;
+  /** The RFC 7638 thumbprint of its key: the `kid` of what it signs. */
+  readonly kid: string;
+  readonly publicJwk: JWK;
+  readonly #keys: KeyPair;
+
+  constructor(keys: KeyPair) {
+    this.#keys = keys;
+    this.id = shortId(keys.thumbprint);
+    this.kid = keys.thumbprint;
+    this.publicJwk = keys.publicJwk;
+  }
+
+  /** Signs `claims` of kind `kind` with the node key. */
+  sign<K extends MessageKind>(kind: K, claims: ClaimsOf[K]): Promise<string> {
+    return sign(kind, claims, this.#keys.privateKey, this.#keys.thumbprint);
+  }
+}
+
+/** Signs requests of one key: the node's own, or a grant's. */
+export type Signer = <K extends MessageKind>(kind: K, claims: ClaimsOf[K]) => Promise<string>;

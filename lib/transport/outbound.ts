@@ -1,0 +1,85 @@
+import PQueue from 'p-queue';
+import { CallTimeoutError } from '../errors.js';
+import type { WallClock } from '../runtime/clock.js';
+import type { HttpResponse } from './http-client.js';
+import type { Link } from './link.js';
+
+/** Requests in flight to one remote node at once; the rest wait their turn. */
+export const REQUESTS_PER_LINK = 64;
+
+/**
+ * The requests this node sends to other nodes: at most
+ * {@link REQUESTS_PER_LINK} in flight to one of them, and each within the
+ * deadline its caller set when it made the call (time spent waiting for a
+ * turn counts; a request whose deadline passed while it waited is not
+ * sent). A link's queue exists only while it has work.
+ */
+export class Outbound {
+  readonly #clock: WallClock;
+  readonly #queues = new Map<string, PQueue>();
+
+  constructor(clock: WallClock) {
+    this.#clock = clock;
+  }
+
+  /**
+   * PUTs `jws` to `path` over `link`, answered within `timeout` ms of
+   * `startedAt` (when the call was made, on this node's wall clock) or
+   * rejected with `ERR_CALL_TIMEOUT`.
+   */
+  request(link: Link, path: string, jws: string, call: { startedAt: number; timeout: number }): Promise<HttpResponse> {
+    const deadline = call.startedAt + call.timeout;
+    const target = `${link.key}${path}`;
+    const timeoutMs = (): number => deadline - this.#clock.now();
+    const queue = this.#queue(link);
+    const sent = queue.add(
+      () => {
+        const left = timeoutMs();
+        if (left <= 0) throw new CallTimeoutError(target, call.timeout);
+        return link.request(path, jws, left);
+      },
+      { throwOnTimeout: true },
+    );
+    if (queue.pending <= REQUESTS_PER_LINK && queue.size === 0) return sent;
+    // It waits for a turn: the caller's deadline runs from now, not from when it is sent.
+    return new Promise<HttpResponse>((resolve, reject) => {
+      const timer = this.#clock.setTimer(
+        () => reject(new CallTimeoutError(target, call.timeout)),
+        Math.max(0, timeoutMs()),
+      );
+      sent.then(
+        (res) => {
+          timer.cancel();
+          resolve(res);
+        },
+        (err: unknown) => {
+          timer.cancel();
+          reject(err as Error);
+        },
+      );
+    });
+  }
+
+  /** Resolves once every request sent has been answered or has failed. */
+  async onIdle(): Promise<void> {
+    await Promise.all([...this.#queues.values()].map((q) => q.onIdle()));
+  }
+
+  #queue(link: Link): PQueue {
+    let queue = this.#queues.get(link.key);
+    if (queue === undefined) {
+      const created = new PQueue({ concurrency: REQUESTS_PER_LINK });
+      created.on('idle', () => {
+        if (this.#queues.get(link.key) === created) this.#queues.delete(link.key);
+      });
+      this.#queues.set(link.key, created);
+      queue = created;
+    }
+    return queue;
+  }
+
+  /** How many links have requests in flight or waiting. */
+  get size(): number {
+    return this.#queues.size;
+  }
+}

@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import { epochSeconds, type WallClock } from '../runtime/clock.js';
+import type { Encoded } from './codec.js';
+
+/**
+ * The claims of every signed message, one shape per kind, and the one
+ * function that builds them from a clock. Each kind has its own JWS `typ`,
+ * so a message of one kind is never accepted as another.
+ * @module
+ */
+
+/** The kinds of signed message, each with its own JWS `typ`. */
+export const TYP = Object.freeze({
+  call: 'wtd-call+jws',
+  reply: 'wtd-reply+jws',
+  pid: 'wtd-pid+jws',
+  proxy: 'wtd-proxy+jws',
+});
+
+/** A message kind, the key of {@link TYP}. */
+export type MessageKind = keyof typeof TYP;
+
+/** How far a sender's clock may be from ours, in seconds. */
+export const CLOCK_SKEW_S = 30;
+/** How long a signed message is valid, in seconds. */
+export const MESSAGE_TTL_S = 60;
+
+/** What every signed message binds. */
+export interface BaseClaims {
+  /** 128 random bits, base64url: the seed's `ack`. A reply carries its request's. */
+  id: string;
+  /** Issued at, seconds since the epoch. */
+  iat: number;
+  /** Expires at, seconds since the epoch; at most {@link MESSAGE_TTL_S} after `iat`. */
+  exp: number;
+  /** The node (or proxy) id this message is for. */
+  aud: string;
+  /** The node id of the sender. */
+  iss: string;
+}
+
+/** What every request binds besides: the HTTP method and path it was sent to, and its body. */
+export interface RequestClaims extends BaseClaims {
+  method: 'PUT';
+  path: string;
+  body: unknown;
+}
+
+/** `PUT /apply/...` and `PUT /behaviour/...`, signed with a grant's key. */
+export interface CallClaims extends RequestClaims {
+  /** The superjson-encoded arguments. */
+  body: Encoded;
+  /** The mission the request claims to act under. */
+  mission?: string;
+  /** True for a cast: answered 202 once accepted, run without replying. */
+  cast?: boolean;
+  /** How long the caller waits, in ms (behaviour calls pass it on). */
+  timeout?: number;
+  /** Where the sender can be reached, for messages to pids it passes. */
+  addr?: string;
+}
+
+/** `PUT /pid/<id>`: a message to a pid that was handed over, with the token that proves it was. */
+export interface PidClaims extends RequestClaims {
+  body: { token: string; msg: Encoded };
+}
+
+/** A reply, signed by the callee's node key, carrying its request's `id`. */
+export interface ReplyClaims extends BaseClaims {
+  body: { ok: Encoded } | { error: { code: string; message: string } };
+}
+
+/** A request to the proxy itself (register, ping, poll), signed by the node key; its body is in `wire/relay.ts`. */
+export type ProxyClaims = RequestClaims;
+
+/** The claims of each kind. */
+export interface ClaimsOf {
+  call: CallClaims;
+  reply: ReplyClaims;
+  pid: PidClaims;
+  proxy: ProxyClaims;
+}
+
+/** Any signed message's claims. */
+export type Claims = ClaimsOf[MessageKind];
+
+/** A fresh 128-bit message id. */
+export function newMessageId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/**
+ * Claims of kind `K` issued now on `clock`: a fresh `id` (unless `fields`
+ * carries one, as a reply does), `iat` now and `exp` {@link MESSAGE_TTL_S} later.
+ */
+export function newClaims<K extends MessageKind>(
+  clock: WallClock,
+  fields: Omit<ClaimsOf[K], 'id' | 'iat' | 'exp'> & { id?: string },
+): ClaimsOf[K] {
+  const iat = epochSeconds(clock);
+  return { ...fields, id: fields.id ?? newMessageId(), iat, exp: iat + MESSAGE_TTL_S } as ClaimsOf[K];
+}

@@ -1,0 +1,192 @@
+import type { JWK } from 'jose';
+import { WireError } from '../errors.js';
+
+/**
+ * The relay protocol between a node and a proxy: what a registration, a
+ * ping and a poll carry and what comes back. The node's client builds these
+ * shapes and the proxy reads them through the parsers below, so both sides
+ * type against one definition. Each body travels inside a signed
+ * `wtd-proxy+jws` request; a body that does not have its shape is refused
+ * with `ERR_PROXY_BAD_REQUEST` (400).
+ * @module
+ */
+
+/** `PUT /register`: an e-mail bound to the key that signs the request. */
+export interface RegisterBody {
+  email: string;
+  name: string;
+  publicJwk: JWK;
+}
+
+/** `PUT /nodes/<id>/ping`: what the node offers. */
+export interface PingBody {
+  name: string;
+  missions: string[];
+  /** The grant key ids it accepts. */
+  grants: string[];
+  address: string | null;
+}
+
+/**
+ * A node as the proxy's directory lists it.
+ *
+ * @example
+ * ```ts
+ * for (const e of bob.directory()) console.log(e.name, e.online, e.missions.join(', '));
+ * ```
+ */
+export interface DirectoryEntry {
+  /** The node id (a fingerprint of its key). */
+  id: string;
+  name: string;
+  /** The missions it offers. */
+  missions: string[];
+  /** The grant key ids it accepts. */
+  grants: string[];
+  /** Where it can be reached directly, if it listens; null for a node behind a router. */
+  address: string | null;
+  online: boolean;
+  /** Epoch ms of its last ping or poll. */
+  lastSeen: number;
+}
+
+/** The answer to a ping. */
+export interface PingAnswer {
+  directory: DirectoryEntry[];
+}
+
+/** A request relayed to another node: the path on it and the signed JWS, byte for byte. */
+export interface RelayRequest {
+  /** Unique per sender and destination: the proxy and the receiver drop repeats of it. */
+  id: string;
+  kind: 'request';
+  path: string;
+  jws: string;
+}
+
+/** The answer to a relayed request, relayed back. */
+export interface RelayResponse {
+  id: string;
+  kind: 'response';
+  /** The id of the request it answers. */
+  re: string;
+  status: number;
+  contentType: string;
+  text: string;
+  retryAfter?: string;
+}
+
+/** A relayed message as a node sends it: with its destination. */
+export type OutgoingRelay = (RelayRequest | RelayResponse) & { to: string };
+
+/** A relayed message as the proxy delivers it: with its sender, as the proxy authenticated it. */
+export type DeliveredRelay = (RelayRequest | RelayResponse) & { from: string };
+
+/** `PUT /nodes/<id>/poll`: acknowledgements of what the last poll brought, and messages to send. */
+export interface PollBody {
+  ack: string[];
+  messages: OutgoingRelay[];
+}
+
+/** The proxy's verdict on one message a poll carried: taken, or refused with a code. */
+export interface RelayResult {
+  id: string;
+  error?: { code: string; status: number; message: string };
+}
+
+/** The answer to a poll: one result per message sent, what waited for the node, and when to poll again if busy. */
+export interface PollAnswer {
+  results: RelayResult[];
+  messages: DeliveredRelay[];
+  retryMs?: number;
+}
+
+/** Most messages in one poll. */
+export const SEND_BATCH = 1000;
+/** Most acknowledgements in one poll. */
+export const ACK_BATCH = 10 * SEND_BATCH;
+
+const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}$/;
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const RELAY_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+const ADDRESS = /^https?:\/\/[^\s]{1,200}$/;
+
+function bad(message: string): never {
+  throw new WireError('ERR_PROXY_BAD_REQUEST', 400, message);
+}
+
+function record(value: unknown, what: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) bad(`${what} must be an object`);
+  return value as Record<string, unknown>;
+}
+
+function strings(value: unknown, max: number, what: string): string[] {
+  if (!Array.isArray(value) || value.length > max || !value.every((v) => typeof v === 'string' && v.length <= 128)) {
+    bad(`${what} must be a list of at most ${max} short strings`);
+  }
+  return value as string[];
+}
+
+/** Reads a registration; the name falls back to `'node'`. */
+export function parseRegisterBody(body: unknown): RegisterBody {
+  const b = record(body, 'a registration');
+  if (typeof b.email !== 'string' || !EMAIL.test(b.email)) bad('a registration needs a valid e-mail');
+  const jwk = record(b.publicJwk, 'publicJwk') as JWK;
+  const name = typeof b.name === 'string' && NAME.test(b.name) ? b.name : 'node';
+  return { email: b.email, name, publicJwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x } };
+}
+
+/** Reads a ping; an address that is not an http(s) URL is taken as none. */
+export function parsePingBody(body: unknown): PingBody {
+  const b = record(body ?? {}, 'a ping');
+  return {
+    name: typeof b.name === 'string' ? b.name : '',
+    missions: strings(b.missions ?? [], 256, 'missions'),
+    grants: strings(b.grants ?? [], 4096, 'grants'),
+    address: typeof b.address === 'string' && ADDRESS.test(b.address) ? b.address : null,
+  };
+}
+
+/** Reads a poll's acknowledgements and the list of messages it carries (each read by {@link parseOutgoing}). */
+export function parsePollBody(body: unknown): { ack: string[]; messages: unknown[] } {
+  const b = record(body ?? {}, 'a poll');
+  const ack = strings(b.ack ?? [], ACK_BATCH, 'ack');
+  const messages = b.messages ?? [];
+  if (!Array.isArray(messages) || messages.length > SEND_BATCH) {
+    bad(`a poll carries at most ${SEND_BATCH} messages`);
+  }
+  return { ack, messages };
+}
+
+/**
+ * Reads one message a poll carries. A malformed one is refused on its own
+ * (the others of the poll still go), so this returns its id and the refusal
+ * rather than throwing.
+ */
+export function parseOutgoing(m: unknown): OutgoingRelay | { id: unknown; error: WireError } {
+  const msg = m as Record<string, unknown> | null;
+  const id = msg?.id;
+  const fail = (message: string) => ({ id, error: new WireError('ERR_PROXY_BAD_REQUEST', 400, message) });
+  if (msg === null || typeof msg !== 'object' || typeof id !== 'string' || !RELAY_ID.test(id)) {
+    return fail('a relayed message needs an id');
+  }
+  if (typeof msg.to !== 'string') return fail('a relayed message needs a destination');
+  if (msg.kind === 'request') {
+    if (typeof msg.path !== 'string' || typeof msg.jws !== 'string') return fail('a request carries a path and a JWS');
+    return { id, kind: 'request', to: msg.to, path: msg.path, jws: msg.jws };
+  }
+  if (msg.kind === 'response') {
+    if (typeof msg.re !== 'string' || typeof msg.status !== 'number') return fail('a response carries re and status');
+    return {
+      id,
+      kind: 'response',
+      to: msg.to,
+      re: msg.re,
+      status: msg.status,
+      contentType: String(msg.contentType ?? ''),
+      text: String(msg.text ?? ''),
+      ...(typeof msg.retryAfter === 'string' ? { retryAfter: msg.retryAfter } : {}),
+    };
+  }
+  return fail('kind is request or response');
+}

@@ -1,0 +1,33 @@
+import type { IncomingMessage } from 'node:http';
+import { WireError } from '../errors.js';
+
+/**
+ * Reads a signed request's body, for node and proxy alike: no compression
+ * at most `limit` bytes (413: refused from the declared length before
+ * anything else, and as soon as the body passes it), no compression (415),
+ * content type `application/jose` (415). Returns the body as text.
+ */
+export async function readJwsBody(req: IncomingMessage, limit: number): Promise<string> {
+  const tooLarge = (): WireError => new WireError('ERR_TOO_LARGE', 413, `the body is over ${limit} bytes`);
+  if (Number(req.headers['content-length'] ?? '0') > limit) throw tooLarge();
+  const encoding = req.headers['content-encoding'];
+  if (encoding !== undefined && encoding !== 'identity') {
+    throw new WireError('ERR_UNSUPPORTED_MEDIA', 415, 'compressed bodies are not accepted');
+  }
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/jose') {
+    throw new WireError(
+      'ERR_UNSUPPORTED_MEDIA',
+      415,
+      'the body must be a compact JWS with content type application/jose',
+    );
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw tooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
