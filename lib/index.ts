@@ -101,7 +101,7 @@ export { parseRate } from './security/rate-limiter.js';
 
 // Transport
 export { WtdNode } from './transport/wtd-node.js';
-export type { WtdNodeOptions, RateState } from './transport/wtd-node.js';
+export type { WtdNodeOptions, RateState } from './transport/node-options.js';
 export type { GrantOptions, GrantFile } from './transport/grant-issuer.js';
 export type { ConnectOptions, ConnectTarget } from './transport/connect.js';
 export type { JoinOptions } from './transport/proxy-client.js';

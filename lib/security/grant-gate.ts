@@ -1,7 +1,9 @@
+import type { KeyObject } from 'node:crypto';
 import { RateLimitedError, WireError } from '../errors.js';
 import type { WallClock } from '../runtime/clock.js';
 import type { GrantRecord, GrantStore } from './grant-store.js';
 import { isUsable, usableGrant } from './grants.js';
+import { importPublic } from './keys.js';
 import { RateLimiter } from './rate-limiter.js';
 
 /**
@@ -17,6 +19,8 @@ export class GrantGate {
   readonly #limiter = new RateLimiter();
   readonly #onEnded: (kid: string) => void;
   #epoch = 0;
+  // Grantees' keys, imported once per grant (dropped when it ends).
+  readonly #keys = new Map<string, KeyObject>();
 
   constructor(store: GrantStore, clock: WallClock, onEnded: (kid: string) => void) {
     this.#store = store;
@@ -33,6 +37,16 @@ export class GrantGate {
       if (grant !== undefined) this.ended(kid);
       throw err;
     }
+  }
+
+  /** The public key of `grant`, imported once. */
+  async keyOf(grant: GrantRecord): Promise<KeyObject> {
+    let key = this.#keys.get(grant.kid);
+    if (key === undefined) {
+      key = (await importPublic(grant.publicJwk)).key;
+      this.#keys.set(grant.kid, key);
+    }
+    return key;
   }
 
   /** True while grant `kid` may be used (a pid handed under it may be answered). */
@@ -65,10 +79,11 @@ export class GrantGate {
     return this.#epoch;
   }
 
-  /** Grant `kid` can no longer be used: forget its bucket and tell the owner of the rest. */
+  /** Grant `kid` can no longer be used: forget its bucket and key, and tell the owner of the rest. */
   ended(kid: string): void {
     this.#epoch++;
     this.#limiter.forget(kid);
+    this.#keys.delete(kid);
     this.#onEnded(kid);
   }
 }

@@ -7,7 +7,6 @@ import type { Logger } from '../runtime/node.js';
 import { authenticate, type KeyResolver } from '../security/authenticate.js';
 import type { GrantGate } from '../security/grant-gate.js';
 import type { GrantRecord } from '../security/grant-store.js';
-import { importPublic } from '../security/keys.js';
 import type { ReplayWindow } from '../security/replay-window.js';
 import type { MessageKind } from '../wire/claims.js';
 import { underLoad } from '../wire/envelope.js';
@@ -115,8 +114,6 @@ const NOT_FOUND = (): WireError =>
  */
 export class Dispatcher {
   readonly #deps: DispatcherDeps;
-  // Grantees' keys, imported once per grant (dropped with the grant's other state).
-  readonly #keys = new Map<string, KeyObject>();
   readonly #grantKey: KeyResolver<GrantKey>;
   readonly #peerKey: KeyResolver<undefined>;
 
@@ -125,11 +122,7 @@ export class Dispatcher {
     this.#grantKey = async (kid) => {
       const epoch = deps.gate.epoch;
       const grant = deps.gate.usable(kid);
-      let key = this.#keys.get(kid);
-      if (key === undefined) {
-        key = (await importPublic(grant.publicJwk)).key;
-        this.#keys.set(kid, key);
-      }
+      const key = await deps.gate.keyOf(grant);
       return { key, found: { grant, key, epoch } };
     };
     this.#peerKey = (kid) => {
@@ -137,11 +130,6 @@ export class Dispatcher {
       if (key === undefined) throw new WireError('ERR_UNKNOWN_KEY', 401, 'no peer is known for this key');
       return { key, found: undefined };
     };
-  }
-
-  /** Forgets the imported key of a grant that ended. */
-  forget(kid: string): void {
-    this.#keys.delete(kid);
   }
 
   /** Checks and runs `method path` with body `jws` (`route`: the path already matched, if it was); never throws. */

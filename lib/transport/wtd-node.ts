@@ -1,79 +1,22 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { JWK } from 'jose';
 import { WtdError } from '../errors.js';
 import { missionTable, type LoadOptions, type MissionTable, type AnyClass } from '../missions/mission-table.js';
 import { every, epochSeconds, systemWallClock, type ClockTimer, type WallClock } from '../runtime/clock.js';
-import { Node, type NodeOptions } from '../runtime/node.js';
+import { Node } from '../runtime/node.js';
 import { DataDirLock } from '../security/data-dir-lock.js';
-import { GrantGate } from '../security/grant-gate.js';
 import type { GrantRecord, GrantStore } from '../security/grant-store.js';
 import { exportPrivate, importPrivate, newKeyPair, type KeyPair } from '../security/keys.js';
-import { ReplayWindow } from '../security/replay-window.js';
 import { SqliteGrantStore } from '../security/sqlite-store.js';
-import { WireCodec } from '../wire/codec.js';
 import type { DirectoryEntry } from '../wire/relay.js';
-import type { CodecContext } from './codec-context.js';
 import { connectionTo, type ConnectOptions, type ConnectTarget } from './connect.js';
-import { Executions } from './executions.js';
-import { GrantIssuer, type GrantFile, type GrantOptions } from './grant-issuer.js';
-import { RequestHandlers } from './handlers.js';
-import { NodeIdentity } from './identity.js';
-import { Outbound } from './outbound.js';
-import { PidRegistry } from './pid-registry.js';
-import { PidRoutes } from './pid-routes.js';
+import type { GrantFile, GrantOptions } from './grant-issuer.js';
+import { Listener } from './listener.js';
+import { assembleParts, type NodeParts } from './node-parts.js';
 import { ProxyClient, type JoinOptions } from './proxy-client.js';
-import { RefusalLog, type Refusal } from './refusal-log.js';
+import type { Refusal } from './refusal-log.js';
 import { RemoteNode } from './remote-node.js';
-import { buildServer, DEFAULT_LIMITS, Dispatcher, type ServerLimits } from './server.js';
-
-/**
- * Options for {@link WtdNode.start}.
- *
- * @example
- * ```ts
- * const alice = await WtdNode.start({ name: 'alice', dataDir: './alice-data', limits: { maxBodyBytes: 16_384 } });
- * ```
- */
-export interface WtdNodeOptions extends NodeOptions {
-  /** Where the node keeps its key, grants and replay window. `':memory:'` keeps nothing. */
-  dataDir: string;
-  /** Another grant store to use instead of SQLite in `dataDir`. */
-  store?: GrantStore;
-  /** Server limits. */
-  limits?: Partial<ServerLimits>;
-  /** The time of day for what is signed, expires or is rate limited. Default: the system's. */
-  wallClock?: WallClock;
-  /**
-   * Opens the data directory beside a node that runs in another program,
-   * to grant, revoke or list grants only: no lock is taken until this node
-   * listens or joins a proxy (which then fail with `ERR_DATA_DIR_LOCKED` if
-   * the other still runs). Default false: the directory is locked at start.
-   */
-  shared?: boolean;
-  /**
-   * Where grant files say the node can be reached when it is not listening
-   * or on a proxy in this program (the `wtd` command grants for a node that
-   * runs in another).
-   */
-  advertise?: { address?: string | null; proxy?: string | null };
-}
-
-/**
- * The rate state of a grant: tokens left now, out of its burst.
- *
- * @example
- * ```ts
- * const state = alice.rateState(grant.kid); // { tokens: 7, burst: 10 }
- * ```
- */
-export interface RateState {
-  tokens: number;
-  burst: number;
-}
-
-/** How long close() lets requests being answered finish. */
-const CLOSE_GRACE_MS = 1000;
+import type { RateState, WtdNodeOptions } from './node-options.js';
+import { DEFAULT_LIMITS } from './server.js';
 
 /**
  * A node that other nodes can reach: a {@link Node} with an Ed25519
@@ -103,82 +46,35 @@ export class WtdNode extends Node {
   readonly publicJwk: JWK;
   /** The time of day this node signs and expires by. */
   readonly wallClock: WallClock;
-  readonly #identity: NodeIdentity;
+  readonly #parts: NodeParts;
   readonly #store: GrantStore;
   readonly #dataDir: string;
   #lock: DataDirLock | undefined;
-  readonly #limits: ServerLimits;
-  readonly #advertise: { address?: string | null; proxy?: string | null };
-  readonly #replay: ReplayWindow;
-  readonly #routes: PidRoutes;
-  readonly #gate: GrantGate;
-  readonly #executions = new Executions();
-  readonly #outbound: Outbound;
-  readonly #issuer: GrantIssuer;
-  readonly #refusals: RefusalLog;
-  readonly #dispatcher: Dispatcher;
-  readonly #codec: WireCodec<CodecContext>;
+  readonly #listener: Listener;
   readonly #remotes = new Set<RemoteNode>();
-  #server: Server | undefined;
   #pruner: ClockTimer | undefined;
   #closed = false;
-  #address: string | undefined;
   #proxy: ProxyClient | undefined;
 
   private constructor(options: WtdNodeOptions, store: GrantStore, keys: KeyPair, lock: DataDirLock | undefined) {
     super(options);
-    const clock = (this.wallClock = options.wallClock ?? systemWallClock);
+    this.wallClock = options.wallClock ?? systemWallClock;
     this.#store = store;
     this.#lock = lock;
     this.#dataDir = options.dataDir;
-    this.#identity = new NodeIdentity(keys);
-    this.id = this.#identity.id;
-    this.publicJwk = keys.publicJwk;
-    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.#advertise = options.advertise ?? {};
-    this.#replay = new ReplayWindow(store, clock);
-    const pids = new PidRegistry(this, this.id);
-    this.#codec = new WireCodec<CodecContext>({
-      out: (pid, ctx) => pids.hand(pid, ctx.sender),
-      in: (billet, ctx) => pids.proxy(billet, ctx.route),
-    });
-    this.#routes = new PidRoutes({ codec: this.#codec, clock, logger: this.logger, nodeId: this.id });
-    this.#gate = new GrantGate(store, clock, (kid) => this.#grantEnded(kid));
-    this.#outbound = new Outbound(clock);
-    this.#refusals = new RefusalLog(clock);
-    this.#issuer = new GrantIssuer({
+    const advertise = options.advertise ?? {};
+    this.#parts = assembleParts(this, {
       store,
-      identity: this.#identity,
-      name: this.name,
-      clock,
+      keys,
+      clock: this.wallClock,
       whereabouts: () => ({
-        address: this.#address ?? this.#advertise.address ?? null,
-        proxy: this.#proxy?.url ?? this.#advertise.proxy ?? null,
+        address: this.address ?? advertise.address ?? null,
+        proxy: this.#proxy?.url ?? advertise.proxy ?? null,
       }),
-      ended: (kid) => this.#gate.ended(kid),
     });
-    const handlers = new RequestHandlers({
-      node: this,
-      missions: this.missions,
-      gate: this.#gate,
-      executions: this.#executions,
-      routes: this.#routes,
-      pids,
-      codec: this.#codec,
-      identity: this.#identity,
-      clock,
-      logger: this.logger,
-    });
-    this.#dispatcher = new Dispatcher({
-      nodeId: this.id,
-      gate: this.#gate,
-      routes: this.#routes,
-      replay: this.#replay,
-      clock,
-      handlers,
-      refusals: this.#refusals,
-      logger: this.logger,
-    });
+    this.id = this.#parts.identity.id;
+    this.publicJwk = keys.publicJwk;
+    this.#listener = new Listener(this.#parts.dispatcher, { ...DEFAULT_LIMITS, ...options.limits }, this.name);
   }
 
   /** Opens (or creates) the node's data directory and identity, and locks the directory (`ERR_DATA_DIR_LOCKED`). */
@@ -219,35 +115,17 @@ export class WtdNode extends Node {
 
   /** The URL others reach this node at, once listening. */
   get address(): string | undefined {
-    return this.#address;
+    return this.#listener.address;
   }
 
   /** Starts the HTTP server (default port 14153, loopback only unless `host` says otherwise). */
   async listen(options: { port?: number; host?: string } = {}): Promise<{ port: number; address: string }> {
-    if (this.#server !== undefined)
-      throw new WtdError('ERR_ALREADY_LISTENING', `node ${this.name} is already listening at ${this.#address}`);
     this.#takeLock();
-    const server = buildServer(this.#dispatcher, this.#limits);
-    const host = options.host ?? '127.0.0.1';
-    const wanted = options.port ?? 14153;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) =>
-        reject(
-          new WtdError('ERR_LISTEN', `node ${this.name} could not listen on ${host}:${wanted}: ${err.message}`, {
-            cause: err,
-          }),
-        ),
-      );
-      server.listen(wanted, host, () => resolve());
-    });
-    server.removeAllListeners('error');
-    const { port } = server.address() as AddressInfo;
-    this.#server = server;
+    const where = await this.#listener.listen(options.host ?? '127.0.0.1', options.port ?? 14153);
     // Forget replay ids once their messages could no longer be accepted anyway.
-    this.#pruner = every(this.wallClock, 60_000, () => this.#replay.prune());
+    this.#pruner ??= every(this.wallClock, 60_000, () => this.#parts.replay.prune());
     this.#pruner.unref?.();
-    this.#address = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    return { port, address: this.#address };
+    return where;
   }
 
   /** Stops the server, leaves the proxy, ends every process, closes the store and unlocks the data directory. */
@@ -257,17 +135,7 @@ export class WtdNode extends Node {
     for (const r of this.#remotes) r._close();
     this.#pruner?.cancel();
     await this.leaveProxy();
-    const server = this.#server;
-    this.#server = undefined;
-    if (server !== undefined) {
-      // Requests being answered finish (a message delivered is acknowledged),
-      // for at most a second; idle connections close at once.
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
-      await closed;
-      clearTimeout(force);
-    }
+    await this.#listener.close();
     this.stop();
     this.#store.close();
     this.#lock?.release();
@@ -286,10 +154,9 @@ export class WtdNode extends Node {
    * ```
    */
   async onIdle(): Promise<void> {
+    const { executions, routes, outbound } = this.#parts;
     const parts = (): { onIdle(): Promise<void>; size: number }[] =>
-      this.#proxy === undefined
-        ? [this.#executions, this.#routes, this.#outbound]
-        : [this.#executions, this.#routes, this.#outbound, this.#proxy];
+      this.#proxy === undefined ? [executions, routes, outbound] : [executions, routes, outbound, this.#proxy];
     do await Promise.all(parts().map((p) => p.onIdle()));
     while (parts().some((p) => p.size > 0));
   }
@@ -314,20 +181,21 @@ export class WtdNode extends Node {
       throw new WtdError('ERR_ALREADY_JOINED', `node ${this.name} already joined the proxy at ${this.#proxy.url}`);
     }
     this.#takeLock();
+    const { identity, gate, dispatcher } = this.#parts;
     this.#proxy = await ProxyClient.join(
       {
-        identity: this.#identity,
+        identity,
         name: this.name,
         clock: this.wallClock,
         logger: this.logger,
         offers: () => ({
           missions: Object.keys(this.missions.describe()),
           grants: this.grants()
-            .filter((g) => this.#gate.isUsable(g.kid))
+            .filter((g) => gate.isUsable(g.kid))
             .map((g) => g.kid),
-          address: this.#address ?? null,
+          address: this.address ?? null,
         }),
-        dispatch: (method, path, jws, arrival) => this.#dispatcher.dispatch(method, path, jws, arrival),
+        dispatch: (method, path, jws, arrival) => dispatcher.dispatch(method, path, jws, arrival),
       },
       options,
     );
@@ -378,12 +246,12 @@ export class WtdNode extends Node {
   async grant(options: GrantOptions & { to: JWK }): Promise<GrantRecord>;
   async grant(options: GrantOptions): Promise<GrantFile>;
   async grant(options: GrantOptions): Promise<GrantRecord | GrantFile> {
-    return this.#issuer.grant(options);
+    return this.#parts.issuer.grant(options);
   }
 
   /** Revokes a grant at once, for every request not yet checked; it stays revoked after a restart. */
   revoke(kid: string): boolean {
-    return this.#issuer.revoke(kid);
+    return this.#parts.issuer.revoke(kid);
   }
 
   /** Every grant this node has made. */
@@ -394,12 +262,12 @@ export class WtdNode extends Node {
   /** How much of its rate a grant has left now. */
   rateState(kid: string): RateState | undefined {
     const grant = this.#store.getGrant(kid);
-    return grant === undefined ? undefined : { tokens: this.#gate.tokens(grant), burst: grant.rate.burst };
+    return grant === undefined ? undefined : { tokens: this.#parts.gate.tokens(grant), burst: grant.rate.burst };
   }
 
   /** The last requests this node refused (most recent last, at most 100). */
   recentRefusals(): Refusal[] {
-    return this.#refusals.list();
+    return this.#parts.refusals.list();
   }
 
   /**
@@ -409,16 +277,10 @@ export class WtdNode extends Node {
    * node joined when the target has no address (or `via: 'proxy'`).
    */
   async connect(target: GrantFile | ConnectTarget, options: ConnectOptions = {}): Promise<RemoteNode> {
-    const conn = await connectionTo(target, options, this.#identity, this.#proxy);
+    const { identity, codec, routes, outbound } = this.#parts;
+    const conn = await connectionTo(target, options, identity, this.#proxy);
     const remote = new RemoteNode(
-      {
-        nodeId: this.id,
-        codec: this.#codec,
-        routes: this.#routes,
-        outbound: this.#outbound,
-        clock: this.wallClock,
-        address: () => this.#address,
-      },
+      { nodeId: this.id, codec, routes, outbound, clock: this.wallClock, address: () => this.address },
       conn,
     );
     this.#remotes.add(remote);
@@ -428,11 +290,5 @@ export class WtdNode extends Node {
   /** A shared node (see {@link WtdNodeOptions.shared}) takes the lock of its directory when it starts to run. */
   #takeLock(): void {
     if (this.#lock === undefined && this.#dataDir !== ':memory:') this.#lock = DataDirLock.acquire(this.#dataDir);
-  }
-
-  /** A grant was revoked or expired: drop what was kept for it. */
-  #grantEnded(kid: string): void {
-    this.#routes.forget(kid);
-    this.#dispatcher.forget(kid);
   }
 }

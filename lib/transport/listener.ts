@@ -1,0 +1,62 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WtdError } from '../errors.js';
+import { buildServer, type Dispatcher, type ServerLimits } from './server.js';
+
+/** How long close() lets requests being answered finish. */
+const CLOSE_GRACE_MS = 1000;
+
+/** A node's HTTP server: started by `listen`, stopped by `close`, with `ERR_LISTEN` when its port cannot be had. */
+export class Listener {
+  readonly #dispatcher: Dispatcher;
+  readonly #limits: ServerLimits;
+  readonly #name: string;
+  #server: Server | undefined;
+  #address: string | undefined;
+
+  constructor(dispatcher: Dispatcher, limits: ServerLimits, name: string) {
+    this.#dispatcher = dispatcher;
+    this.#limits = limits;
+    this.#name = name;
+  }
+
+  get address(): string | undefined {
+    return this.#address;
+  }
+
+  async listen(host: string, wanted: number): Promise<{ port: number; address: string }> {
+    if (this.#server !== undefined)
+      throw new WtdError('ERR_ALREADY_LISTENING', `node ${this.#name} is already listening at ${this.#address}`);
+    const server = buildServer(this.#dispatcher, this.#limits);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) =>
+        reject(
+          new WtdError('ERR_LISTEN', `node ${this.#name} could not listen on ${host}:${wanted}: ${err.message}`, {
+            cause: err,
+          }),
+        ),
+      );
+      server.listen(wanted, host, () => resolve());
+    });
+    server.removeAllListeners('error');
+    const { port } = server.address() as AddressInfo;
+    this.#server = server;
+    this.#address = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    return { port, address: this.#address };
+  }
+
+  /**
+   * Stops serving: requests being answered finish (a message delivered is
+   * acknowledged), for at most a second; idle connections close at once.
+   */
+  async close(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (server === undefined) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+    await closed;
+    clearTimeout(force);
+  }
+}

@@ -1,0 +1,49 @@
+import type { WallClock } from '../runtime/clock.js';
+import type { NodeOptions } from '../runtime/node.js';
+import type { GrantStore } from '../security/grant-store.js';
+import type { ServerLimits } from './server.js';
+
+/**
+ * Options for {@link WtdNode.start}.
+ *
+ * @example
+ * ```ts
+ * const alice = await WtdNode.start({ name: 'alice', dataDir: './alice-data', limits: { maxBodyBytes: 16_384 } });
+ * ```
+ */
+export interface WtdNodeOptions extends NodeOptions {
+  /** Where the node keeps its key, grants and replay window. `':memory:'` keeps nothing. */
+  dataDir: string;
+  /** Another grant store to use instead of SQLite in `dataDir`. */
+  store?: GrantStore;
+  /** Server limits. */
+  limits?: Partial<ServerLimits>;
+  /** The time of day for what is signed, expires or is rate limited. Default: the system's. */
+  wallClock?: WallClock;
+  /**
+   * Opens the data directory beside a node that runs in another program,
+   * to grant, revoke or list grants only: no lock is taken until this node
+   * listens or joins a proxy (which then fail with `ERR_DATA_DIR_LOCKED` if
+   * the other still runs). Default false: the directory is locked at start.
+   */
+  shared?: boolean;
+  /**
+   * Where grant files say the node can be reached when it is not listening
+   * or on a proxy in this program (the `wtd` command grants for a node that
+   * runs in another).
+   */
+  advertise?: { address?: string | null; proxy?: string | null };
+}
+
+/**
+ * The rate state of a grant: tokens left now, out of its burst.
+ *
+ * @example
+ * ```ts
+ * const state = alice.rateState(grant.kid); // { tokens: 7, burst: 10 }
+ * ```
+ */
+export interface RateState {
+  tokens: number;
+  burst: number;
+}

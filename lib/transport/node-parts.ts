@@ -1,0 +1,93 @@
+import type { MissionTable } from '../missions/mission-table.js';
+import type { WallClock } from '../runtime/clock.js';
+import type { Node } from '../runtime/node.js';
+import { GrantGate } from '../security/grant-gate.js';
+import type { GrantStore } from '../security/grant-store.js';
+import type { KeyPair } from '../security/keys.js';
+import { ReplayWindow } from '../security/replay-window.js';
+import { WireCodec } from '../wire/codec.js';
+import type { CodecContext, NodeCodec } from './codec-context.js';
+import { Executions } from './executions.js';
+import { GrantIssuer } from './grant-issuer.js';
+import { RequestHandlers } from './handlers.js';
+import { NodeIdentity } from './identity.js';
+import { Outbound } from './outbound.js';
+import { PidRegistry } from './pid-registry.js';
+import { PidRoutes } from './pid-routes.js';
+import { RefusalLog } from './refusal-log.js';
+import { Dispatcher } from './server.js';
+
+/** The parts a {@link WtdNode} is a facade over, each with the few things it needs. */
+export interface NodeParts {
+  identity: NodeIdentity;
+  codec: NodeCodec;
+  replay: ReplayWindow;
+  routes: PidRoutes;
+  gate: GrantGate;
+  executions: Executions;
+  outbound: Outbound;
+  issuer: GrantIssuer;
+  refusals: RefusalLog;
+  dispatcher: Dispatcher;
+}
+
+/**
+ * Makes and wires the parts of a node: who depends on whom is written here
+ * once. When a grant ends (revoked here, found revoked or expired), what was
+ * kept for it goes: its pid routes and peer entry, its imported key and
+ * rate bucket (in the gate); its executions queue goes once idle.
+ */
+export function assembleParts(
+  node: Node & { readonly missions: MissionTable },
+  deps: {
+    store: GrantStore;
+    keys: KeyPair;
+    clock: WallClock;
+    whereabouts: () => { address: string | null; proxy: string | null };
+  },
+): NodeParts {
+  const { store, clock } = deps;
+  const identity = new NodeIdentity(deps.keys);
+  const pids = new PidRegistry(node, identity.id);
+  const codec = new WireCodec<CodecContext>({
+    out: (pid, ctx) => pids.hand(pid, ctx.sender),
+    in: (billet, ctx) => pids.proxy(billet, ctx.route),
+  });
+  const replay = new ReplayWindow(store, clock);
+  const routes = new PidRoutes({ codec, clock, logger: node.logger, nodeId: identity.id });
+  const executions = new Executions();
+  const refusals = new RefusalLog(clock);
+  const gate = new GrantGate(store, clock, (kid) => routes.forget(kid));
+  const issuer = new GrantIssuer({
+    store,
+    identity,
+    name: node.name,
+    clock,
+    whereabouts: deps.whereabouts,
+    ended: (kid) => gate.ended(kid),
+  });
+  const handlers = new RequestHandlers({
+    node,
+    missions: node.missions,
+    gate,
+    executions,
+    routes,
+    pids,
+    codec,
+    identity,
+    clock,
+    logger: node.logger,
+  });
+  const dispatcher = new Dispatcher({
+    nodeId: identity.id,
+    gate,
+    routes,
+    replay,
+    clock,
+    handlers,
+    refusals,
+    logger: node.logger,
+  });
+  const outbound = new Outbound(clock);
+  return { identity, codec, replay, routes, gate, executions, outbound, issuer, refusals, dispatcher };
+}
