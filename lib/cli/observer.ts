@@ -203,7 +203,7 @@ export class Observer {
         }),
       );
     const wtd = node instanceof WtdNode ? node : undefined;
-    const now = Date.now();
+    const now = wtd?.wallClock.now() ?? Date.now();
     return {
       at: now,
       node: {

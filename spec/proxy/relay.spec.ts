@@ -3,7 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
-import { ManualClock, WireError, WtdError, WtdNode, WtdProxy, type DirectoryEntry, type Pid } from '../../lib/index.js';
+import {
+  ManualClock,
+  NodeDownError,
+  WireError,
+  WtdError,
+  WtdNode,
+  WtdProxy,
+  type DirectoryEntry,
+  type Pid,
+} from '../../lib/index.js';
 import { flush, rejection } from '../fixtures/helpers.js';
 import { MemoryLogger } from '../fixtures/helpers.js';
 import { closeAll, cluster, listed, unlisted, type Cluster } from '../fixtures/proxy.js';
@@ -150,7 +159,7 @@ describe('WtdProxy: three nodes calling each other only through the proxy', () =
       expect(await rejection(lone.joinProxy({ url: 'proxy', email: 'a@b' }))).to.be.instanceOf(TypeError);
       expect(await rejection(lone.joinProxy({ url: c.proxy.url, email: 'nobody' }))).to.be.instanceOf(TypeError);
       const down = await rejection(lone.joinProxy({ url: 'http://127.0.0.1:1', email: 'a@example.org' }));
-      expect(down.code).to.equal('ERR_NODE_DOWN');
+      expect([down.constructor, down.code]).to.deep.equal([NodeDownError, 'ERR_NODE_DOWN']);
       const direct = await rejection(c.bob.connect({ nodeKey: c.alice.publicJwk }, { via: 'direct' }));
       expect(direct.code).to.equal('ERR_NO_ADDRESS');
     } finally {
