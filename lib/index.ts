@@ -85,7 +85,7 @@ export type { BilletDoux, PidHooks, Encoded, CodecLimits } from './wire/codec.js
 export { WtdExport, WtdBehaviour } from './missions/decorators.js';
 export { MissionTable, missionTable } from './missions/mission-table.js';
 export { BEHAVIOUR_OPS, BEHAVIOUR_OP_TABLE } from './missions/behaviour-ops.js';
-export type { BehaviourKind, BehaviourOp } from './missions/behaviour-ops.js';
+export type { BehaviourKind, BehaviourOp, CamelCase } from './missions/behaviour-ops.js';
 export type {
   ExportedFunction,
   ExposedBehaviour,

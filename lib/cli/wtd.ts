@@ -4,7 +4,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { JWK } from 'jose';
-import { WireError, WtdError } from '../errors.js';
+import { NodeDownError, WireError, WtdError } from '../errors.js';
 import { WtdProxy } from '../proxy/proxy.js';
 import type { GrantRecord } from '../security/grant-store.js';
 import { isUsable } from '../security/grants.js';
@@ -497,11 +497,7 @@ The rate is calls per s, min, h or d; --burst defaults to the count.`,
         if (url === undefined || url === null) throw new UsageError('which proxy? give --proxy URL');
       }
       const res = await send(`${url.replace(/\/+$/, '')}/status.json`, '', 5000, { method: 'GET' }).catch((err) => {
-        throw new WtdError(
-          'ERR_NODE_DOWN',
-          `the proxy at ${String(url)} cannot be reached; check that it is running and the URL is right`,
-          { cause: err },
-        );
+        throw new NodeDownError(String(url), { cause: err }, 'proxy');
       });
       if (res.status !== 200)
         throw new WireError('ERR_BAD_PROXY', res.status, `the proxy at ${url} answered ${res.status}`);

@@ -103,7 +103,14 @@ export function behaviourOp(kind: BehaviourKind, op: string): BehaviourOp | unde
   return Object.hasOwn(ops, op) ? ops[op] : undefined;
 }
 
-/** `sync_send_event` → `syncSendEvent`. */
+/**
+ * An operation's name as its client method is called: `sync_send_event` → `syncSendEvent`.
+ *
+ * @example
+ * ```ts
+ * const name: CamelCase<'sync_send_event'> = 'syncSendEvent';
+ * ```
+ */
 export type CamelCase<S extends string> = S extends `${infer H}_${infer T}` ? `${H}${Capitalize<CamelCase<T>>}` : S;
 
 /** `sync_send_event` → `syncSendEvent`, as the client facades name the operations. */
