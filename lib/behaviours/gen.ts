@@ -123,7 +123,11 @@ export class CallSlot extends Ref {
 
   /** @internal The server exited. */
   _down(_ref: Ref, _pid: Pid, reason: unknown): void {
+    // The monitor is gone with the server; the timeout must go too, or it
+    // keeps the host process alive until it would have fired.
+    const proc = this._owner as Process | undefined;
     this._owner = undefined;
+    if (proc !== undefined && this._heapIndex >= 0) proc.node._timers.remove(this);
     if (this._expectExit !== NO_EXIT && (reason === this._expectExit || this._expectExit === ANY_EXIT)) {
       this._reply(reason);
     } else if (reason === 'noproc') {
@@ -179,8 +183,10 @@ export function call(ref: ServerRef, makeRequest: (from: CallSlot) => unknown, t
     pendingSlot = null;
     slot._owner = proc;
     (proc._monitors ??= new Map()).set(slot, slot);
-    if (timeout !== Infinity) proc.node._timers.add(slot, timeout);
+    if (timeout !== Infinity && timeout > 0) proc.node._timers.add(slot, timeout);
     proc._deliver(makeRequest(slot));
+    // OTP's `receive ... after 0`: the request is sent, and the caller does not wait.
+    if (timeout === 0) slot._timeout();
     return promise;
   } catch (err) {
     return Promise.reject(err);
