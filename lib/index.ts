@@ -34,7 +34,7 @@ export { Pid, Ref } from './runtime/pid.js';
 export { Process } from './runtime/process.js';
 export type { ProcessBody, Matcher, ProcessBehaviour } from './runtime/process.js';
 export { TIMEOUT, ExitMessage, DownMessage, isExit, isDown } from './runtime/messages.js';
-export type { Timeout } from './runtime/messages.js';
+export type { Timeout, RegisteredName } from './runtime/messages.js';
 export { ManualClock, systemClock } from './runtime/clock.js';
 export type { Clock, ClockTimer } from './runtime/clock.js';
 
@@ -60,6 +60,8 @@ export { Supervisor } from './behaviours/supervisor.js';
 export type { ChildInfo, ChildCounts } from './behaviours/supervisor.js';
 export { SUPERVISOR_DEFAULTS } from './behaviours/child-spec.js';
 export type {
+  AutoShutdown,
+  StartedChild,
   ChildSpec,
   ChildType,
   RestartType,
