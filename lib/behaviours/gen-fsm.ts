@@ -192,10 +192,13 @@ export abstract class GenFsm<D = unknown> {
   /** Returns `nextState(firstState, data)`, `ignore()` or `stop(reason)`. */
   abstract init(arg: unknown): NextState<D> | Ignore | Stop<D> | Promise<NextState<D> | Ignore | Stop<D>>;
 
-  /** Handles {@link GenFsm.sendAllStateEvent}. Default: stay put. */
+  /** Handles {@link GenFsm.sendAllStateEvent}. No useful default: override it to accept such events. */
   handleEvent(event: unknown, stateName: string, data: D): FsmResult<D> {
-    void event;
-    return new NextState(stateName, data);
+    void data;
+    throw new Error(
+      `attempted to call GenFsm ${this.constructor.name} with the all-state event ${describeValue(event)} in state ` +
+        `'${stateName}' but no handleEvent was provided; override handleEvent(event, stateName, data)`,
+    );
   }
 
   /** Handles {@link GenFsm.syncSendAllStateEvent}. No useful default. */
@@ -208,10 +211,13 @@ export abstract class GenFsm<D = unknown> {
     );
   }
 
-  /** Handles plain messages. Default: stay put. */
+  /** Handles plain messages. No useful default (gen_fsm's `handle_info` is not optional): override it to accept them. */
   handleInfo(msg: unknown, stateName: string, data: D): FsmResult<D> {
-    void msg;
-    return new NextState(stateName, data);
+    void data;
+    throw new Error(
+      `attempted to call GenFsm ${this.constructor.name} with the message ${describeValue(msg)} in state ` +
+        `'${stateName}' but no handleInfo was provided; override handleInfo(msg, stateName, data)`,
+    );
   }
 
   /** Cleans up before the machine stops. */
@@ -230,9 +236,16 @@ export abstract class GenFsm<D = unknown> {
     return ref;
   }
 
-  /** Cancels a timer from {@link startTimer}; returns the ms it had left, or false. */
+  /**
+   * Cancels a timer from {@link startTimer}; returns the ms it had left, or
+   * false if it had fired. A fired timer's event still waiting in the
+   * mailbox is removed, so it never reaches the state (as OTP's `cancel_timer`).
+   */
   cancelTimer(ref: Ref): number | false {
-    return this.self.node.cancelTimer(ref);
+    const self = this.self;
+    const left = self.node.cancelTimer(ref);
+    if (left === false) self._mailbox?.removeAll((m) => m instanceof TimerDelivery && m.holder.ref === ref);
+    return left;
   }
 
   // ---------------------------------------------------------------- client API
