@@ -176,7 +176,11 @@ export function call(ref: ServerRef, makeRequest: (from: CallSlot) => unknown, t
     checkTimeout(timeout);
     const proc = resolveRef(ref);
     if (proc === undefined) throw new NoProcError(refLabel(ref));
-    if (proc === currentProcess()) throw new CallingSelfError(refLabel(ref));
+    const caller = currentProcess();
+    // From outside any scheduler turn, a plain body that is not in a receive
+    // is the caller itself: its code is what runs (JavaScript runs one thing
+    // at a time), and it could not take the request from its mailbox anyway.
+    if (proc === caller || (caller === null && proc._bodyRunning)) throw new CallingSelfError(refLabel(ref));
     const slot = new CallSlot(ref, timeout);
     pendingSlot = slot;
     const promise = new Promise(captureSlot);

@@ -280,6 +280,15 @@ export class Process {
     this._behaviour = behaviour;
   }
 
+  /**
+   * @internal A plain body that is neither waiting in a receive nor queued
+   * to resume: either its own code is running now, or it awaits something
+   * that is not a message (and so cannot be answering a call).
+   */
+  get _bodyRunning(): boolean {
+    return this._behaviour === null && this._state === State.Running;
+  }
+
   /** True until the process exits. */
   get alive(): boolean {
     return this._state !== State.Dead;

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import {
   CallTimeoutError,
+  CallingSelfError,
   GenServer,
   ManualClock,
   Node,
@@ -74,5 +75,25 @@ describe('GenServer.call(ref, request, 0)', () => {
     expect(err.code).to.equal('ERR_CALL_TIMEOUT');
     await flush();
     expect(await GenServer.call(pid, 'get')).to.equal(1); // the request was sent all the same
+  });
+});
+
+describe('GenServer.call(self, request) from a plain process', () => {
+  it('fails at once with ERR_CALLING_SELF, also after an await (gen_server_SUITE:calling_self)', async () => {
+    const { node } = testNode({ manual: true }); // a manual clock: a call that waited for its timeout would never end
+    const errors: any[] = [];
+    const pid = node.spawn(async (self) => {
+      errors.push(await rejection(GenServer.call(self.pid, 'oops')));
+      await self.receive((m) => m === 'go');
+      errors.push(await rejection(GenServer.call(self.pid, 'oops', 5000)));
+    });
+    await flush();
+    node.send(pid, 'go');
+    await flush();
+    expect(errors).to.have.length(2);
+    for (const err of errors) {
+      expect(err).to.be.instanceOf(CallingSelfError);
+      expect(err.code).to.equal('ERR_CALLING_SELF');
+    }
   });
 });
