@@ -54,7 +54,13 @@ export {
   stop,
   stopAndReply,
 } from './behaviours/results.js';
+export type { After } from './behaviours/results.js';
 export { GenServer } from './behaviours/gen-server.js';
+export { RequestId, RequestIds } from './behaviours/requests.js';
+export type { Response, LabelledResponse } from './behaviours/requests.js';
+export type { MultiCallResult } from './behaviours/server-client.js';
+export { Sys } from './behaviours/sys.js';
+export type { ServerStatus } from './behaviours/sys.js';
 export type { From, InitResult, CallResult, NoReplyResult } from './behaviours/gen-server.js';
 export { Supervisor } from './behaviours/supervisor.js';
 export type { ChildInfo, ChildCounts } from './behaviours/supervisor.js';

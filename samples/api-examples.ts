@@ -15,6 +15,7 @@ import {
   MissionTable,
   Node,
   Supervisor,
+  Sys,
   TIMEOUT,
   WtdError,
   WtdExport,
@@ -183,6 +184,19 @@ export async function timeoutExample(log: Log): Promise<void> {
   node.stop();
 }
 
+/** Sys (lib/behaviours/sys.ts). */
+export async function sysExample(): Promise<unknown[]> {
+  const node = new Node({ name: 'demo' });
+  const pid = await GenServer.start(node, new Stack(), ['a']);
+  const results = [
+    await Sys.getState(pid), // => ['a']
+    await Sys.replaceState(pid, (s) => [...(s as string[]), 'b']), // => ['a', 'b']
+    (await Sys.getStatus(pid)).module, // => 'Stack'
+  ];
+  await GenServer.stop(pid);
+  return results;
+}
+
 export async function main(log: Log = console.log): Promise<void> {
   log(`node: exited ${String(await nodeExample(log))}`);
   log(`stack: ${JSON.stringify(await stackExample())}`);
@@ -191,6 +205,7 @@ export async function main(log: Log = console.log): Promise<void> {
   log(`gen_fsm: ${JSON.stringify(await genFsmExample())}`);
   log(`missions: ${JSON.stringify(missionExample())}`);
   await timeoutExample(log);
+  log(`sys: ${JSON.stringify(await sysExample())}`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

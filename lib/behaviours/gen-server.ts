@@ -25,7 +25,11 @@ import {
   type StartOptions,
   type StartWhere,
 } from './gen.js';
-import { Ignore, NoReply, Ok, Reply, Stop } from './results.js';
+import { checkResponse, receiveResponse, sendRequest, waitResponse } from './requests.js';
+import { multiCall, startMonitor } from './server-client.js';
+import { Ignore, NoReply, Ok, Reply, Stop, type After } from './results.js';
+import { SysFailure, SystemRequest, type ServerStatus } from './sys.js';
+import { CallRequest, CastRequest, StopRequest } from './server-messages.js';
 
 /**
  * Who is waiting for the reply to a `handleCall`; pass it to {@link GenServer.reply}.
@@ -74,22 +78,6 @@ export type CallResult<S, R = unknown> = Reply<R, S> | NoReply<S> | Stop<S, R>;
  */
 export type NoReplyResult<S> = NoReply<S> | Stop<S>;
 
-/** @internal */ export class CallRequest {
-  constructor(
-    readonly request: unknown,
-    readonly from: CallSlot,
-  ) {}
-}
-/** @internal */ export class CastRequest {
-  constructor(readonly request: unknown) {}
-}
-/** @internal */ export class StopRequest {
-  constructor(
-    readonly reason: unknown,
-    readonly from: CallSlot,
-  ) {}
-}
-
 /** How a crash report shows the message being handled. */
 function describeMessage(msg: unknown): string {
   if (msg instanceof CallRequest) return `call ${describeValue(msg.request)}`;
@@ -107,22 +95,24 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
   return x !== null && typeof x === 'object' && typeof (x as { then?: unknown }).then === 'function';
 }
 
-type Kind = 'handleCall' | 'handleCast' | 'handleInfo';
+type Kind = 'handleCall' | 'handleCast' | 'handleInfo' | 'handleContinue';
 
 const EXPECTED: Record<Kind, string> = {
   handleCall: 'reply(value, state), noreply(state), stop(reason, state) or stopAndReply(reason, value, state)',
   handleCast: 'noreply(state) or stop(reason, state)',
   handleInfo: 'noreply(state) or stop(reason, state)',
+  handleContinue: 'noreply(state) or stop(reason, state)',
 };
 
-/** Delivers `TIMEOUT` to `handleInfo` when a callback's timeout passes with no message. */
+/** Delivers `TIMEOUT` (or the message a timeout carries) to `handleInfo` when a callback's timeout passes with no message. */
 class IdleTimer implements Timed {
   _at = 0;
   _seq = 0;
   _heapIndex = -1;
+  msg: unknown = TIMEOUT;
   constructor(readonly self: Process) {}
   _timeout(): void {
-    this.self._deliver(TIMEOUT);
+    this.self._deliver(this.msg);
   }
 }
 
@@ -231,6 +221,30 @@ export abstract class GenServer<
     );
   }
 
+  /**
+   * Runs right after a callback that returned `{ continue: arg }` (in
+   * `ok`, `reply` or `noreply`), before any other message: OTP's
+   * `handle_continue`. Use it to finish work after `init` has answered
+   * `start`. There is no useful default: override it if you continue.
+   *
+   * @example
+   * ```ts
+   * override init(id: string) {
+   *   return ok({ id, rows: [] as string[] }, { continue: 'load' });
+   * }
+   * override handleContinue(_arg: 'load', s: { id: string; rows: string[] }) {
+   *   return noreply({ ...s, rows: ['loaded'] }); // runs before the first call is answered
+   * }
+   * ```
+   */
+  handleContinue(arg: unknown, state: S): NoReplyResult<S> | Promise<NoReplyResult<S>> {
+    void state;
+    throw new Error(
+      `attempted to continue GenServer ${this.constructor.name} with ${describeValue(arg)} but no handleContinue was provided; ` +
+        'override handleContinue(arg, state) in your class',
+    );
+  }
+
   /** Handles any other message. Default: log it and carry on. */
   handleInfo(msg: unknown, state: S): NoReplyResult<S> | Promise<NoReplyResult<S>> {
     this.self.node.logger.error(
@@ -282,6 +296,19 @@ export abstract class GenServer<
     return call(ref, (from) => new CallRequest(request, from), timeout) as Promise<R>;
   }
 
+  /** Starts `impl` unlinked and monitored by `watcher`; see {@link startMonitor}. */
+  static readonly startMonitor: typeof startMonitor = startMonitor;
+  /** Sends a call without waiting for its answer; see {@link sendRequest}. */
+  static readonly sendRequest: typeof sendRequest = sendRequest;
+  /** Waits for the answer to a request or a collection; see {@link waitResponse}. */
+  static readonly waitResponse: typeof waitResponse = waitResponse;
+  /** Waits, abandoning the request on timeout; see {@link receiveResponse}. */
+  static readonly receiveResponse: typeof receiveResponse = receiveResponse;
+  /** Looks for an answer without waiting; see {@link checkResponse}. */
+  static readonly checkResponse: typeof checkResponse = checkResponse;
+  /** Calls a named server on several nodes at once; see {@link multiCall}. */
+  static readonly multiCall: typeof multiCall = multiCall;
+
   /** Sends `request` to the server without waiting. Never fails, even if the server is not running. */
   static cast(ref: ServerRef, request: unknown): void {
     resolveRef(ref)?._deliver(new CastRequest(request));
@@ -319,15 +346,14 @@ export abstract class GenServer<
         (err: unknown) => ackInit(this, self, { ok: false, ignore: false, reason: exitReason(err) }),
       );
     }
-    this.#afterInit(self, result);
-    return undefined;
+    return this.#afterInit(self, result);
   }
 
-  #afterInit(self: Process, r: unknown): void {
+  #afterInit(self: Process, r: unknown): unknown {
     if (r instanceof Ok) {
       this.#state = r.state as S;
-      this.#arm(r.timeout);
       ackInit(this, self, { ok: true });
+      return this.#after(r.timeout);
     } else if (r instanceof Ignore) {
       ackInit(this, self, { ok: false, ignore: true, reason: 'normal' });
     } else if (r instanceof Stop) {
@@ -336,6 +362,7 @@ export abstract class GenServer<
       const err = new BadReturnValueError(`${this.constructor.name}.init`, r, 'ok(state), ignore() or stop(reason)');
       ackInit(this, self, { ok: false, ignore: false, reason: err });
     }
+    return undefined;
   }
 
   /** @internal */
@@ -346,6 +373,7 @@ export abstract class GenServer<
     if (msg instanceof CallRequest) return this.#invoke('handleCall', msg.request, msg.from);
     if (msg instanceof CastRequest) return this.#invoke('handleCast', msg.request, undefined);
     if (msg instanceof StopRequest) return this.#terminate(msg.reason);
+    if (msg instanceof SystemRequest) return this.#system(msg);
     if (msg instanceof ExitMessage && this.#parent !== undefined && msg.from.equals(this.#parent)) {
       // Our parent (say, a supervisor shutting us down) exited: stop with its reason.
       return this.#terminate(msg.reason);
@@ -358,7 +386,8 @@ export abstract class GenServer<
     try {
       if (kind === 'handleCall') result = this.handleCall(request as Req, from!, this.#state as S);
       else if (kind === 'handleCast') result = this.handleCast(request as CastReq, this.#state as S);
-      else result = this.handleInfo(request, this.#state as S);
+      else if (kind === 'handleInfo') result = this.handleInfo(request, this.#state as S);
+      else result = this.handleContinue(request, this.#state as S);
     } catch (err) {
       return this.#terminate(exitReason(err));
     }
@@ -377,13 +406,11 @@ export abstract class GenServer<
       if (kind !== 'handleCall') return this.#badReturn(kind, r);
       this.#state = r.state as S;
       from!._reply(r.reply);
-      if (r.timeout !== undefined) this.#arm(r.timeout);
-      return undefined;
+      return this.#after(r.timeout);
     }
     if (r instanceof NoReply) {
       this.#state = r.state as S;
-      if (r.timeout !== undefined) this.#arm(r.timeout);
-      return undefined;
+      return this.#after(r.timeout);
     }
     if (r instanceof Stop) {
       if (r.hasReply) {
@@ -400,10 +427,54 @@ export abstract class GenServer<
     return this.#terminate(new BadReturnValueError(`${this.constructor.name}.${kind}`, r, EXPECTED[kind]));
   }
 
-  #arm(timeout: number | undefined): void {
-    if (timeout === undefined || timeout === Infinity) return;
+  /** What follows a new state: nothing, an idle timeout (with its message), or handleContinue now. */
+  #after(after: After | undefined): unknown {
+    if (after === undefined || after === Infinity) return undefined;
+    let ms: number;
+    let msg: unknown = TIMEOUT;
+    if (typeof after === 'number') {
+      ms = after;
+    } else if ('continue' in after) {
+      this.#last = after;
+      return this.#invoke('handleContinue', after.continue, undefined);
+    } else {
+      ms = after.timeout;
+      msg = after.message;
+      if (ms === Infinity) return undefined;
+    }
     const idle = (this.#idle ??= new IdleTimer(this.self));
-    this.self.node._timers.add(idle, timeout);
+    idle.msg = msg;
+    this.self.node._timers.add(idle, ms);
+    return undefined;
+  }
+
+  /** Answers `Sys.getState`, `Sys.replaceState` and `Sys.getStatus` between two callbacks. */
+  #system(req: SystemRequest): undefined {
+    if (req.op === 'replaceState') {
+      try {
+        this.#state = req.replace!(this.#state) as S;
+      } catch (err) {
+        req.from._reply(new SysFailure(err));
+        return undefined;
+      }
+      req.from._reply(this.#state);
+    } else if (req.op === 'getState') {
+      req.from._reply(this.#state);
+    } else {
+      const self = this.self;
+      const status: ServerStatus = {
+        pid: self.pid,
+        name: self.name,
+        behaviour: this.behaviourName,
+        module: ((this as ProcessBehaviour).behaviourModule ?? this).constructor.name,
+        status: 'running',
+        parent: this.#parent,
+        messageQueueLength: self.messageCount,
+        state: this.#state,
+      };
+      req.from._reply(status);
+    }
+    return undefined;
   }
 
   /** Runs `terminate`, reports an abnormal stop, and ends the process. */

@@ -76,6 +76,7 @@ describe('samples/', () => {
       'missions: {"missions":["dev_mission","maths"],"add":5,"test":"dev_mission"}',
       'the server was too slow; try again later',
       'nothing within a second',
+      'sys: [["a"],["a","b"],"Stack"]',
     ]);
   });
 
