@@ -124,7 +124,7 @@ describe('Supervisor.whichChildren(sup) / countChildren(sup) as OTP answers them
 describe('Supervisor.terminateChild(sup, id) with pids, as OTP', () => {
   it('a pid that already exited is ok under simple_one_for_one (supervisor_SUITE:child_adm_simple)', async () => {
     const { node } = testNode();
-    const template: ChildSpec = { id: 'w', restart: 'temporary', start: stubborn };
+    const template: ChildSpec = { id: 'w', restart: 'temporary', shutdown: 'brutal_kill', start: stubborn };
     const sup = await Supervisor.start(node, new TestSup({ strategy: 'simple_one_for_one', children: [template] }));
     const child = (await Supervisor.startChild(sup, []))!;
     await Supervisor.terminateChild(sup, child);
