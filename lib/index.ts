@@ -79,6 +79,26 @@ export type {
 export { GenEvent, GenEventHandler, GenEventExit, RemoveHandler, removeHandler } from './behaviours/gen-event.js';
 export { GenFsm, NextState, ReplyState, TimerEvent, nextState, replyState } from './behaviours/gen-fsm.js';
 export type { FsmResult } from './behaviours/gen-fsm.js';
+export { GenStatem } from './behaviours/gen-statem.js';
+export type { CallbackMode, StatemResult } from './behaviours/gen-statem.js';
+export {
+  KeepState,
+  ReplyAction,
+  Postpone,
+  NextEvent,
+  TimeoutAction,
+  keepState,
+  keepStateAndData,
+  repeatState,
+  repeatStateAndData,
+  replyTo,
+  postpone,
+  nextEvent,
+  eventTimeout,
+  stateTimeout,
+  genericTimeout,
+} from './behaviours/statem-actions.js';
+export type { EventType, StatemAction } from './behaviours/statem-actions.js';
 
 // Wire
 export { WireCodec } from './wire/codec.js';

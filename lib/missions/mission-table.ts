@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { MissionError, describeValue } from '../errors.js';
 import { GenEvent } from '../behaviours/gen-event.js';
 import { GenFsm } from '../behaviours/gen-fsm.js';
+import { GenStatem } from '../behaviours/gen-statem.js';
 import { GenServer } from '../behaviours/gen-server.js';
 import { Supervisor } from '../behaviours/supervisor.js';
 import type { Node } from '../runtime/node.js';
@@ -15,7 +16,7 @@ import { BEHAVIOUR_KEY, EXPORTS_KEY, type ExportRecord } from './decorators.js';
  * const kind: BehaviourKind = missionTable(node).behaviourOf(new Counter(), 'dev_mission')!.kind; // 'gen_server'
  * ```
  */
-export type BehaviourKind = 'gen_server' | 'supervisor' | 'gen_event' | 'gen_fsm';
+export type BehaviourKind = 'gen_server' | 'supervisor' | 'gen_event' | 'gen_fsm' | 'gen_statem';
 
 /**
  * The client operations each behaviour exposes under its mission (the last URL segment).
@@ -30,6 +31,7 @@ export const BEHAVIOUR_OPS: Readonly<Record<BehaviourKind, readonly string[]>> =
   supervisor: ['which_children', 'count_children', 'start_child', 'terminate_child', 'restart_child'],
   gen_event: ['notify', 'sync_notify', 'call', 'which_handlers'],
   gen_fsm: ['send_event', 'sync_send_event', 'send_all_state_event', 'sync_send_all_state_event'],
+  gen_statem: ['call', 'cast'],
 });
 
 /**
@@ -130,6 +132,7 @@ function behaviourKind(cls: AnyClass): BehaviourKind | undefined {
   if (proto instanceof Supervisor) return 'supervisor';
   if (proto instanceof GenEvent || cls === GenEvent) return 'gen_event';
   if (proto instanceof GenFsm) return 'gen_fsm';
+  if (proto instanceof GenStatem) return 'gen_statem';
   if (proto instanceof GenServer) return 'gen_server';
   return undefined;
 }
@@ -241,7 +244,7 @@ export class MissionTable {
       if (kind === undefined) {
         throw fail(
           'ERR_NOT_A_BEHAVIOUR',
-          `@WtdBehaviour on ${cls.name}: the class must extend GenServer, Supervisor, GenEvent or GenFsm`,
+          `@WtdBehaviour on ${cls.name}: the class must extend GenServer, Supervisor, GenEvent, GenFsm or GenStatem`,
         );
       }
       for (const m of missions) {
