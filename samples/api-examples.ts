@@ -11,6 +11,7 @@ import {
   GenEventHandler,
   GenFsm,
   GenServer,
+  GenStatem,
   ManualClock,
   MissionTable,
   Node,
@@ -19,12 +20,15 @@ import {
   TIMEOUT,
   WtdError,
   WtdExport,
+  keepStateAndData,
   nextState,
   noreply,
   ok,
   reply,
   replyState,
+  replyTo,
   type ChildSpec,
+  type EventType,
   type From,
   type SupervisorSpec,
 } from '../lib/index.js';
@@ -184,6 +188,32 @@ export async function timeoutExample(log: Log): Promise<void> {
   node.stop();
 }
 
+/** GenStatem (lib/behaviours/gen-statem.ts). */
+class Switch extends GenStatem<number> {
+  override init() {
+    return nextState('off', 0);
+  }
+  off(type: EventType, content: unknown, flips: number) {
+    if (content === 'flip') return nextState('on', flips + 1);
+    if (GenStatem.isCall(type)) return keepStateAndData([replyTo(type.call, { state: 'off', flips })]);
+    return keepStateAndData();
+  }
+  on(type: EventType, content: unknown, flips: number) {
+    if (content === 'flip') return nextState('off', flips + 1);
+    if (GenStatem.isCall(type)) return keepStateAndData([replyTo(type.call, { state: 'on', flips })]);
+    return keepStateAndData();
+  }
+}
+
+export async function genStatemExample(): Promise<unknown> {
+  const node = new Node({ name: 'demo' });
+  const sw = await GenStatem.start(node, new Switch());
+  GenStatem.cast(sw, 'flip');
+  const status = await GenStatem.call(sw, 'status'); // => { state: 'on', flips: 1 }
+  await GenStatem.stop(sw);
+  return status;
+}
+
 /** Sys (lib/behaviours/sys.ts). */
 export async function sysExample(): Promise<unknown[]> {
   const node = new Node({ name: 'demo' });
@@ -206,6 +236,7 @@ export async function main(log: Log = console.log): Promise<void> {
   log(`missions: ${JSON.stringify(missionExample())}`);
   await timeoutExample(log);
   log(`sys: ${JSON.stringify(await sysExample())}`);
+  log(`gen_statem: ${JSON.stringify(await genStatemExample())}`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
