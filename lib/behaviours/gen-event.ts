@@ -11,7 +11,8 @@ import {
   type StartOptions,
   type StartWhere,
 } from './gen.js';
-import { callOrThrow, GenServer, type CallResult, type From, type NoReplyResult } from './gen-server.js';
+import { GenServer, type CallResult, type From, type NoReplyResult } from './gen-server.js';
+import { callOrThrow } from './host-server.js';
 import { NoReply, Ok, Reply } from './results.js';
 
 /**

@@ -1,14 +1,7 @@
 import { BadReturnValueError, formatReason, describeValue } from '../errors.js';
 import { ExitMessage, TIMEOUT } from '../runtime/messages.js';
 import type { Pid } from '../runtime/pid.js';
-import {
-  BEHAVIOUR_HANDLE,
-  BEHAVIOUR_START,
-  ProcessExit,
-  type Process,
-  type ProcessBehaviour,
-} from '../runtime/process.js';
-import type { Timed } from '../runtime/timer-queue.js';
+import { BEHAVIOUR_HANDLE, BEHAVIOUR_START, type Process, type ProcessBehaviour } from '../runtime/process.js';
 import {
   ackInit,
   call,
@@ -28,8 +21,18 @@ import {
 import { checkResponse, receiveResponse, sendRequest, waitResponse } from './requests.js';
 import { multiCall, startMonitor } from './server-client.js';
 import { Ignore, NoReply, Ok, Reply, Stop, type After } from './results.js';
-import { SysFailure, SystemRequest, type ServerStatus } from './sys.js';
-import { CallRequest, CastRequest, StopRequest } from './server-messages.js';
+import { answerSystem, SystemRequest } from './sys.js';
+import {
+  CallRequest,
+  CastRequest,
+  describeMessage,
+  EXPECTED,
+  exitReason,
+  IdleTimer,
+  isThenable,
+  StopRequest,
+  type Kind,
+} from './server-messages.js';
 
 /**
  * Who is waiting for the reply to a `handleCall`; pass it to {@link GenServer.reply}.
@@ -77,44 +80,6 @@ export type CallResult<S, R = unknown> = Reply<R, S> | NoReply<S> | Stop<S, R>;
  * ```
  */
 export type NoReplyResult<S> = NoReply<S> | Stop<S>;
-
-/** How a crash report shows the message being handled. */
-function describeMessage(msg: unknown): string {
-  if (msg instanceof CallRequest) return `call ${describeValue(msg.request)}`;
-  if (msg instanceof CastRequest) return `cast ${describeValue(msg.request)}`;
-  if (msg instanceof StopRequest) return `stop ${describeValue(msg.reason)}`;
-  return describeValue(msg);
-}
-
-/** What a callback's throw means: `self.exit(reason)` gives its reason, anything else is the error itself. */
-function exitReason(err: unknown): unknown {
-  return err instanceof ProcessExit ? err.reason : err;
-}
-
-function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return x !== null && typeof x === 'object' && typeof (x as { then?: unknown }).then === 'function';
-}
-
-type Kind = 'handleCall' | 'handleCast' | 'handleInfo' | 'handleContinue';
-
-const EXPECTED: Record<Kind, string> = {
-  handleCall: 'reply(value, state), noreply(state), stop(reason, state) or stopAndReply(reason, value, state)',
-  handleCast: 'noreply(state) or stop(reason, state)',
-  handleInfo: 'noreply(state) or stop(reason, state)',
-  handleContinue: 'noreply(state) or stop(reason, state)',
-};
-
-/** Delivers `TIMEOUT` (or the message a timeout carries) to `handleInfo` when a callback's timeout passes with no message. */
-class IdleTimer implements Timed {
-  _at = 0;
-  _seq = 0;
-  _heapIndex = -1;
-  msg: unknown = TIMEOUT;
-  constructor(readonly self: Process) {}
-  _timeout(): void {
-    this.self._deliver(this.msg);
-  }
-}
 
 /**
  * A generic server: a process that holds state and answers requests one at
@@ -450,30 +415,15 @@ export abstract class GenServer<
 
   /** Answers `Sys.getState`, `Sys.replaceState` and `Sys.getStatus` between two callbacks. */
   #system(req: SystemRequest): undefined {
-    if (req.op === 'replaceState') {
-      try {
-        this.#state = req.replace!(this.#state) as S;
-      } catch (err) {
-        req.from._reply(new SysFailure(err));
-        return undefined;
-      }
-      req.from._reply(this.#state);
-    } else if (req.op === 'getState') {
-      req.from._reply(this.#state);
-    } else {
-      const self = this.self;
-      const status: ServerStatus = {
-        pid: self.pid,
-        name: self.name,
-        behaviour: this.behaviourName,
-        module: ((this as ProcessBehaviour).behaviourModule ?? this).constructor.name,
-        status: 'running',
-        parent: this.#parent,
-        messageQueueLength: self.messageCount,
-        state: this.#state,
-      };
-      req.from._reply(status);
-    }
+    const self = this.self;
+    answerSystem(req, this.#state, (next) => (this.#state = next as S), {
+      pid: self.pid,
+      name: self.name,
+      behaviour: this.behaviourName,
+      module: ((this as ProcessBehaviour).behaviourModule ?? this).constructor.name,
+      parent: this.#parent,
+      messageQueueLength: self.messageCount,
+    });
     return undefined;
   }
 
@@ -510,20 +460,4 @@ export abstract class GenServer<
       reason,
     );
   }
-}
-
-/**
- * An answer that is an error for the caller but not for the server: a
- * refused supervisor or event-manager request. The server keeps running.
- * @internal
- */
-export class Refusal {
-  constructor(readonly error: unknown) {}
-}
-
-/** @internal `GenServer.call` that throws a {@link Refusal}'s error in the caller. */
-export async function callOrThrow(ref: ServerRef, request: unknown, timeout: number): Promise<unknown> {
-  const answer = await GenServer.call(ref, request, timeout);
-  if (answer instanceof Refusal) throw answer.error;
-  return answer;
 }

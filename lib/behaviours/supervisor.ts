@@ -2,7 +2,7 @@ import type { Pid } from '../runtime/pid.js';
 import type { Process } from '../runtime/process.js';
 import type { ChildSpec, ChildType, StartedChild, SupervisorSpec } from './child-spec.js';
 import { SELF, startBehaviour, type ServerRef, type StartOptions, type StartWhere } from './gen.js';
-import { callOrThrow } from './gen-server.js';
+import { callOrThrow } from './host-server.js';
 import type { Ignore } from './results.js';
 import { checkChildSpecList, SupervisorServer } from './supervisor-server.js';
 

@@ -48,6 +48,34 @@ export interface ServerStatus {
   state: unknown;
 }
 
+/**
+ * @internal Answers a system request inside the server: `state` is the
+ * behaviour's state, `replace` stores a new one, `status` the rest of what
+ * `getStatus` reports.
+ */
+export function answerSystem(
+  req: SystemRequest,
+  state: unknown,
+  replace: (next: unknown) => void,
+  status: Omit<ServerStatus, 'state' | 'status'>,
+): void {
+  if (req.op === 'getState') {
+    req.from._reply(state);
+  } else if (req.op === 'replaceState') {
+    let next: unknown;
+    try {
+      next = req.replace!(state);
+    } catch (err) {
+      req.from._reply(new SysFailure(err));
+      return;
+    }
+    replace(next);
+    req.from._reply(next);
+  } else {
+    req.from._reply({ ...status, status: 'running', state });
+  }
+}
+
 async function sysCall(ref: ServerRef, make: (from: CallSlot) => SystemRequest, timeout: number): Promise<unknown> {
   const answer = await call(ref, make, timeout);
   if (answer instanceof SysFailure) throw answer.error;
