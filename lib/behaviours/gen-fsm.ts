@@ -2,7 +2,7 @@ import { HostServer } from './host-server.js';
 import { BadReturnValueError, WtdError, describeValue } from '../errors.js';
 import { TIMEOUT } from '../runtime/messages.js';
 import type { Pid, Ref } from '../runtime/pid.js';
-import type { Process } from '../runtime/process.js';
+import { noteSelf, type Process } from '../runtime/process.js';
 import {
   DEFAULT_CALL_TIMEOUT,
   SELF,
@@ -202,6 +202,7 @@ export abstract class GenFsm<D = unknown> {
   get self(): Process {
     const self = this[SELF];
     if (self === undefined) throw new TypeError(`${this.constructor.name} has not been started; use GenFsm.start`);
+    noteSelf(self);
     return self;
   }
 

@@ -1,7 +1,13 @@
 import { BadReturnValueError, formatReason, describeValue } from '../errors.js';
 import { ExitMessage, TIMEOUT } from '../runtime/messages.js';
 import type { Pid } from '../runtime/pid.js';
-import { BEHAVIOUR_HANDLE, BEHAVIOUR_START, type Process, type ProcessBehaviour } from '../runtime/process.js';
+import {
+  BEHAVIOUR_HANDLE,
+  BEHAVIOUR_START,
+  type Process,
+  type ProcessBehaviour,
+  noteSelf,
+} from '../runtime/process.js';
 import {
   ackInit,
   call,
@@ -157,6 +163,7 @@ export abstract class GenServer<
         `${this.constructor.name} has not been started; start it with GenServer.start(node, instance)`,
       );
     }
+    noteSelf(self);
     return self;
   }
 

@@ -1,5 +1,5 @@
 import type { Pid } from '../runtime/pid.js';
-import type { Process } from '../runtime/process.js';
+import { noteSelf, type Process } from '../runtime/process.js';
 import {
   DEFAULT_CALL_TIMEOUT,
   SELF,
@@ -108,6 +108,7 @@ export abstract class GenStatem<D = unknown, St = string> {
   get self(): Process {
     const self = this[SELF];
     if (self === undefined) throw new TypeError(`${this.constructor.name} has not been started; use GenStatem.start`);
+    noteSelf(self);
     return self;
   }
 

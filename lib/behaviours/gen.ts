@@ -15,7 +15,7 @@ import {
 } from '../errors.js';
 import type { Node } from '../runtime/node.js';
 import { Pid, PROCESS, Ref } from '../runtime/pid.js';
-import { currentProcess, Process, type ProcessBehaviour } from '../runtime/process.js';
+import { currentProcess, hintedProcess, Process, type ProcessBehaviour } from '../runtime/process.js';
 import type { Timed } from '../runtime/timer-queue.js';
 
 /**
@@ -165,6 +165,24 @@ function checkTimeout(timeout: number): void {
 }
 
 /**
+ * True when a method of `proc`'s behaviour class is running now: the only
+ * evidence JavaScript gives, after an await, of whose code this is. Costs
+ * a stack trace, so it is asked only when {@link hintedProcess} already
+ * points at `proc`.
+ */
+function onStack(proc: Process): boolean {
+  const behaviour = proc._behaviour;
+  if (behaviour === null) return false;
+  const name = (behaviour.behaviourModule ?? behaviour).constructor.name;
+  if (!name) return false;
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 64;
+  const stack = new Error().stack ?? '';
+  Error.stackTraceLimit = limit;
+  return new RegExp(`\\bat (?:async )?${name.replace(/[$]/g, '\\$&')}\\.`).test(stack);
+}
+
+/**
  * Sends `makeRequest(slot)` to the process `ref` names and waits for the
  * reply. Rejects with `NoProcError` if it is not alive, `ServerExitError`
  * if it exits first, `CallTimeoutError` after `timeout` ms, and
@@ -180,7 +198,11 @@ export function call(ref: ServerRef, makeRequest: (from: CallSlot) => unknown, t
     // From outside any scheduler turn, a plain body that is not in a receive
     // is the caller itself: its code is what runs (JavaScript runs one thing
     // at a time), and it could not take the request from its mailbox anyway.
-    if (proc === caller || (caller === null && proc._bodyRunning)) throw new CallingSelfError(refLabel(ref));
+    // So is a behaviour whose async callback has just named itself, when its
+    // own code is on the stack.
+    if (proc === caller || (caller === null && (proc._bodyRunning || (proc === hintedProcess() && onStack(proc))))) {
+      throw new CallingSelfError(refLabel(ref));
+    }
     const slot = new CallSlot(ref, timeout);
     pendingSlot = slot;
     const promise = new Promise(captureSlot);

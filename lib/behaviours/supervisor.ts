@@ -1,5 +1,5 @@
 import type { Pid } from '../runtime/pid.js';
-import type { Process } from '../runtime/process.js';
+import { noteSelf, type Process } from '../runtime/process.js';
 import type { ChildSpec, ChildType, StartedChild, SupervisorSpec } from './child-spec.js';
 import { SELF, startBehaviour, type ServerRef, type StartOptions, type StartWhere } from './gen.js';
 import { callOrThrow } from './host-server.js';
@@ -102,6 +102,7 @@ export abstract class Supervisor {
   get self(): Process {
     const self = this[SELF];
     if (self === undefined) throw new TypeError(`${this.constructor.name} has not been started; use Supervisor.start`);
+    noteSelf(self);
     return self;
   }
 

@@ -140,6 +140,36 @@ export function currentProcess(): Process | null {
   return current;
 }
 
+// The behaviour whose code named its own process (`this.self`) in the
+// current job, while one of its async callbacks is under way: after an
+// await, this is the only sign of which process is running.
+let selfHint: Process | null = null;
+let hintQueued = false;
+function clearHint(): void {
+  selfHint = null;
+  hintQueued = false;
+}
+
+/**
+ * Called by a behaviour's `self` getter. Outside a scheduler turn, with an
+ * async callback of `proc` pending, the code reading `this.self` is that
+ * callback resumed after an await; remember it until the current job ends.
+ * @internal
+ */
+export function noteSelf(proc: Process): void {
+  if (current !== null || !proc._busy) return;
+  selfHint = proc;
+  if (!hintQueued) {
+    hintQueued = true;
+    queueMicrotask(clearHint);
+  }
+}
+
+/** @internal The behaviour that named itself in this job (see {@link noteSelf}), if any. */
+export function hintedProcess(): Process | null {
+  return selfHint;
+}
+
 function isThenable(x: unknown): x is PromiseLike<unknown> {
   return x !== null && typeof x === 'object' && typeof (x as { then?: unknown }).then === 'function';
 }

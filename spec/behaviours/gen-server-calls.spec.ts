@@ -7,7 +7,9 @@ import {
   Node,
   NoProcError,
   ServerExitError,
+  reply,
   type Clock,
+  type From,
   type ClockTimer,
 } from '../../lib/index.js';
 import { Counter } from '../fixtures/servers.js';
@@ -95,5 +97,38 @@ describe('GenServer.call(self, request) from a plain process', () => {
       expect(err).to.be.instanceOf(CallingSelfError);
       expect(err.code).to.equal('ERR_CALLING_SELF');
     }
+  });
+});
+
+describe('GenServer.call(this.self.pid, request) after an await in a callback', () => {
+  it('fails at once with ERR_CALLING_SELF (gen_server_SUITE:calling_self)', async () => {
+    let err: any;
+    class Impatient extends GenServer<number> {
+      override async handleCall(_req: unknown, _from: From, n: number) {
+        await Promise.resolve();
+        err = await rejection(GenServer.call(this.self.pid, 'again'));
+        return reply('done', n);
+      }
+    }
+    const { node } = testNode({ manual: true }); // a call that waited for its timeout would never end
+    const pid = await GenServer.start(node, new Impatient(), 0);
+    expect(await GenServer.call(pid, 'go')).to.equal('done');
+    expect(err).to.be.instanceOf(CallingSelfError);
+    expect(err.code).to.equal('ERR_CALLING_SELF');
+  });
+
+  it('does not refuse a plain script calling a server busy in an async callback', async () => {
+    class Slow extends GenServer<number> {
+      override async handleCall(req: unknown, _from: From, n: number) {
+        if (req === 'slow') await new Promise((r) => setImmediate(r));
+        return reply(req, n);
+      }
+    }
+    const { node } = testNode();
+    const pid = await GenServer.start(node, new Slow(), 0);
+    const slow = GenServer.call(pid, 'slow');
+    await Promise.resolve();
+    expect(await GenServer.call(pid, 'quick')).to.equal('quick');
+    expect(await slow).to.equal('slow');
   });
 });
