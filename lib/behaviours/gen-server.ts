@@ -268,17 +268,17 @@ export abstract class GenServer<
     return call(ref, (from) => new CallRequest(request, from), timeout) as Promise<R>;
   }
 
-  /** Starts `impl` unlinked and monitored by `watcher`; see {@link startMonitor}. */
+  /** Starts a server unlinked and monitored by `watcher`, resolving with `{ pid, ref }` (OTP's `start_monitor`). */
   static readonly startMonitor: typeof startMonitor = startMonitor;
-  /** Sends a call without waiting for its answer; see {@link sendRequest}. */
+  /** Sends a call without waiting for its answer, returning a `RequestId` (OTP's `send_request`). */
   static readonly sendRequest: typeof sendRequest = sendRequest;
-  /** Waits for the answer to a request or a collection; see {@link waitResponse}. */
+  /** Waits for the answer to a request, or the first of a `RequestIds` collection (OTP's `wait_response`). */
   static readonly waitResponse: typeof waitResponse = waitResponse;
-  /** Waits, abandoning the request on timeout; see {@link receiveResponse}. */
+  /** Waits, abandoning the request on timeout; as OTP's `receive_response`. */
   static readonly receiveResponse: typeof receiveResponse = receiveResponse;
-  /** Looks for an answer without waiting; see {@link checkResponse}. */
+  /** Looks for an answer without waiting; as OTP's `check_response`. */
   static readonly checkResponse: typeof checkResponse = checkResponse;
-  /** Calls a named server on several nodes at once; see {@link multiCall}. */
+  /** Calls a named server on several nodes at once; as OTP's `multi_call`. */
   static readonly multiCall: typeof multiCall = multiCall;
 
   /** Sends `request` to the server without waiting. Never fails, even if the server is not running. */

@@ -25,9 +25,9 @@ import { CallRequest } from './server-messages.js';
 export type Response<R = unknown> = { reply: R } | { error: unknown; server: ServerRef };
 
 /**
- * A request sent with {@link GenServer.sendRequest}: wait for it with
- * {@link GenServer.waitResponse} or {@link GenServer.receiveResponse}, or look
- * with {@link GenServer.checkResponse}.
+ * A request sent with `GenServer.sendRequest`: wait for it with
+ * `GenServer.waitResponse` or `GenServer.receiveResponse`, or look
+ * with `GenServer.checkResponse`.
  *
  * @example
  * ```ts
@@ -121,8 +121,8 @@ export type LabelledResponse<L> = Response & { label: L };
 /**
  * Sends `request` to a GenServer as a call, without waiting for the answer
  * (OTP's `gen_server:send_request/2`; also `GenServer.sendRequest`). Collect
- * the answer later with {@link waitResponse}, {@link receiveResponse} or
- * {@link checkResponse}, or add it to a {@link RequestIds} collection.
+ * the answer later with `GenServer.waitResponse`, `GenServer.receiveResponse` or
+ * `GenServer.checkResponse`, or add it to a {@link RequestIds} collection.
  *
  * @example
  * ```ts
@@ -207,7 +207,7 @@ export function waitResponse<L>(
 }
 
 /**
- * As {@link waitResponse}, but a request that times out is abandoned: its
+ * As `GenServer.waitResponse`, but a request that times out is abandoned: its
  * reply will be dropped (OTP's `receive_response`; also `GenServer.receiveResponse`).
  *
  * @example

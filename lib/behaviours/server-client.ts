@@ -1,7 +1,8 @@
 import type { Node } from '../runtime/node.js';
 import type { Pid, Ref } from '../runtime/pid.js';
 import { Process } from '../runtime/process.js';
-import { call, DEFAULT_CALL_TIMEOUT, startBehaviour, type StartOptions, type Startable } from './gen.js';
+import { call, DEFAULT_CALL_TIMEOUT, startBehaviour, type StartOptions } from './gen.js';
+import type { GenServer } from './gen-server.js';
 import { CallRequest } from './server-messages.js';
 
 /**
@@ -19,7 +20,7 @@ import { CallRequest } from './server-messages.js';
  */
 export async function startMonitor(
   watcher: Process,
-  impl: Startable,
+  impl: GenServer<any, any, any, any>,
   arg?: unknown,
   options?: StartOptions,
 ): Promise<{ pid: Pid; ref: Ref }> {
@@ -33,7 +34,7 @@ export async function startMonitor(
 }
 
 /**
- * The answer of {@link GenServer.multiCall}: the replies by node name, and
+ * The answer of `GenServer.multiCall`: the replies by node name, and
  * the nodes where the server did not answer (OTP's `{Replies, BadNodes}`).
  *
  * @example
