@@ -39,7 +39,7 @@ export { Pid, Ref } from './runtime/pid.js';
 export { Process } from './runtime/process.js';
 export type { ProcessBody, Matcher, ProcessBehaviour } from './runtime/process.js';
 export { TIMEOUT, ExitMessage, DownMessage, isExit, isDown } from './runtime/messages.js';
-export type { Timeout } from './runtime/messages.js';
+export type { Timeout, RegisteredName } from './runtime/messages.js';
 export { ManualClock, systemClock, systemWallClock } from './runtime/clock.js';
 export type { Clock, ClockTimer, WallClock } from './runtime/clock.js';
 
@@ -59,12 +59,20 @@ export {
   stop,
   stopAndReply,
 } from './behaviours/results.js';
+export type { After } from './behaviours/results.js';
 export { GenServer } from './behaviours/gen-server.js';
+export { RequestId, RequestIds } from './behaviours/requests.js';
+export type { Response, LabelledResponse } from './behaviours/requests.js';
+export type { MultiCallResult } from './behaviours/server-client.js';
+export { Sys } from './behaviours/sys.js';
+export type { ServerStatus } from './behaviours/sys.js';
 export type { From, InitResult, CallResult, NoReplyResult } from './behaviours/gen-server.js';
 export { Supervisor } from './behaviours/supervisor.js';
 export type { ChildInfo, ChildCounts } from './behaviours/supervisor.js';
 export { SUPERVISOR_DEFAULTS } from './behaviours/child-spec.js';
 export type {
+  AutoShutdown,
+  StartedChild,
   ChildSpec,
   ChildType,
   RestartType,
@@ -76,6 +84,26 @@ export type {
 export { GenEvent, GenEventHandler, GenEventExit, RemoveHandler, removeHandler } from './behaviours/gen-event.js';
 export { GenFsm, NextState, ReplyState, TimerEvent, nextState, replyState } from './behaviours/gen-fsm.js';
 export type { FsmResult } from './behaviours/gen-fsm.js';
+export { GenStatem } from './behaviours/gen-statem.js';
+export type { CallbackMode, StatemResult } from './behaviours/gen-statem.js';
+export {
+  KeepState,
+  ReplyAction,
+  Postpone,
+  NextEvent,
+  TimeoutAction,
+  keepState,
+  keepStateAndData,
+  repeatState,
+  repeatStateAndData,
+  replyTo,
+  postpone,
+  nextEvent,
+  eventTimeout,
+  stateTimeout,
+  genericTimeout,
+} from './behaviours/statem-actions.js';
+export type { EventType, StatemAction } from './behaviours/statem-actions.js';
 
 // Wire
 export { WireCodec } from './wire/codec.js';

@@ -11,19 +11,24 @@ import {
   GenEventHandler,
   GenFsm,
   GenServer,
+  GenStatem,
   ManualClock,
   MissionTable,
   Node,
   Supervisor,
+  Sys,
   TIMEOUT,
   WtdError,
   WtdExport,
+  keepStateAndData,
   nextState,
   noreply,
   ok,
   reply,
   replyState,
+  replyTo,
   type ChildSpec,
+  type EventType,
   type From,
   type SupervisorSpec,
 } from '../lib/index.js';
@@ -183,6 +188,45 @@ export async function timeoutExample(log: Log): Promise<void> {
   node.stop();
 }
 
+/** GenStatem (lib/behaviours/gen-statem.ts). */
+class Switch extends GenStatem<number> {
+  override init() {
+    return nextState('off', 0);
+  }
+  off(type: EventType, content: unknown, flips: number) {
+    if (content === 'flip') return nextState('on', flips + 1);
+    if (GenStatem.isCall(type)) return keepStateAndData([replyTo(type.call, { state: 'off', flips })]);
+    return keepStateAndData();
+  }
+  on(type: EventType, content: unknown, flips: number) {
+    if (content === 'flip') return nextState('off', flips + 1);
+    if (GenStatem.isCall(type)) return keepStateAndData([replyTo(type.call, { state: 'on', flips })]);
+    return keepStateAndData();
+  }
+}
+
+export async function genStatemExample(): Promise<unknown> {
+  const node = new Node({ name: 'demo' });
+  const sw = await GenStatem.start(node, new Switch());
+  GenStatem.cast(sw, 'flip');
+  const status = await GenStatem.call(sw, 'status'); // => { state: 'on', flips: 1 }
+  await GenStatem.stop(sw);
+  return status;
+}
+
+/** Sys (lib/behaviours/sys.ts). */
+export async function sysExample(): Promise<unknown[]> {
+  const node = new Node({ name: 'demo' });
+  const pid = await GenServer.start(node, new Stack(), ['a']);
+  const results = [
+    await Sys.getState(pid), // => ['a']
+    await Sys.replaceState(pid, (s) => [...(s as string[]), 'b']), // => ['a', 'b']
+    (await Sys.getStatus(pid)).module, // => 'Stack'
+  ];
+  await GenServer.stop(pid);
+  return results;
+}
+
 export async function main(log: Log = console.log): Promise<void> {
   log(`node: exited ${String(await nodeExample(log))}`);
   log(`stack: ${JSON.stringify(await stackExample())}`);
@@ -191,6 +235,8 @@ export async function main(log: Log = console.log): Promise<void> {
   log(`gen_fsm: ${JSON.stringify(await genFsmExample())}`);
   log(`missions: ${JSON.stringify(missionExample())}`);
   await timeoutExample(log);
+  log(`sys: ${JSON.stringify(await sysExample())}`);
+  log(`gen_statem: ${JSON.stringify(await genStatemExample())}`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

@@ -37,12 +37,14 @@ export async function main(say: (line: string) => void = console.log): Promise<v
   const node = new Node({ name: 'chat', logger });
   const room = await GenEvent.start(node, new GenEvent(), { name: 'room' });
   for (const name of ['alice', 'bob', 'carol']) await GenEvent.addHandler(room, new Member(name, say), 0);
-  say(`members: ${(await GenEvent.whichHandlers(room)).join(', ')}`);
+  // The manager lists its handlers newest first, as OTP does; we print them in the order they joined.
+  const members = async () => (await GenEvent.whichHandlers(room)).reverse().join(', ');
+  say(`members: ${await members()}`);
   say('alice says hello:');
   await GenEvent.syncNotify(room, { from: 'alice', text: 'hello everyone' });
   say('bob shares a banana:');
   await GenEvent.syncNotify(room, { from: 'bob', text: 'have a 🍌' });
-  say(`members now: ${(await GenEvent.whichHandlers(room)).join(', ')}`);
+  say(`members now: ${await members()}`);
   say(`alice heard ${await GenEvent.call(room, 'alice', 'heard')} messages`);
   await GenEvent.stop(room);
 }

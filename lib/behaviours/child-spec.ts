@@ -42,6 +42,39 @@ export type ChildType = 'worker' | 'supervisor';
 export type Strategy = 'one_for_one' | 'one_for_all' | 'rest_for_one' | 'simple_one_for_one';
 
 /**
+ * When a supervisor stops by itself because its significant children ended
+ * (OTP's `auto_shutdown`): never (the default), when any one of them exits,
+ * or once all of them have.
+ *
+ * @example
+ * ```ts
+ * override init(): SupervisorSpec {
+ *   return { autoShutdown: 'any_significant', children: [{ ...job, restart: 'transient', significant: true }] };
+ * }
+ * ```
+ */
+export type AutoShutdown = 'never' | 'any_significant' | 'all_significant';
+
+/**
+ * What a child's `start` may resolve with besides its pid: the pid and an
+ * extra value, which `startChild` and `restartChild` hand back as they are
+ * (OTP's `{ok, Pid, Info}`).
+ *
+ * @example
+ * ```ts
+ * const spec: ChildSpec = {
+ *   id: 'port',
+ *   start: async (parent) => ({ pid: await GenServer.startLink(parent, new Listener(), 0), info: { port: 8080 } }),
+ * };
+ * await Supervisor.startChild(sup, spec); // => { pid: <demo.3.0>, info: { port: 8080 } }
+ * ```
+ */
+export interface StartedChild {
+  pid: Pid;
+  info: unknown;
+}
+
+/**
  * How to start and look after one child (OTP's child specification).
  *
  * @example
@@ -63,13 +96,19 @@ export interface ChildSpec {
    * its pid. Under `simple_one_for_one`, `extra` holds the arguments given to
    * `startChild`.
    */
-  start: (parent: Process, ...extra: any[]) => Promise<Pid>;
+  start: (parent: Process, ...extra: any[]) => Promise<Pid | StartedChild>;
   /** Default `'permanent'`. */
   restart?: RestartType;
   /** Default 5000 ms for a worker, `'infinity'` for a supervisor. */
   shutdown?: Shutdown;
   /** Default `'worker'`. */
   type?: ChildType;
+  /**
+   * Whether this child's own exit may stop the supervisor (see
+   * {@link SupervisorFlags.autoShutdown}). Only for transient and temporary
+   * children of a supervisor whose `autoShutdown` is not `'never'`. Default false.
+   */
+  significant?: boolean;
 }
 
 /**
@@ -89,6 +128,8 @@ export interface SupervisorFlags {
   intensity?: number;
   /** ...within this many seconds; one more and the supervisor gives up. Default 5. */
   period?: number;
+  /** Stop the supervisor when significant children end by themselves. Default `'never'`. */
+  autoShutdown?: AutoShutdown;
 }
 
 /**
@@ -110,10 +151,11 @@ export interface SupervisorSpec extends SupervisorFlags {
 /** @internal A child spec with every default filled in. */
 export interface FullChildSpec {
   id: string;
-  start: (parent: Process, ...extra: unknown[]) => Promise<Pid>;
+  start: (parent: Process, ...extra: unknown[]) => Promise<Pid | StartedChild>;
   restart: RestartType;
   shutdown: Shutdown;
   type: ChildType;
+  significant: boolean;
 }
 
 /** @internal */
@@ -121,6 +163,7 @@ export interface FullFlags {
   strategy: Strategy;
   intensity: number;
   period: number;
+  autoShutdown: AutoShutdown;
 }
 
 /**
@@ -136,12 +179,14 @@ export const SUPERVISOR_DEFAULTS: Readonly<Required<SupervisorFlags>> = Object.f
   strategy: 'one_for_one',
   intensity: 1,
   period: 5,
+  autoShutdown: 'never',
 });
 const DEFAULT_WORKER_SHUTDOWN = 5000;
 
 const STRATEGIES: readonly string[] = ['one_for_one', 'one_for_all', 'rest_for_one', 'simple_one_for_one'];
 const RESTARTS: readonly string[] = ['permanent', 'transient', 'temporary'];
 const TYPES: readonly string[] = ['worker', 'supervisor'];
+const AUTO_SHUTDOWNS: readonly string[] = ['never', 'any_significant', 'all_significant'];
 
 function bad(code: 'ERR_BAD_CHILD_SPEC' | 'ERR_BAD_SUPERVISOR_FLAGS', message: string): SupervisorError {
   return new SupervisorError(code, message);
@@ -168,14 +213,28 @@ export function checkFlags(spec: unknown): FullFlags {
     throw bad('ERR_BAD_SUPERVISOR_FLAGS', `intensity must be a whole number >= 0, got ${describeValue(intensity)}`);
   }
   const period = s.period ?? SUPERVISOR_DEFAULTS.period;
-  if (!(typeof period === 'number' && period > 0)) {
-    throw bad('ERR_BAD_SUPERVISOR_FLAGS', `period must be a number of seconds > 0, got ${describeValue(period)}`);
+  if (!(typeof period === 'number' && period > 0 && Number.isFinite(period))) {
+    throw bad(
+      'ERR_BAD_SUPERVISOR_FLAGS',
+      `period must be a finite number of seconds > 0, got ${describeValue(period === Infinity ? 'Infinity' : period)}`,
+    );
   }
-  return { strategy, intensity, period };
+  const autoShutdown = s.autoShutdown ?? SUPERVISOR_DEFAULTS.autoShutdown;
+  if (!AUTO_SHUTDOWNS.includes(autoShutdown)) {
+    throw bad(
+      'ERR_BAD_SUPERVISOR_FLAGS',
+      `autoShutdown must be one of ${AUTO_SHUTDOWNS.join(', ')}, got ${describeValue(autoShutdown)}`,
+    );
+  }
+  return { strategy, intensity, period, autoShutdown };
 }
 
-/** @internal Checks one child spec and fills in its defaults; throws `ERR_BAD_CHILD_SPEC`. */
-export function checkChildSpec(spec: unknown): FullChildSpec {
+/**
+ * @internal Checks one child spec and fills in its defaults; throws
+ * `ERR_BAD_CHILD_SPEC`. A significant child needs a supervisor whose
+ * `autoShutdown` is not `'never'` (pass it; undefined skips that check).
+ */
+export function checkChildSpec(spec: unknown, autoShutdown?: AutoShutdown): FullChildSpec {
   if (spec === null || typeof spec !== 'object') {
     throw bad('ERR_BAD_CHILD_SPEC', `a child spec must be an object { id, start, ... }, got ${describeValue(spec)}`);
   }
@@ -210,5 +269,24 @@ export function checkChildSpec(spec: unknown): FullChildSpec {
       `child '${c.id}': shutdown must be a number of ms >= 0, 'brutal_kill' or 'infinity', got ${describeValue(shutdown)}`,
     );
   }
-  return { id: c.id, start: c.start, restart, shutdown, type };
+  const significant = c.significant ?? false;
+  if (typeof significant !== 'boolean') {
+    throw bad(
+      'ERR_BAD_CHILD_SPEC',
+      `child '${c.id}': significant must be a boolean, got ${describeValue(significant)}`,
+    );
+  }
+  if (significant && restart === 'permanent') {
+    throw bad(
+      'ERR_BAD_CHILD_SPEC',
+      `child '${c.id}': a permanent child cannot be significant (it is always restarted); make it transient or temporary`,
+    );
+  }
+  if (significant && autoShutdown === 'never') {
+    throw bad(
+      'ERR_BAD_CHILD_SPEC',
+      `child '${c.id}' is significant, but the supervisor's autoShutdown is 'never'; set autoShutdown or drop significant`,
+    );
+  }
+  return { id: c.id, start: c.start, restart, shutdown, type, significant };
 }

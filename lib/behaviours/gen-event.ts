@@ -1,5 +1,5 @@
 import { HostServer } from './host-server.js';
-import { BadReturnValueError, GenEventError, formatReason } from '../errors.js';
+import { BadReturnValueError, GenEventError, describeValue, formatReason } from '../errors.js';
 import { ExitMessage } from '../runtime/messages.js';
 import type { Pid } from '../runtime/pid.js';
 import type { Process } from '../runtime/process.js';
@@ -11,7 +11,8 @@ import {
   type StartOptions,
   type StartWhere,
 } from './gen.js';
-import { callOrThrow, GenServer, type CallResult, type From, type NoReplyResult } from './gen-server.js';
+import { GenServer, type CallResult, type From, type NoReplyResult } from './gen-server.js';
+import { callOrThrow } from './host-server.js';
 import { NoReply, Ok, Reply } from './results.js';
 
 /**
@@ -44,8 +45,9 @@ export function removeHandler(replyValue?: unknown): RemoveHandler {
 
 /**
  * The message a supervised handler's owner receives when the handler is
- * removed for any reason but `deleteHandler` (OTP's `{gen_event_EXIT, Handler, Reason}`).
- * `reason` is `'shutdown'` when the manager stopped, or `{ error }` when the handler crashed.
+ * removed (OTP's `{gen_event_EXIT, Handler, Reason}`). `reason` is
+ * `'normal'` after `deleteHandler` or `removeHandler()`, `'shutdown'` when
+ * the manager stopped, or `{ error }` when the handler crashed.
  *
  * @example
  * ```ts
@@ -101,9 +103,13 @@ export abstract class GenEventHandler<S = unknown, E = unknown> {
     return new Ok(args as S);
   }
 
+  /** Handles one event. There is no useful default: override it (a handler without it is removed on its first event). */
   handleEvent(event: E, state: S): Ok<S> | RemoveHandler {
-    void event;
-    return new Ok(state);
+    void state;
+    throw new Error(
+      `attempted to call handler ${this.id} with the event ${describeValue(event)} but no handleEvent was provided; ` +
+        'override handleEvent(event, state) in your class',
+    );
   }
 
   handleCall(request: unknown, state: S): Reply<unknown, S> | RemoveHandler {
@@ -111,6 +117,7 @@ export abstract class GenEventHandler<S = unknown, E = unknown> {
     throw new Error(`handler ${this.id} got the call ${JSON.stringify(request)} but has no handleCall; override it`);
   }
 
+  /** Handles a plain message sent to the manager. Default: the manager logs it and keeps the handler (as OTP's optional `handle_info`). */
   handleInfo(msg: unknown, state: S): Ok<S> | RemoveHandler {
     void msg;
     return new Ok(state);
@@ -121,6 +128,11 @@ export abstract class GenEventHandler<S = unknown, E = unknown> {
     void state;
     return undefined;
   }
+}
+
+/** What `terminate` gave when it threw (OTP's `{'EXIT', Reason}`). */
+class TerminateCrash {
+  constructor(readonly error: unknown) {}
 }
 
 interface Entry {
@@ -189,7 +201,7 @@ export class GenEvent {
 
   /**
    * Installs `handler` supervised by `owner`: when the handler is removed
-   * for any reason but `deleteHandler`, `owner` receives a {@link GenEventExit};
+   * for any reason but a swap, `owner` receives a {@link GenEventExit};
    * when `owner` exits, the handler is removed.
    */
   static async addSupHandler(
@@ -201,7 +213,12 @@ export class GenEvent {
     await callOrThrow(mgr, { op: 'add', handler, args, owner }, DEFAULT_CALL_TIMEOUT);
   }
 
-  /** Removes a handler; resolves with what its `terminate(args, state)` returned. */
+  /**
+   * Removes a handler; resolves with what its `terminate(args, state)`
+   * returned. A supervised handler's owner gets a {@link GenEventExit} with
+   * reason `'normal'`. If `terminate` throws, the handler is gone all the
+   * same and this rejects with `ERR_HANDLER_CRASHED` (its `cause` is the error).
+   */
   static deleteHandler(mgr: ServerRef, id: string, args?: unknown): Promise<unknown> {
     return callOrThrow(mgr, { op: 'delete', id, args }, DEFAULT_CALL_TIMEOUT);
   }
@@ -209,7 +226,8 @@ export class GenEvent {
   /**
    * Replaces handler `oldId` with `handler`: the old one's
    * `terminate(args1, state)` result and `args2` go to the new one's
-   * `init({ args: args2, previous })`.
+   * `init({ args: args2, previous })`. If there is no `oldId`, the new
+   * handler is installed all the same with `previous` `'error'`, as in OTP.
    */
   static async swapHandler(
     mgr: ServerRef,
@@ -236,7 +254,7 @@ export class GenEvent {
     return callOrThrow(mgr, { op: 'call', id, request }, timeout) as Promise<R>;
   }
 
-  /** The ids of the installed handlers, in the order they were added. */
+  /** The ids of the installed handlers, newest first (the order events reach them in, as in OTP). */
   static whichHandlers(mgr: ServerRef): Promise<string[]> {
     return callOrThrow(mgr, { op: 'which' }, DEFAULT_CALL_TIMEOUT) as Promise<string[]>;
   }
@@ -290,12 +308,25 @@ class EventManagerServer extends HostServer<GenEvent, State, Request> {
         return this.#add(req.handler, req.args, req.owner, state);
       case 'delete': {
         const entry = this.#find(req.id, state);
-        return this.#remove(entry, req.args, state, undefined);
+        const result = this.#remove(entry, req.args, state, 'normal');
+        if (result instanceof TerminateCrash) {
+          throw new GenEventError(
+            'ERR_HANDLER_CRASHED',
+            `handler '${req.id}' was removed, but its terminate crashed: ${formatReason(result.error)}`,
+            { cause: result.error },
+          );
+        }
+        return result;
       }
       case 'swap': {
-        const entry = this.#find(req.oldId, state);
-        const previous = this.#remove(entry, req.args1, state, undefined);
-        return this.#add(req.handler, { args: req.args2, previous }, entry.owner, state);
+        // As OTP: with the old handler missing, the new one still starts, and its init gets previous 'error'.
+        const entry = state.handlers.find((e) => e.handler.id === req.oldId);
+        let previous: unknown = 'error';
+        if (entry !== undefined) {
+          const result = this.#remove(entry, req.args1, state, undefined);
+          previous = result instanceof TerminateCrash ? { EXIT: result.error } : result;
+        }
+        return this.#add(req.handler, { args: req.args2, previous }, entry?.owner, state);
       }
       case 'syncNotify':
         this.#broadcast('handleEvent', req.event, state);
@@ -318,7 +349,7 @@ class EventManagerServer extends HostServer<GenEvent, State, Request> {
           return r.reply;
         }
         if (r instanceof RemoveHandler) {
-          this.#remove(entry, 'remove_handler', state, undefined);
+          this.#remove(entry, 'remove_handler', state, 'normal');
           return r.reply;
         }
         const bad = new BadReturnValueError(
@@ -358,7 +389,8 @@ class EventManagerServer extends HostServer<GenEvent, State, Request> {
       throw new BadReturnValueError(`${handler.constructor.name}.init`, r, 'ok(state)');
     }
     if (owner !== undefined) this.self.link(owner);
-    state.handlers.push({ handler, state: r.state, owner });
+    // Newest first, as OTP keeps them: it is the order events reach them in, and whichHandlers lists.
+    state.handlers.unshift({ handler, state: r.state, owner });
   }
 
   #find(id: string, state: State): Entry {
@@ -376,6 +408,7 @@ class EventManagerServer extends HostServer<GenEvent, State, Request> {
       result = entry.handler.terminate(arg, entry.state);
     } catch (err) {
       this.self.node.logger.error(`handler '${entry.handler.id}' crashed in terminate: ${formatReason(err)}`, err);
+      result = new TerminateCrash(err);
     }
     if (entry.owner !== undefined) {
       if (ownerReason !== undefined) this.self.send(entry.owner, new GenEventExit(entry.handler.id, ownerReason));
@@ -395,6 +428,13 @@ class EventManagerServer extends HostServer<GenEvent, State, Request> {
 
   #broadcast(kind: 'handleEvent' | 'handleInfo', event: unknown, state: State): void {
     for (const entry of [...state.handlers]) {
+      if (kind === 'handleInfo' && entry.handler.handleInfo === GenEventHandler.prototype.handleInfo) {
+        this.self.node.logger.error(
+          `gen_event ${this.self.pid}: handler '${entry.handler.id}' has no handleInfo and was sent ${describeValue(event)}; ` +
+            'override handleInfo(msg, state) to handle it',
+        );
+        continue;
+      }
       let r: unknown;
       try {
         r = entry.handler[kind](event, entry.state);

@@ -2,7 +2,7 @@ import { HostServer } from './host-server.js';
 import { BadReturnValueError, WtdError, describeValue } from '../errors.js';
 import { TIMEOUT } from '../runtime/messages.js';
 import type { Pid, Ref } from '../runtime/pid.js';
-import type { Process } from '../runtime/process.js';
+import { noteSelf, type Process } from '../runtime/process.js';
 import {
   DEFAULT_CALL_TIMEOUT,
   SELF,
@@ -13,9 +13,12 @@ import {
 } from './gen.js';
 import { GenServer, type CallResult, type From, type InitResult, type NoReplyResult } from './gen-server.js';
 import { Ignore, NoReply, Ok, Reply, Stop } from './results.js';
+import { checkActions, type StatemAction } from './statem-actions.js';
 
 /**
- * Move to state `name` with `data`; with `timeoutMs`, the state gets `TIMEOUT` if no event comes in time.
+ * Move to state `name` with `data`. For a GenFsm, `timeout` (ms) delivers
+ * `TIMEOUT` to the state if no event comes in time; for a GenStatem,
+ * `actions` run with the transition.
  *
  * @example
  * ```ts
@@ -24,11 +27,12 @@ import { Ignore, NoReply, Ok, Reply, Stop } from './results.js';
  * }
  * ```
  */
-export class NextState<D> {
+export class NextState<D, St = string> {
   constructor(
-    readonly name: string,
+    readonly name: St,
     readonly data: D,
     readonly timeout?: number,
+    readonly actions: readonly StatemAction[] = [],
   ) {}
 }
 
@@ -52,19 +56,31 @@ export class ReplyState<R, D> {
 }
 
 /**
- * FSM result: go to state `name` with `data` (and an optional state timeout in ms). Also what `init` returns.
+ * GenFsm and GenStatem result: go to state `name` with `data`. Also what
+ * their `init` returns. A GenFsm takes an optional state timeout in ms; a
+ * GenStatem takes transition actions (OTP's `{next_state, S, D, Actions}`).
  *
  * @example
  * ```ts
  * yellow(event: unknown, data: Data) {
- *   return nextState('red', data, 5000);
+ *   return nextState('red', data, 5000); // GenFsm: TIMEOUT after 5 s
+ * }
+ * amber(type: EventType, content: unknown, data: Data) {
+ *   return nextState('red', data, [stateTimeout(5000, 'go')]); // GenStatem
  * }
  * ```
  */
-export function nextState<D>(name: string, data: D, timeoutMs?: number): NextState<D> {
-  if (timeoutMs !== undefined && !(timeoutMs >= 0))
-    throw new RangeError(`state timeout must be >= 0 ms, got ${timeoutMs}`);
-  return new NextState(name, data, timeoutMs);
+export function nextState<D, St = string>(
+  name: St,
+  data: D,
+  timeoutOrActions?: number | StatemAction | readonly StatemAction[],
+): NextState<D, St> {
+  if (typeof timeoutOrActions === 'number' || timeoutOrActions === undefined) {
+    if (timeoutOrActions !== undefined && !(timeoutOrActions >= 0))
+      throw new RangeError(`state timeout must be >= 0 ms, got ${timeoutOrActions}`);
+    return new NextState(name, data, timeoutOrActions);
+  }
+  return new NextState(name, data, undefined, checkActions(timeoutOrActions, 'nextState(state, data, actions)'));
 }
 
 /**
@@ -186,16 +202,20 @@ export abstract class GenFsm<D = unknown> {
   get self(): Process {
     const self = this[SELF];
     if (self === undefined) throw new TypeError(`${this.constructor.name} has not been started; use GenFsm.start`);
+    noteSelf(self);
     return self;
   }
 
   /** Returns `nextState(firstState, data)`, `ignore()` or `stop(reason)`. */
   abstract init(arg: unknown): NextState<D> | Ignore | Stop<D> | Promise<NextState<D> | Ignore | Stop<D>>;
 
-  /** Handles {@link GenFsm.sendAllStateEvent}. Default: stay put. */
+  /** Handles {@link GenFsm.sendAllStateEvent}. No useful default: override it to accept such events. */
   handleEvent(event: unknown, stateName: string, data: D): FsmResult<D> {
-    void event;
-    return new NextState(stateName, data);
+    void data;
+    throw new Error(
+      `attempted to call GenFsm ${this.constructor.name} with the all-state event ${describeValue(event)} in state ` +
+        `'${stateName}' but no handleEvent was provided; override handleEvent(event, stateName, data)`,
+    );
   }
 
   /** Handles {@link GenFsm.syncSendAllStateEvent}. No useful default. */
@@ -208,10 +228,13 @@ export abstract class GenFsm<D = unknown> {
     );
   }
 
-  /** Handles plain messages. Default: stay put. */
+  /** Handles plain messages. No useful default (gen_fsm's `handle_info` is not optional): override it to accept them. */
   handleInfo(msg: unknown, stateName: string, data: D): FsmResult<D> {
-    void msg;
-    return new NextState(stateName, data);
+    void data;
+    throw new Error(
+      `attempted to call GenFsm ${this.constructor.name} with the message ${describeValue(msg)} in state ` +
+        `'${stateName}' but no handleInfo was provided; override handleInfo(msg, stateName, data)`,
+    );
   }
 
   /** Cleans up before the machine stops. */
@@ -230,9 +253,16 @@ export abstract class GenFsm<D = unknown> {
     return ref;
   }
 
-  /** Cancels a timer from {@link startTimer}; returns the ms it had left, or false. */
+  /**
+   * Cancels a timer from {@link startTimer}; returns the ms it had left, or
+   * false if it had fired. A fired timer's event still waiting in the
+   * mailbox is removed, so it never reaches the state (as OTP's `cancel_timer`).
+   */
   cancelTimer(ref: Ref): number | false {
-    return this.self.node.cancelTimer(ref);
+    const self = this.self;
+    const left = self.node.cancelTimer(ref);
+    if (left === false) self._mailbox?.removeAll((m) => m instanceof TimerDelivery && m.holder.ref === ref);
+    return left;
   }
 
   // ---------------------------------------------------------------- client API
@@ -362,6 +392,13 @@ class FsmServer extends HostServer<GenFsm<unknown>, Machine<unknown>, FsmEvent> 
 
   /** Turns an FSM result into the gen_server result that runs it. */
   #map(r: unknown, from: From | undefined, m: Machine<unknown>): unknown {
+    if (r instanceof NextState && r.actions.length > 0) {
+      throw new BadReturnValueError(
+        `${this.module.constructor.name} state '${m.name}'`,
+        r,
+        'nextState(name, data, timeoutMs): a GenFsm takes a state timeout, not GenStatem actions',
+      );
+    }
     if (r instanceof NextState) {
       this.#stateMethod(r.name);
       return new NoReply({ name: r.name, data: r.data }, r.timeout);

@@ -4,11 +4,10 @@ import type { Pid } from '../runtime/pid.js';
 import {
   BEHAVIOUR_HANDLE,
   BEHAVIOUR_START,
-  ProcessExit,
   type Process,
   type ProcessBehaviour,
+  noteSelf,
 } from '../runtime/process.js';
-import type { Timed } from '../runtime/timer-queue.js';
 import {
   ackInit,
   call,
@@ -25,7 +24,21 @@ import {
   type StartOptions,
   type StartWhere,
 } from './gen.js';
-import { Ignore, NoReply, Ok, Reply, Stop } from './results.js';
+import { checkResponse, receiveResponse, sendRequest, waitResponse } from './requests.js';
+import { multiCall, startMonitor } from './server-client.js';
+import { Ignore, NoReply, Ok, Reply, Stop, type After } from './results.js';
+import { answerSystem, SystemRequest } from './sys.js';
+import {
+  CallRequest,
+  CastRequest,
+  describeMessage,
+  EXPECTED,
+  exitReason,
+  IdleTimer,
+  isThenable,
+  StopRequest,
+  type Kind,
+} from './server-messages.js';
 
 /**
  * Who is waiting for the reply to a `handleCall`; pass it to {@link GenServer.reply}.
@@ -73,58 +86,6 @@ export type CallResult<S, R = unknown> = Reply<R, S> | NoReply<S> | Stop<S, R>;
  * ```
  */
 export type NoReplyResult<S> = NoReply<S> | Stop<S>;
-
-/** @internal */ export class CallRequest {
-  constructor(
-    readonly request: unknown,
-    readonly from: CallSlot,
-  ) {}
-}
-/** @internal */ export class CastRequest {
-  constructor(readonly request: unknown) {}
-}
-/** @internal */ export class StopRequest {
-  constructor(
-    readonly reason: unknown,
-    readonly from: CallSlot,
-  ) {}
-}
-
-/** How a crash report shows the message being handled. */
-function describeMessage(msg: unknown): string {
-  if (msg instanceof CallRequest) return `call ${describeValue(msg.request)}`;
-  if (msg instanceof CastRequest) return `cast ${describeValue(msg.request)}`;
-  if (msg instanceof StopRequest) return `stop ${describeValue(msg.reason)}`;
-  return describeValue(msg);
-}
-
-/** What a callback's throw means: `self.exit(reason)` gives its reason, anything else is the error itself. */
-function exitReason(err: unknown): unknown {
-  return err instanceof ProcessExit ? err.reason : err;
-}
-
-function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return x !== null && typeof x === 'object' && typeof (x as { then?: unknown }).then === 'function';
-}
-
-type Kind = 'handleCall' | 'handleCast' | 'handleInfo';
-
-const EXPECTED: Record<Kind, string> = {
-  handleCall: 'reply(value, state), noreply(state), stop(reason, state) or stopAndReply(reason, value, state)',
-  handleCast: 'noreply(state) or stop(reason, state)',
-  handleInfo: 'noreply(state) or stop(reason, state)',
-};
-
-/** Delivers `TIMEOUT` to `handleInfo` when a callback's timeout passes with no message. */
-class IdleTimer implements Timed {
-  _at = 0;
-  _seq = 0;
-  _heapIndex = -1;
-  constructor(readonly self: Process) {}
-  _timeout(): void {
-    this.self._deliver(TIMEOUT);
-  }
-}
 
 /**
  * A generic server: a process that holds state and answers requests one at
@@ -202,6 +163,7 @@ export abstract class GenServer<
         `${this.constructor.name} has not been started; start it with GenServer.start(node, instance)`,
       );
     }
+    noteSelf(self);
     return self;
   }
 
@@ -228,6 +190,30 @@ export abstract class GenServer<
     throw new Error(
       `attempted to cast to GenServer ${this.constructor.name} with ${describeValue(request)} but no handleCast was provided; ` +
         'override handleCast(request, state) in your class',
+    );
+  }
+
+  /**
+   * Runs right after a callback that returned `{ continue: arg }` (in
+   * `ok`, `reply` or `noreply`), before any other message: OTP's
+   * `handle_continue`. Use it to finish work after `init` has answered
+   * `start`. There is no useful default: override it if you continue.
+   *
+   * @example
+   * ```ts
+   * override init(id: string) {
+   *   return ok({ id, rows: [] as string[] }, { continue: 'load' });
+   * }
+   * override handleContinue(_arg: 'load', s: { id: string; rows: string[] }) {
+   *   return noreply({ ...s, rows: ['loaded'] }); // runs before the first call is answered
+   * }
+   * ```
+   */
+  handleContinue(arg: unknown, state: S): NoReplyResult<S> | Promise<NoReplyResult<S>> {
+    void state;
+    throw new Error(
+      `attempted to continue GenServer ${this.constructor.name} with ${describeValue(arg)} but no handleContinue was provided; ` +
+        'override handleContinue(arg, state) in your class',
     );
   }
 
@@ -282,6 +268,19 @@ export abstract class GenServer<
     return call(ref, (from) => new CallRequest(request, from), timeout) as Promise<R>;
   }
 
+  /** Starts a server unlinked and monitored by `watcher`, resolving with `{ pid, ref }` (OTP's `start_monitor`). */
+  static readonly startMonitor: typeof startMonitor = startMonitor;
+  /** Sends a call without waiting for its answer, returning a `RequestId` (OTP's `send_request`). */
+  static readonly sendRequest: typeof sendRequest = sendRequest;
+  /** Waits for the answer to a request, or the first of a `RequestIds` collection (OTP's `wait_response`). */
+  static readonly waitResponse: typeof waitResponse = waitResponse;
+  /** Waits, abandoning the request on timeout; as OTP's `receive_response`. */
+  static readonly receiveResponse: typeof receiveResponse = receiveResponse;
+  /** Looks for an answer without waiting; as OTP's `check_response`. */
+  static readonly checkResponse: typeof checkResponse = checkResponse;
+  /** Calls a named server on several nodes at once; as OTP's `multi_call`. */
+  static readonly multiCall: typeof multiCall = multiCall;
+
   /** Sends `request` to the server without waiting. Never fails, even if the server is not running. */
   static cast(ref: ServerRef, request: unknown): void {
     resolveRef(ref)?._deliver(new CastRequest(request));
@@ -319,15 +318,14 @@ export abstract class GenServer<
         (err: unknown) => ackInit(this, self, { ok: false, ignore: false, reason: exitReason(err) }),
       );
     }
-    this.#afterInit(self, result);
-    return undefined;
+    return this.#afterInit(self, result);
   }
 
-  #afterInit(self: Process, r: unknown): void {
+  #afterInit(self: Process, r: unknown): unknown {
     if (r instanceof Ok) {
       this.#state = r.state as S;
-      this.#arm(r.timeout);
       ackInit(this, self, { ok: true });
+      return this.#after(r.timeout);
     } else if (r instanceof Ignore) {
       ackInit(this, self, { ok: false, ignore: true, reason: 'normal' });
     } else if (r instanceof Stop) {
@@ -336,6 +334,7 @@ export abstract class GenServer<
       const err = new BadReturnValueError(`${this.constructor.name}.init`, r, 'ok(state), ignore() or stop(reason)');
       ackInit(this, self, { ok: false, ignore: false, reason: err });
     }
+    return undefined;
   }
 
   /** @internal */
@@ -346,6 +345,7 @@ export abstract class GenServer<
     if (msg instanceof CallRequest) return this.#invoke('handleCall', msg.request, msg.from);
     if (msg instanceof CastRequest) return this.#invoke('handleCast', msg.request, undefined);
     if (msg instanceof StopRequest) return this.#terminate(msg.reason);
+    if (msg instanceof SystemRequest) return this.#system(msg);
     if (msg instanceof ExitMessage && this.#parent !== undefined && msg.from.equals(this.#parent)) {
       // Our parent (say, a supervisor shutting us down) exited: stop with its reason.
       return this.#terminate(msg.reason);
@@ -358,7 +358,8 @@ export abstract class GenServer<
     try {
       if (kind === 'handleCall') result = this.handleCall(request as Req, from!, this.#state as S);
       else if (kind === 'handleCast') result = this.handleCast(request as CastReq, this.#state as S);
-      else result = this.handleInfo(request, this.#state as S);
+      else if (kind === 'handleInfo') result = this.handleInfo(request, this.#state as S);
+      else result = this.handleContinue(request, this.#state as S);
     } catch (err) {
       return this.#terminate(exitReason(err));
     }
@@ -377,13 +378,11 @@ export abstract class GenServer<
       if (kind !== 'handleCall') return this.#badReturn(kind, r);
       this.#state = r.state as S;
       from!._reply(r.reply);
-      if (r.timeout !== undefined) this.#arm(r.timeout);
-      return undefined;
+      return this.#after(r.timeout);
     }
     if (r instanceof NoReply) {
       this.#state = r.state as S;
-      if (r.timeout !== undefined) this.#arm(r.timeout);
-      return undefined;
+      return this.#after(r.timeout);
     }
     if (r instanceof Stop) {
       if (r.hasReply) {
@@ -400,10 +399,39 @@ export abstract class GenServer<
     return this.#terminate(new BadReturnValueError(`${this.constructor.name}.${kind}`, r, EXPECTED[kind]));
   }
 
-  #arm(timeout: number | undefined): void {
-    if (timeout === undefined || timeout === Infinity) return;
+  /** What follows a new state: nothing, an idle timeout (with its message), or handleContinue now. */
+  #after(after: After | undefined): unknown {
+    if (after === undefined || after === Infinity) return undefined;
+    let ms: number;
+    let msg: unknown = TIMEOUT;
+    if (typeof after === 'number') {
+      ms = after;
+    } else if ('continue' in after) {
+      this.#last = after;
+      return this.#invoke('handleContinue', after.continue, undefined);
+    } else {
+      ms = after.timeout;
+      msg = after.message;
+      if (ms === Infinity) return undefined;
+    }
     const idle = (this.#idle ??= new IdleTimer(this.self));
-    this.self.node._timers.add(idle, timeout);
+    idle.msg = msg;
+    this.self.node._timers.add(idle, ms);
+    return undefined;
+  }
+
+  /** Answers `Sys.getState`, `Sys.replaceState` and `Sys.getStatus` between two callbacks. */
+  #system(req: SystemRequest): undefined {
+    const self = this.self;
+    answerSystem(req, this.#state, (next) => (this.#state = next as S), {
+      pid: self.pid,
+      name: self.name,
+      behaviour: this.behaviourName,
+      module: ((this as ProcessBehaviour).behaviourModule ?? this).constructor.name,
+      parent: this.#parent,
+      messageQueueLength: self.messageCount,
+    });
+    return undefined;
   }
 
   /** Runs `terminate`, reports an abnormal stop, and ends the process. */
@@ -439,20 +467,4 @@ export abstract class GenServer<
       reason,
     );
   }
-}
-
-/**
- * An answer that is an error for the caller but not for the server: a
- * refused supervisor or event-manager request. The server keeps running.
- * @internal
- */
-export class Refusal {
-  constructor(readonly error: unknown) {}
-}
-
-/** @internal `GenServer.call` that throws a {@link Refusal}'s error in the caller. */
-export async function callOrThrow(ref: ServerRef, request: unknown, timeout: number): Promise<unknown> {
-  const answer = await GenServer.call(ref, request, timeout);
-  if (answer instanceof Refusal) throw answer.error;
-  return answer;
 }

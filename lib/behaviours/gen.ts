@@ -15,7 +15,7 @@ import {
 } from '../errors.js';
 import type { Node } from '../runtime/node.js';
 import { Pid, PROCESS, Ref } from '../runtime/pid.js';
-import { currentProcess, Process, type ProcessBehaviour } from '../runtime/process.js';
+import { currentProcess, hintedProcess, Process, type ProcessBehaviour } from '../runtime/process.js';
 import type { Timed } from '../runtime/timer-queue.js';
 
 /**
@@ -123,7 +123,11 @@ export class CallSlot extends Ref {
 
   /** @internal The server exited. */
   _down(_ref: Ref, _pid: Pid, reason: unknown): void {
+    // The monitor is gone with the server; the timeout must go too, or it
+    // keeps the host process alive until it would have fired.
+    const proc = this._owner as Process | undefined;
     this._owner = undefined;
+    if (proc !== undefined && this._heapIndex >= 0) proc.node._timers.remove(this);
     if (this._expectExit !== NO_EXIT && (reason === this._expectExit || this._expectExit === ANY_EXIT)) {
       this._reply(reason);
     } else if (reason === 'noproc') {
@@ -161,6 +165,24 @@ function checkTimeout(timeout: number): void {
 }
 
 /**
+ * True when a method of `proc`'s behaviour class is running now: the only
+ * evidence JavaScript gives, after an await, of whose code this is. Costs
+ * a stack trace, so it is asked only when {@link hintedProcess} already
+ * points at `proc`.
+ */
+function onStack(proc: Process): boolean {
+  const behaviour = proc._behaviour;
+  if (behaviour === null) return false;
+  const name = (behaviour.behaviourModule ?? behaviour).constructor.name;
+  if (!name) return false;
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 64;
+  const stack = new Error().stack ?? '';
+  Error.stackTraceLimit = limit;
+  return new RegExp(`\\bat (?:async )?${name.replace(/[$]/g, '\\$&')}\\.`).test(stack);
+}
+
+/**
  * Sends `makeRequest(slot)` to the process `ref` names and waits for the
  * reply. Rejects with `NoProcError` if it is not alive, `ServerExitError`
  * if it exits first, `CallTimeoutError` after `timeout` ms, and
@@ -172,15 +194,25 @@ export function call(ref: ServerRef, makeRequest: (from: CallSlot) => unknown, t
     checkTimeout(timeout);
     const proc = resolveRef(ref);
     if (proc === undefined) throw new NoProcError(refLabel(ref));
-    if (proc === currentProcess()) throw new CallingSelfError(refLabel(ref));
+    const caller = currentProcess();
+    // From outside any scheduler turn, a plain body that is not in a receive
+    // is the caller itself: its code is what runs (JavaScript runs one thing
+    // at a time), and it could not take the request from its mailbox anyway.
+    // So is a behaviour whose async callback has just named itself, when its
+    // own code is on the stack.
+    if (proc === caller || (caller === null && (proc._bodyRunning || (proc === hintedProcess() && onStack(proc))))) {
+      throw new CallingSelfError(refLabel(ref));
+    }
     const slot = new CallSlot(ref, timeout);
     pendingSlot = slot;
     const promise = new Promise(captureSlot);
     pendingSlot = null;
     slot._owner = proc;
     (proc._monitors ??= new Map()).set(slot, slot);
-    if (timeout !== Infinity) proc.node._timers.add(slot, timeout);
+    if (timeout !== Infinity && timeout > 0) proc.node._timers.add(slot, timeout);
     proc._deliver(makeRequest(slot));
+    // OTP's `receive ... after 0`: the request is sent, and the caller does not wait.
+    if (timeout === 0) slot._timeout();
     return promise;
   } catch (err) {
     return Promise.reject(err);

@@ -1,6 +1,7 @@
 import type { Process } from '../runtime/process.js';
 import { SELF } from './gen.js';
-import { GenServer, Refusal } from './gen-server.js';
+import type { ServerRef } from './gen.js';
+import { GenServer } from './gen-server.js';
 import { Reply } from './results.js';
 
 /**
@@ -39,4 +40,20 @@ export abstract class HostServer<M extends { [SELF]: Process | undefined }, S, R
       return new Reply(new Refusal(err), state);
     }
   }
+}
+
+/**
+ * An answer that is an error for the caller but not for the server: a
+ * refused supervisor or event-manager request. The server keeps running.
+ * @internal
+ */
+export class Refusal {
+  constructor(readonly error: unknown) {}
+}
+
+/** @internal `GenServer.call` that throws a {@link Refusal}'s error in the caller. */
+export async function callOrThrow(ref: ServerRef, request: unknown, timeout: number): Promise<unknown> {
+  const answer = await GenServer.call(ref, request, timeout);
+  if (answer instanceof Refusal) throw answer.error;
+  return answer;
 }

@@ -7,6 +7,26 @@
  */
 
 /**
+ * What may follow a callback's new state (the third element of OTP's
+ * `{noreply, State, Action}`):
+ *
+ * - a number: `handleInfo(TIMEOUT)` runs if no message comes within that many ms;
+ * - `{ timeout, message }`: the same, with `message` in place of `TIMEOUT`;
+ * - `{ continue: arg }`: `handleContinue(arg, state)` runs next, before any message.
+ *
+ * @example
+ * ```ts
+ * override init(id: string) {
+ *   return ok({ id, rows: [] }, { continue: 'load' }); // start fast; handleContinue('load') fills the rows
+ * }
+ * override handleCast(_req: 'poke', s: State) {
+ *   return noreply(s, { timeout: 1000, message: 'idle' }); // handleInfo('idle') after a quiet second
+ * }
+ * ```
+ */
+export type After = number | { continue: unknown } | { timeout: number; message: unknown };
+
+/**
  * `init` accepted: start with `state`; `timeout` as in {@link noreply}.
  *
  * @example
@@ -19,7 +39,7 @@
 export class Ok<S> {
   constructor(
     readonly state: S,
-    readonly timeout?: number,
+    readonly timeout?: After,
   ) {}
 }
 
@@ -49,7 +69,7 @@ export class Reply<R, S> {
   constructor(
     readonly reply: R,
     readonly state: S,
-    readonly timeout?: number,
+    readonly timeout?: After,
   ) {}
 }
 
@@ -66,7 +86,7 @@ export class Reply<R, S> {
 export class NoReply<S> {
   constructor(
     readonly state: S,
-    readonly timeout?: number,
+    readonly timeout?: After,
   ) {}
 }
 
@@ -89,15 +109,27 @@ export class Stop<S, R = unknown> {
   ) {}
 }
 
-function checkTimeout(timeout: number | undefined): void {
-  if (timeout !== undefined && !(timeout >= 0)) {
-    throw new RangeError(`a callback timeout must be a number of milliseconds >= 0, got ${String(timeout)}`);
+function checkTimeout(after: After | undefined): void {
+  if (after === undefined) return;
+  if (typeof after === 'number') {
+    if (!(after >= 0)) {
+      throw new RangeError(`a callback timeout must be a number of milliseconds >= 0, got ${String(after)}`);
+    }
+    return;
   }
+  if (after !== null && typeof after === 'object') {
+    if ('continue' in after) return;
+    if ('timeout' in after && 'message' in after) return checkTimeout(after.timeout);
+  }
+  throw new TypeError(
+    `a callback's last argument must be a timeout in ms, { timeout, message } or { continue }, got ${typeof after}`,
+  );
 }
 
 /**
  * `init` result: start with `state`. With `timeoutMs`, `handleInfo(TIMEOUT)`
- * runs if no message arrives within that time.
+ * runs if no message arrives within that time; see {@link After} for
+ * `{ timeout, message }` and `{ continue }`.
  *
  * @example
  * ```ts
@@ -106,7 +138,7 @@ function checkTimeout(timeout: number | undefined): void {
  * }
  * ```
  */
-export function ok<S>(state: S, timeoutMs?: number): Ok<S> {
+export function ok<S>(state: S, timeoutMs?: After): Ok<S> {
   checkTimeout(timeoutMs);
   return new Ok(state, timeoutMs);
 }
@@ -135,7 +167,7 @@ export function ignore(): Ignore {
  * }
  * ```
  */
-export function reply<R, S>(replyValue: R, state: S, timeoutMs?: number): Reply<R, S> {
+export function reply<R, S>(replyValue: R, state: S, timeoutMs?: After): Reply<R, S> {
   checkTimeout(timeoutMs);
   return new Reply(replyValue, state, timeoutMs);
 }
@@ -151,7 +183,7 @@ export function reply<R, S>(replyValue: R, state: S, timeoutMs?: number): Reply<
  * }
  * ```
  */
-export function noreply<S>(state: S, timeoutMs?: number): NoReply<S> {
+export function noreply<S>(state: S, timeoutMs?: After): NoReply<S> {
   checkTimeout(timeoutMs);
   return new NoReply(state, timeoutMs);
 }

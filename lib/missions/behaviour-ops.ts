@@ -2,6 +2,7 @@ import { GenEvent } from '../behaviours/gen-event.js';
 import { GenFsm } from '../behaviours/gen-fsm.js';
 import type { ServerRef } from '../behaviours/gen.js';
 import { GenServer } from '../behaviours/gen-server.js';
+import { GenStatem } from '../behaviours/gen-statem.js';
 import { Supervisor, type ChildCounts, type ChildInfo } from '../behaviours/supervisor.js';
 
 /**
@@ -69,6 +70,10 @@ export const BEHAVIOUR_OP_TABLE = Object.freeze({
     sync_send_all_state_event: op<[event: unknown], unknown>(1, (ref, [event], t) =>
       GenFsm.syncSendAllStateEvent(ref, event, t),
     ),
+  },
+  gen_statem: {
+    call: op<[request: unknown], unknown>(1, (ref, [request], t) => GenStatem.call(ref, request, t)),
+    cast: op<[request: unknown], void>(1, (ref, [request]) => GenStatem.cast(ref, request)),
   },
 });
 

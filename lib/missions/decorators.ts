@@ -47,8 +47,8 @@ export function WtdExport(mission: string) {
  * Exposes a behaviour class's client operations (a GenServer's `call` and
  * `cast`, a GenFsm's `send_event`, ...) under `mission`, for processes of
  * this class that are registered by name (the seed's `-wtd_behaviour(mission)`).
- * The class must extend GenServer, Supervisor, GenEvent or GenFsm; that is
- * checked when it is loaded.
+ * The class must extend GenServer, Supervisor, GenEvent, GenFsm or GenStatem;
+ * that is checked when it is loaded.
  *
  * @example
  * ```ts

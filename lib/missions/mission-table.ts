@@ -3,6 +3,7 @@ import type { ErrorCode } from '../error-codes.js';
 import { MissionError, describeValue } from '../errors.js';
 import { GenEvent } from '../behaviours/gen-event.js';
 import { GenFsm } from '../behaviours/gen-fsm.js';
+import { GenStatem } from '../behaviours/gen-statem.js';
 import { GenServer } from '../behaviours/gen-server.js';
 import { Supervisor } from '../behaviours/supervisor.js';
 import { BEHAVIOUR_OPS, type BehaviourKind } from './behaviour-ops.js';
@@ -107,6 +108,7 @@ function behaviourKind(cls: AnyClass): BehaviourKind | undefined {
   if (proto instanceof Supervisor) return 'supervisor';
   if (proto instanceof GenEvent || cls === GenEvent) return 'gen_event';
   if (proto instanceof GenFsm) return 'gen_fsm';
+  if (proto instanceof GenStatem) return 'gen_statem';
   if (proto instanceof GenServer) return 'gen_server';
   return undefined;
 }
@@ -218,7 +220,7 @@ export class MissionTable {
       if (kind === undefined) {
         throw fail(
           'ERR_NOT_A_BEHAVIOUR',
-          `@WtdBehaviour on ${cls.name}: the class must extend GenServer, Supervisor, GenEvent or GenFsm`,
+          `@WtdBehaviour on ${cls.name}: the class must extend GenServer, Supervisor, GenEvent, GenFsm or GenStatem`,
         );
       }
       for (const m of missions) {

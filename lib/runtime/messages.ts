@@ -49,6 +49,23 @@ export class ExitMessage {
 }
 
 /**
+ * A process named as it was monitored: by its registered name on a node
+ * (OTP's `{Name, Node}`). A {@link DownMessage} for a monitor set by name
+ * carries this instead of a pid.
+ *
+ * @example
+ * ```ts
+ * const ref = self.monitor('db');
+ * const down = await self.receive((m) => isDown(m, ref));
+ * down.pid; // => { name: 'db', node: 'alice' }
+ * ```
+ */
+export interface RegisteredName {
+  name: string;
+  node: string;
+}
+
+/**
  * The message a monitoring process receives when the monitored process exits
  * (Erlang's `{'DOWN', Ref, process, Pid, Reason}`). The reason is `'noproc'`
  * when the process was already dead when the monitor was set.
@@ -65,11 +82,11 @@ export class DownMessage {
   readonly tag = 'DOWN' as const;
   /** The reference `monitor` returned. */
   readonly ref: Ref;
-  /** The process that exited. */
-  readonly pid: Pid;
+  /** The process that exited: its pid, or `{ name, node }` when it was monitored by name. */
+  readonly pid: Pid | RegisteredName;
   /** Why it exited. */
   readonly reason: unknown;
-  constructor(ref: Ref, pid: Pid, reason: unknown) {
+  constructor(ref: Ref, pid: Pid | RegisteredName, reason: unknown) {
     this.ref = ref;
     this.pid = pid;
     this.reason = reason;

@@ -1,7 +1,18 @@
 import { NameError, NoProcError, formatReason } from '../errors.js';
 import { systemClock, type Clock } from './clock.js';
 import { Pid, PROCESS, Ref } from './pid.js';
-import { Process, type ProcessBehaviour, type ProcessBody, type Watcher } from './process.js';
+import {
+  describe,
+  isTimeoutValue,
+  MAX_TIMEOUT,
+  NameRef,
+  Relations,
+  Process,
+  type ProcessBehaviour,
+  type ProcessBody,
+  type Watcher,
+} from './process.js';
+import type { RegisteredName } from './messages.js';
 import { TimerQueue, type Timed } from './timer-queue.js';
 
 /**
@@ -100,8 +111,11 @@ class SendAfter implements Timed {
     readonly node: Node,
     readonly dest: Pid | string,
     readonly msg: unknown,
+    /** The process a timer aimed at a pid belongs to: it is cancelled when that process exits. */
+    readonly owner: Process | undefined,
   ) {}
   _timeout(): void {
+    this.owner?._rel?.timers?.delete(this);
     // A timer to a name that has gone is dropped, as Erlang drops it.
     const target = this.node._lookup(this.dest);
     target?._deliver(this.msg);
@@ -277,20 +291,40 @@ export class Node {
     return this._lookup(pid) !== undefined;
   }
 
-  /** Sends `msg` to `dest` after `ms` milliseconds. Returns a reference for {@link cancelTimer}. */
+  /**
+   * Sends `msg` to `dest` after `ms` milliseconds (a whole number up to
+   * 2^32 - 1). Returns a reference for {@link cancelTimer}. A timer aimed
+   * at a pid is cancelled when that process exits, as in Erlang.
+   */
   sendAfter(dest: Pid | string, msg: unknown, ms: number): Ref {
-    if (!(ms >= 0)) throw new RangeError(`sendAfter(dest, msg, ms) expects ms >= 0, got ${ms}`);
-    const entry = new SendAfter(this, dest, msg);
+    if (!isTimeoutValue(ms)) {
+      throw new TypeError(
+        `sendAfter(dest, msg, ms) expects ms to be a whole number from 0 to ${MAX_TIMEOUT}, got ${describe(ms)}`,
+      );
+    }
+    let owner: Process | undefined;
+    if (dest instanceof Pid) {
+      owner = this._lookup(dest);
+      // A timer for a process that is already dead has nothing to do.
+      if (owner === undefined && dest[PROCESS] instanceof Process) return new Ref(undefined);
+    } else if (typeof dest !== 'string') {
+      throw new TypeError(`sendAfter(dest, msg, ms) expects a Pid or a registered name, got ${describe(dest)}`);
+    }
+    const entry = new SendAfter(this, dest, msg, owner);
     this._timers.add(entry, ms);
+    if (owner !== undefined) ((owner._rel ??= new Relations()).timers ??= new Set()).add(entry);
     return new Ref(entry);
   }
 
-  /** Cancels a {@link sendAfter} timer. Returns the milliseconds it had left, or false if it already fired. */
+  /** Cancels a {@link sendAfter} timer. Returns the milliseconds it had left, or false if it already fired (or its process exited). */
   cancelTimer(ref: Ref): number | false {
+    if (!(ref instanceof Ref))
+      throw new TypeError(`cancelTimer(ref) expects the Ref sendAfter returned, got ${describe(ref)}`);
     const entry = ref._owner;
     if (!(entry instanceof SendAfter)) return false;
     const left = this._timers.remaining(entry);
     this._timers.remove(entry);
+    entry.owner?._rel?.timers?.delete(entry);
     return left;
   }
 
@@ -308,6 +342,9 @@ export class Node {
 
   /** A snapshot of one process, or undefined if it is not alive. */
   processInfo(pid: Pid | string): ProcessInfo | undefined {
+    if (!(pid instanceof Pid) && typeof pid !== 'string') {
+      throw new TypeError(`processInfo(pid) expects a Pid or a registered name, got ${describe(pid)}`);
+    }
     const proc = this._lookup(pid);
     if (proc === undefined) return undefined;
     const monitors: Pid[] = [];
@@ -393,10 +430,10 @@ export class Node {
   /** @internal Sets a monitor for `watcher` on `target`; a dead target reports `noproc` at once. */
   _monitor(watcher: Watcher, target: Pid | string): Ref {
     const proc = this._lookup(target);
-    const ref = new Ref(proc);
+    const item: RegisteredName | undefined = typeof target === 'string' ? { name: target, node: this.name } : undefined;
+    const ref = item === undefined ? new Ref(proc) : new NameRef(proc, item);
     if (proc === undefined) {
-      const pid = target instanceof Pid ? target : this.#nodePid;
-      watcher._down(ref, pid, 'noproc');
+      watcher._down(ref, item ?? (target as Pid), 'noproc');
       return ref;
     }
     (proc._monitors ??= new Map()).set(ref, watcher);
@@ -406,9 +443,12 @@ export class Node {
 
   /** @internal Removes a monitor; true if it was still active. */
   _demonitor(ref: Ref, watcher: Watcher): boolean {
-    if (watcher instanceof Process) watcher._monitoring?.delete(ref);
     const target = ref._owner as Process | undefined;
-    return target?._monitors?.delete(ref) ?? false;
+    const monitors = target?._monitors;
+    // Only the watcher may take its monitor down; the monitored side cannot.
+    if (monitors === undefined || monitors === null || monitors.get(ref) !== watcher) return false;
+    if (watcher instanceof Process) watcher._monitoring?.delete(ref);
+    return monitors.delete(ref);
   }
 
   /** @internal */

@@ -1,9 +1,10 @@
 /* eslint-disable @typescript-eslint/no-this-alias -- module state records which process is running or about to wait, so the hot path allocates no closures. */
 import { NoProcError } from '../errors.js';
 import { Mailbox } from './mailbox.js';
-import { DownMessage, ExitMessage, TIMEOUT, type Timeout } from './messages.js';
+import { DownMessage, ExitMessage, TIMEOUT, type RegisteredName, type Timeout } from './messages.js';
 import type { Node, SpawnOptions } from './node.js';
 import { Pid, Ref } from './pid.js';
+import type { Timed } from './timer-queue.js';
 import { scheduler } from './scheduler.js';
 
 /**
@@ -62,7 +63,7 @@ export interface ProcessBehaviour {
 
 /** Anything a monitor can report to. @internal */
 export interface Watcher {
-  _down(ref: Ref, pid: Pid, reason: unknown): void;
+  _down(ref: Ref, pid: Pid | RegisteredName, reason: unknown): void;
 }
 
 /**
@@ -87,13 +88,34 @@ const QUEUED = 1;
 const BUSY = 2;
 const TRAP_EXIT = 4;
 
-/** The state most processes never need, kept off the process until they do. */
-class Relations {
+/** The state most processes never need, kept off the process until they do. @internal */
+export class Relations {
   links: Set<Process> | null = null;
   monitors: Map<Ref, Watcher> | null = null;
   monitoring: Set<Ref> | null = null;
   name: string | undefined = undefined;
   timer: ReceiveTimer | null = null;
+  /** Exit signals from linked processes that died, on their way to this one (unlink cancels them). */
+  inflight: Set<LinkSignal> | null = null;
+  /** `sendAfter` timers aimed at this process by pid; they die with it. */
+  timers: Set<Timed> | null = null;
+}
+
+/** The largest receive or timer timeout, in ms: OTP's 2^32 - 1. @internal */
+export const MAX_TIMEOUT = 0xffffffff;
+
+/** @internal A whole number of milliseconds OTP would take as a timeout. */
+export function isTimeoutValue(ms: unknown): ms is number {
+  return typeof ms === 'number' && Number.isInteger(ms) && ms >= 0 && ms <= MAX_TIMEOUT;
+}
+
+/** @internal How an argument error shows the value it got. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (value === null) return 'null';
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'Object'})`;
+  return typeof value;
 }
 
 const NOT_FOUND: unique symbol = Symbol('wtd.notFound');
@@ -116,6 +138,36 @@ let current: Process | null = null;
  */
 export function currentProcess(): Process | null {
   return current;
+}
+
+// The behaviour whose code named its own process (`this.self`) in the
+// current job, while one of its async callbacks is under way: after an
+// await, this is the only sign of which process is running.
+let selfHint: Process | null = null;
+let hintQueued = false;
+function clearHint(): void {
+  selfHint = null;
+  hintQueued = false;
+}
+
+/**
+ * Called by a behaviour's `self` getter. Outside a scheduler turn, with an
+ * async callback of `proc` pending, the code reading `this.self` is that
+ * callback resumed after an await; remember it until the current job ends.
+ * @internal
+ */
+export function noteSelf(proc: Process): void {
+  if (current !== null || !proc._busy) return;
+  selfHint = proc;
+  if (!hintQueued) {
+    hintQueued = true;
+    queueMicrotask(clearHint);
+  }
+}
+
+/** @internal The behaviour that named itself in this job (see {@link noteSelf}), if any. */
+export function hintedProcess(): Process | null {
+  return selfHint;
 }
 
 function isThenable(x: unknown): x is PromiseLike<unknown> {
@@ -258,6 +310,15 @@ export class Process {
     this._behaviour = behaviour;
   }
 
+  /**
+   * @internal A plain body that is neither waiting in a receive nor queued
+   * to resume: either its own code is running now, or it awaits something
+   * that is not a message (and so cannot be answering a call).
+   */
+  get _bodyRunning(): boolean {
+    return this._behaviour === null && this._state === State.Running;
+  }
+
   /** True until the process exits. */
   get alive(): boolean {
     return this._state !== State.Dead;
@@ -296,8 +357,10 @@ export class Process {
     if (match !== undefined && typeof match !== 'function') {
       throw new TypeError(`receive(match, timeoutMs) expects match to be a function or undefined, got ${typeof match}`);
     }
-    if (timeoutMs !== undefined && !(timeoutMs >= 0)) {
-      throw new RangeError(`receive(match, timeoutMs) expects timeoutMs to be a number >= 0, got ${timeoutMs}`);
+    if (timeoutMs !== undefined && timeoutMs !== Infinity && !isTimeoutValue(timeoutMs)) {
+      throw new TypeError(
+        `receive(match, timeoutMs) expects timeoutMs to be a whole number of ms from 0 to ${MAX_TIMEOUT} or Infinity, got ${describe(timeoutMs)}`,
+      );
     }
     const box = this._mailbox;
     if (box !== null && box.length > 0) {
@@ -377,12 +440,27 @@ export class Process {
    * an exit signal. Linking to a dead process sends this one a `noproc` signal.
    */
   link(pid: Pid): void {
+    if (!(pid instanceof Pid)) throw new TypeError(`link(pid) expects a Pid, got ${describe(pid)}`);
     this.node._link(this, pid);
   }
 
-  /** Removes a link, if there is one. */
+  /**
+   * Removes a link, if there is one. Once it returns, no exit signal from
+   * that link reaches this process, not even one already on its way (as
+   * OTP's `unlink/1`); an `ExitMessage` already in the mailbox stays.
+   */
   unlink(pid: Pid): void {
+    if (!(pid instanceof Pid)) throw new TypeError(`unlink(pid) expects a Pid, got ${describe(pid)}`);
     this.node._unlink(this, pid);
+    const inflight = this._rel?.inflight;
+    if (inflight) {
+      for (const signal of inflight) {
+        if (signal.from.equals(pid)) {
+          signal.cancelled = true;
+          inflight.delete(signal);
+        }
+      }
+    }
   }
 
   /**
@@ -391,6 +469,9 @@ export class Process {
    * reason `'noproc'`, if it is already dead).
    */
   monitor(target: Pid | string): Ref {
+    if (!(target instanceof Pid) && typeof target !== 'string') {
+      throw new TypeError(`monitor(target) expects a Pid or a registered name, got ${describe(target)}`);
+    }
     return this.node._monitor(this, target);
   }
 
@@ -399,6 +480,8 @@ export class Process {
    * already arrived. Returns false if the monitor had already fired.
    */
   demonitor(ref: Ref, options?: { flush?: boolean }): boolean {
+    if (!(ref instanceof Ref))
+      throw new TypeError(`demonitor(ref) expects the Ref monitor() returned, got ${describe(ref)}`);
     const active = this.node._demonitor(ref, this);
     if (options?.flush && this._mailbox !== null) {
       this._mailbox.removeAll((m) => m instanceof DownMessage && m.ref === ref);
@@ -412,6 +495,7 @@ export class Process {
    * A `'kill'` signal cannot be trapped.
    */
   trapExit(flag: boolean): boolean {
+    if (typeof flag !== 'boolean') throw new TypeError(`trapExit(flag) expects true or false, got ${describe(flag)}`);
     const previous = this._trapExit;
     this._trapExit = flag;
     return previous;
@@ -633,18 +717,28 @@ export class Process {
     this._mailbox = null;
     this._arg = undefined;
     this.node._forget(this);
+    const rel = this._rel;
+    if (rel !== null) {
+      if (rel.timers !== null) {
+        for (const t of rel.timers) this.node._timers.remove(t);
+        rel.timers = null;
+      }
+      rel.inflight = null;
+    }
     const links = this._links;
     if (links !== null) {
       this._links = null;
       for (const other of links) {
         other._links?.delete(this);
-        scheduler.enqueue(new LinkSignal(other, this.pid, reason));
+        const signal = new LinkSignal(other, this.pid, reason);
+        ((other._rel ??= new Relations()).inflight ??= new Set()).add(signal);
+        scheduler.enqueue(signal);
       }
     }
     const monitors = this._monitors;
     if (monitors !== null) {
       this._monitors = null;
-      for (const [ref, watcher] of monitors) watcher._down(ref, this.pid, reason);
+      for (const [ref, watcher] of monitors) watcher._down(ref, ref instanceof NameRef ? ref.item : this.pid, reason);
     }
     const monitoring = this._monitoring;
     if (monitoring !== null) {
@@ -654,7 +748,7 @@ export class Process {
   }
 
   /** @internal A monitor this process holds fired. */
-  _down(ref: Ref, pid: Pid, reason: unknown): void {
+  _down(ref: Ref, pid: Pid | RegisteredName, reason: unknown): void {
     this._monitoring?.delete(ref);
     this._deliver(new DownMessage(ref, pid, reason));
   }
@@ -688,13 +782,31 @@ class ReceiveTimer {
 
 /** An exit signal travelling along a link; delivered from the run queue so deaths do not recurse. */
 class LinkSignal {
+  /** Set when the target unlinked before the signal arrived. */
+  cancelled = false;
   constructor(
     readonly target: Process,
     readonly from: Pid,
     readonly reason: unknown,
   ) {}
   _run(): void {
+    if (this.cancelled) return;
+    this.target._rel?.inflight?.delete(this);
     this.target._signal(this.from, this.reason, true);
+  }
+}
+
+/**
+ * The reference of a monitor set by name: its `DOWN` names the process as
+ * it was monitored, `{ name, node }`, as OTP's does.
+ * @internal
+ */
+export class NameRef extends Ref {
+  constructor(
+    owner: unknown,
+    readonly item: RegisteredName,
+  ) {
+    super(owner);
   }
 }
 

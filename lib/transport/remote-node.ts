@@ -154,6 +154,11 @@ export class RemoteNode {
     return this.behaviour('gen_fsm', mission, name);
   }
 
+  /** A GenStatem registered as `name` on the remote node, exposed under `mission`: `call`, `cast`. */
+  genStatem(mission: string, name: string): BehaviourClient<'gen_statem'> {
+    return this.behaviour('gen_statem', mission, name);
+  }
+
   /**
    * The client of a behaviour of kind `kind` registered as `name` on the
    * remote node, exposed under `mission`: one method per operation of

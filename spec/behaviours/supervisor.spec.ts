@@ -52,7 +52,7 @@ describe('Supervisor.start(where, sup, arg)', () => {
     );
     expect(log).to.deep.equal(['start a', 'start b', 'start c']);
     const rows = await Supervisor.whichChildren(sup);
-    expect(rows.map((r) => r.id)).to.deep.equal(['a', 'b', 'c']);
+    expect(rows.map((r) => r.id)).to.deep.equal(['c', 'b', 'a']); // newest first, as OTP lists them
     expect(rows.every((r) => typeof r.pid === 'object')).to.equal(true);
     expect(await Supervisor.countChildren(sup)).to.deep.equal({ specs: 3, active: 3, supervisors: 0, workers: 3 });
     expect(node.processInfo(sup)!.behaviour).to.equal('supervisor');

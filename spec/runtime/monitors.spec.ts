@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { DownMessage, isDown } from '../../lib/index.js';
+import { DownMessage, isDown, type Pid } from '../../lib/index.js';
 import { flush, testNode } from '../fixtures/helpers.js';
 
 describe('Process.monitor(target) and demonitor(ref)', () => {
@@ -20,7 +20,7 @@ describe('Process.monitor(target) and demonitor(ref)', () => {
     await flush();
     expect(down).to.be.instanceOf(DownMessage);
     expect((down as DownMessage).ref).to.equal(ref);
-    expect((down as DownMessage).pid.equals(target)).to.equal(true);
+    expect(((down as DownMessage).pid as Pid).equals(target)).to.equal(true);
     expect((down as DownMessage).reason).to.equal('bye');
   });
 

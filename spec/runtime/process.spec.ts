@@ -149,7 +149,7 @@ describe('Node.spawn(body) and Process.receive(match?, timeoutMs?)', () => {
     await flush();
     expect(err).to.be.instanceOf(TypeError);
     expect(badMatch).to.be.instanceOf(TypeError);
-    expect(badTimeout).to.be.instanceOf(RangeError);
+    expect(badTimeout).to.be.instanceOf(TypeError);
   });
 
   it('a body that returns exits normal; one that throws exits with the error and is logged', async () => {

@@ -49,6 +49,6 @@ describe('Node.sendAfter(dest, msg, ms) and cancelTimer(ref)', () => {
 
   it('refuses a negative delay', () => {
     const { node } = testNode();
-    expect(() => node.sendAfter('x', 1, -1)).to.throw(RangeError);
+    expect(() => node.sendAfter('x', 1, -1)).to.throw(TypeError);
   });
 });

@@ -7,6 +7,7 @@ import { main as development } from '../../samples/development.js';
 import { main as readme } from '../../samples/readme.js';
 import { main as supervisedCounter } from '../../samples/supervised-counter.js';
 import { main as trafficLight } from '../../samples/traffic-light.js';
+import { main as trafficLightStatem } from '../../samples/traffic-light-statem.js';
 import { main as twoNodes } from '../../samples/two-nodes.js';
 import { main as pingPong } from '../../samples/ping-pong.js';
 import { main as story } from '../../samples/story/narrator.js';
@@ -76,6 +77,8 @@ describe('samples/', () => {
       'missions: {"missions":["dev_mission","maths"],"add":5,"test":"dev_mission"}',
       'the server was too slow; try again later',
       'nothing within a second',
+      'sys: [["a"],["a","b"],"Stack"]',
+      'gen_statem: {"state":"on","flips":1}',
     ]);
   });
 
@@ -132,6 +135,30 @@ describe('samples/', () => {
       'light turns green',
       'A pedestrian presses the button during green:',
       'button pressed: light turns amber early',
+      'light turns red',
+      'light turns green',
+      'status: {"state":"green","cycles":1}',
+    ]);
+  });
+
+  it('traffic-light-statem: the same light on GenStatem, with enter calls and state timeout actions', async () => {
+    const clock = new ManualClock();
+    const out = await run((say) =>
+      trafficLightStatem(say, clock, async (ms) => {
+        // Time passes in small steps, as it does for real, so each state arms its timeout in turn.
+        for (let t = 0; t < ms; t += 10) {
+          clock.advance(10);
+          await flush(2);
+        }
+      }),
+    );
+    expect(out.split('\n').map((l) => l.trim())).to.deep.equal([
+      'Start the light:',
+      'light is red',
+      'light turns green',
+      'A pedestrian presses the button during green:',
+      'button pressed: light turns amber early',
+      'light turns amber',
       'light turns red',
       'light turns green',
       'status: {"state":"green","cycles":1}',

@@ -127,6 +127,18 @@ describe('BEHAVIOUR_OP_TABLE: the one table of behaviour operations', () => {
     }
   });
 
+  it('a GenStatem exposed with @WtdBehaviour: call and cast (RemoteNode.genStatem)', async () => {
+    const remote = await nodes.bob.connect(nodes.grant);
+    const door = remote.genStatem('probe', 'door');
+    expect(await door.call('open')).to.equal('open');
+    await door.cast('knock');
+    await door.cast('knock');
+    expect(await door.call('knocks')).to.equal(2);
+    expect(await door.call('close')).to.equal('closed');
+    const err = await rejection(remote.genStatem('probe', 'pool').call('x'));
+    expect([err.status, err.code]).to.deep.equal([403, 'ERR_MISSION_NOT_GRANTED']);
+  });
+
   it('a request with another number of arguments than the operation takes is refused before it runs: ERR_BAD_ARGUMENTS', async () => {
     const path = '/behaviour/probe/echo/call';
     const sign = (args: unknown[]) =>
