@@ -15,9 +15,15 @@ export class Greeter {
     return `hello, ${name}, from ${Greeter.node?.name ?? 'a WTD node'}`;
   }
 
+  /** Most messages one countdown sends: a caller's number is checked, as anything from the wire should be. */
+  static readonly MAX_COUNTDOWN = 100;
+
   /** Sends `n` messages to the caller's process `pid`: a pid passed in a call can be answered. */
   @WtdExport('greetings')
   static countdown(pid: Pid, n: number): string {
+    if (!Number.isInteger(n) || n < 0 || n > Greeter.MAX_COUNTDOWN) {
+      throw new RangeError(`countdown takes a whole number from 0 to ${Greeter.MAX_COUNTDOWN}, got ${String(n)}`);
+    }
     for (let i = n; i > 0; i--) Greeter.node!.send(pid, { countdown: i });
     return `sent ${n} messages`;
   }

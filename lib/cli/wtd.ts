@@ -693,7 +693,10 @@ function advice(err: unknown): { line: string; code: number } {
  * Runs the `wtd` command with `argv` (without `node` and the script) and
  * returns its exit code. Long-running commands return once `io.stop` resolves.
  */
-export async function runWtd(argv: string[], io: CliIo): Promise<number> {
+export async function runWtd(argv: string[], given: CliIo): Promise<number> {
+  // Names, missions, addresses and messages can come from other people's
+  // nodes: no control character of theirs reaches the terminal.
+  const io: CliIo = { ...given, out: (t) => given.out(printable(t)), err: (t) => given.err(printable(t)) };
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.out(mainHelp());
@@ -741,4 +744,13 @@ export async function runWtd(argv: string[], io: CliIo): Promise<number> {
     if (values.debug === true) io.err((err as Error)?.stack ?? String(err));
     return code;
   }
+}
+
+/**
+ * `text` with every control character but newline and tab shown as `\u{…}`
+ * (C0, DEL and C1: escapes that set a terminal's title, colours or cursor).
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
 }

@@ -20,14 +20,25 @@ import { Supervisor, type ChildCounts, type ChildInfo } from '../behaviours/supe
 export interface BehaviourOp<A extends unknown[] = unknown[], R = unknown> {
   /** How many arguments it takes; a request with another number is refused before it runs. */
   readonly arity: A['length'];
+  /**
+   * The callback a class must define itself for the operation to be
+   * offered, and the base class whose default it must override (the
+   * defaults fail, and a grantee must not be able to crash a server
+   * through one): without it the operation is refused, `ERR_NOT_SUPPORTED`.
+   */
+  readonly needs?: { readonly callback: string; readonly base: abstract new (...args: never[]) => unknown };
   /** Runs it on the callee against `ref`, `timeoutMs` being the caller's own timeout. */
   readonly run: (ref: ServerRef, args: A, timeoutMs: number) => unknown;
   /** Types only: never set. */
   readonly types?: { args: A; result: R };
 }
 
-function op<A extends unknown[], R>(arity: A['length'], run: (ref: ServerRef, args: A, timeoutMs: number) => unknown) {
-  return Object.freeze({ arity, run }) as BehaviourOp<A, R>;
+function op<A extends unknown[], R>(
+  arity: A['length'],
+  run: (ref: ServerRef, args: A, timeoutMs: number) => unknown,
+  needs?: BehaviourOp['needs'],
+) {
+  return Object.freeze(needs === undefined ? { arity, run } : { arity, run, needs }) as BehaviourOp<A, R>;
 }
 
 /**
@@ -45,8 +56,14 @@ function op<A extends unknown[], R>(arity: A['length'], run: (ref: ServerRef, ar
  */
 export const BEHAVIOUR_OP_TABLE = Object.freeze({
   gen_server: {
-    call: op<[request: unknown], unknown>(1, (ref, [request], t) => GenServer.call(ref, request, t)),
-    cast: op<[request: unknown], void>(1, (ref, [request]) => GenServer.cast(ref, request)),
+    call: op<[request: unknown], unknown>(1, (ref, [request], t) => GenServer.call(ref, request, t), {
+      callback: 'handleCall',
+      base: GenServer,
+    }),
+    cast: op<[request: unknown], void>(1, (ref, [request]) => GenServer.cast(ref, request), {
+      callback: 'handleCast',
+      base: GenServer,
+    }),
   },
   supervisor: {
     which_children: op<[], ChildInfo[]>(0, (ref) => Supervisor.whichChildren(ref)),
@@ -66,9 +83,14 @@ export const BEHAVIOUR_OP_TABLE = Object.freeze({
   gen_fsm: {
     send_event: op<[event: unknown], void>(1, (ref, [event]) => GenFsm.sendEvent(ref, event)),
     sync_send_event: op<[event: unknown], unknown>(1, (ref, [event], t) => GenFsm.syncSendEvent(ref, event, t)),
-    send_all_state_event: op<[event: unknown], void>(1, (ref, [event]) => GenFsm.sendAllStateEvent(ref, event)),
-    sync_send_all_state_event: op<[event: unknown], unknown>(1, (ref, [event], t) =>
-      GenFsm.syncSendAllStateEvent(ref, event, t),
+    send_all_state_event: op<[event: unknown], void>(1, (ref, [event]) => GenFsm.sendAllStateEvent(ref, event), {
+      callback: 'handleEvent',
+      base: GenFsm,
+    }),
+    sync_send_all_state_event: op<[event: unknown], unknown>(
+      1,
+      (ref, [event], t) => GenFsm.syncSendAllStateEvent(ref, event, t),
+      { callback: 'handleSyncEvent', base: GenFsm },
     ),
   },
   gen_statem: {
@@ -106,6 +128,16 @@ export const BEHAVIOUR_OPS: Readonly<Record<BehaviourKind, readonly string[]>> =
 export function behaviourOp(kind: BehaviourKind, op: string): BehaviourOp | undefined {
   const ops = BEHAVIOUR_OP_TABLE[kind] as unknown as Record<string, BehaviourOp>;
   return Object.hasOwn(ops, op) ? ops[op] : undefined;
+}
+
+/**
+ * True when class `cls` offers `op`: the operation needs no callback of its
+ * own, or `cls` defines it rather than inheriting the base class's default.
+ */
+export function implementsOp(cls: abstract new (...args: never[]) => unknown, op: BehaviourOp): boolean {
+  if (op.needs === undefined) return true;
+  const own = (cls.prototype as Record<string, unknown>)[op.needs.callback];
+  return typeof own === 'function' && own !== (op.needs.base.prototype as Record<string, unknown>)[op.needs.callback];
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { WireError } from '../errors.js';
-import { behaviourOp, type BehaviourOp } from '../missions/behaviour-ops.js';
+import { behaviourOp, implementsOp, type BehaviourOp } from '../missions/behaviour-ops.js';
 import type { MissionTable } from '../missions/mission-table.js';
 import type { WallClock } from '../runtime/clock.js';
 import type { Logger, Node } from '../runtime/node.js';
@@ -116,6 +116,9 @@ export class RequestHandlers {
     const operation = this.#lookup(r, (m) =>
       m === mission && exposed !== undefined ? behaviourOp(exposed.kind, op) : undefined,
     );
+    if (!implementsOp(exposed!.cls, operation)) {
+      throw new WireError('ERR_NOT_SUPPORTED', 404, `${exposed!.module} does not implement ${op}; nothing was run`);
+    }
     this.#gate.take(r.grant);
     const context = this.#context(r);
     const args = this.#args(r.claims.body, context, operation);

@@ -109,7 +109,12 @@ export const ACK_BATCH = 10 * SEND_BATCH;
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}$/;
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const RELAY_ID = /^[A-Za-z0-9_.-]{1,64}$/;
-const ADDRESS = /^https?:\/\/[^\s]{1,200}$/;
+// eslint-disable-next-line no-control-regex -- the point: refuse control characters
+const ADDRESS = /^https?:\/\/[^\s\u0000-\u001f\u007f-\u009f]{1,200}$/;
+/** The mission-name rule of `@WtdExport` and `@WtdBehaviour`. */
+const MISSION = /^[a-z][a-z0-9_]{0,63}$/;
+/** A grant key id: an RFC 7638 thumbprint, base64url. */
+const KID = /^[A-Za-z0-9_-]{1,128}$/;
 
 function bad(message: string): never {
   throw new WireError('ERR_PROXY_BAD_REQUEST', 400, message);
@@ -120,9 +125,12 @@ function record(value: unknown, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function strings(value: unknown, max: number, what: string): string[] {
-  if (!Array.isArray(value) || value.length > max || !value.every((v) => typeof v === 'string' && v.length <= 128)) {
-    bad(`${what} must be a list of at most ${max} short strings`);
+// eslint-disable-next-line no-control-regex -- the point: refuse control characters
+const PRINTABLE = /^[^\u0000-\u001f\u007f-\u009f]{0,128}$/;
+
+function strings(value: unknown, max: number, what: string, rule = PRINTABLE): string[] {
+  if (!Array.isArray(value) || value.length > max || !value.every((v) => typeof v === 'string' && rule.test(v))) {
+    bad(`${what} must be a list of at most ${max} ${what === 'ack' ? 'ids' : `valid ${what}`}`);
   }
   return value as string[];
 }
@@ -141,8 +149,8 @@ export function parsePingBody(body: unknown): PingBody {
   const b = record(body ?? {}, 'a ping');
   return {
     name: typeof b.name === 'string' ? b.name : '',
-    missions: strings(b.missions ?? [], 256, 'missions'),
-    grants: strings(b.grants ?? [], 4096, 'grants'),
+    missions: strings(b.missions ?? [], 256, 'missions', MISSION),
+    grants: strings(b.grants ?? [], 4096, 'grants', KID),
     address: typeof b.address === 'string' && ADDRESS.test(b.address) ? b.address : null,
   };
 }

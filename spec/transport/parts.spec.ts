@@ -139,6 +139,21 @@ describe('BEHAVIOUR_OP_TABLE: the one table of behaviour operations', () => {
     expect([err.status, err.code]).to.deep.equal([403, 'ERR_MISSION_NOT_GRANTED']);
   });
 
+  it('an operation whose callback the class does not define is refused before dispatch: ERR_NOT_SUPPORTED', async () => {
+    const remote = await nodes.bob.connect(nodes.grant);
+    const echo = remote.genServer('probe', 'echo'); // Echo defines handleCall, not handleCast
+    const before = nodes.alice.rateState(nodes.grant.kid)!.tokens;
+    const err = await rejection(echo.cast('boom'));
+    expect(err).to.be.instanceOf(WireError);
+    expect([err.status, err.code]).to.deep.equal([404, 'ERR_NOT_SUPPORTED']);
+    expect(nodes.alice.rateState(nodes.grant.kid)!.tokens).to.equal(before);
+    // The server is still there, and what it does define still works.
+    expect(await echo.call('hi')).to.deep.equal({ echo: 'hi', n: 1 });
+    const toggle = remote.genFsm('probe', 'toggle'); // Toggle defines its states, not handleEvent
+    expect((await rejection(toggle.sendAllStateEvent('x'))).code).to.equal('ERR_NOT_SUPPORTED');
+    expect(await toggle.syncSendEvent('flip')).to.equal('on');
+  });
+
   it('a request with another number of arguments than the operation takes is refused before it runs: ERR_BAD_ARGUMENTS', async () => {
     const path = '/behaviour/probe/echo/call';
     const sign = (args: unknown[]) =>
