@@ -110,7 +110,8 @@ export class Observer {
   /** Serves the page of `node` on 127.0.0.1 (default port 14154; 0 picks a free one). */
   static async start(node: Node, options: { port?: number } = {}): Promise<Observer> {
     const app = new Koa();
-    const router = new Router();
+    // Paths match exactly as written: /Nodes/x/PING is not /nodes/x/ping.
+    const router = new Router({ sensitive: true, strict: true });
     app.silent = true;
     // The routes answer once the observer exists (it needs the server it serves from).
     const self: { observer?: Observer } = {};
@@ -124,7 +125,12 @@ export class Observer {
     });
     router.get('/', (ctx) => {
       ctx.type = 'text/html; charset=utf-8';
-      ctx.set('Content-Security-Policy', "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'");
+      // No other site may frame the page (clickjacking).
+      ctx.set(
+        'Content-Security-Policy',
+        "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'none'",
+      );
+      ctx.set('X-Frame-Options', 'DENY');
       ctx.body = observerPage();
     });
     router.get('/observer.json', async (ctx) => {

@@ -264,7 +264,8 @@ export class WtdProxy {
 
   async #listen(port: number, host: string): Promise<void> {
     const app = new Koa();
-    const router = new Router();
+    // Paths match exactly as written: /Nodes/x/PING is not /nodes/x/ping.
+    const router = new Router({ sensitive: true, strict: true });
     app.silent = true;
     app.use(async (ctx, next) => {
       ctx.res.once('finish', () => this.#changed());
@@ -284,7 +285,12 @@ export class WtdProxy {
     });
     router.get('/', (ctx) => {
       ctx.type = 'text/html; charset=utf-8';
-      ctx.set('Content-Security-Policy', "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'");
+      // No other site may frame the page (clickjacking).
+      ctx.set(
+        'Content-Security-Policy',
+        "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'none'",
+      );
+      ctx.set('X-Frame-Options', 'DENY');
       ctx.body = statusPage();
     });
     router.get('/status.json', (ctx) => {

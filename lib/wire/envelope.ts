@@ -64,6 +64,11 @@ export function readKid(jws: unknown, kind: MessageKind): string {
   if (typeof jws !== 'string' || !COMPACT.test(jws)) {
     throw new WireError('ERR_BAD_JWS', 400, 'the body must be a compact JWS (three base64url parts)');
   }
+  // One signature, one spelling: base64url with unused bits set decodes to the same bytes.
+  const signature = jws.slice(jws.lastIndexOf('.') + 1);
+  if (Buffer.from(signature, 'base64url').toString('base64url') !== signature) {
+    throw new WireError('ERR_BAD_JWS', 400, 'the signature is not canonical base64url');
+  }
   const header = parsePart(jws.slice(0, jws.indexOf('.')), 'protected header');
   if (header.typ !== TYP[kind]) {
     throw new WireError('ERR_BAD_JWS', 401, `expected typ ${TYP[kind]}, got ${JSON.stringify(header.typ)}`);
