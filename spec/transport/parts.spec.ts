@@ -53,16 +53,22 @@ describe('Outbound.request(link, path, jws, { startedAt, timeout })', () => {
   });
 });
 
-describe('WtdNode: what is kept per grant goes with the grant', () => {
-  let nodes: Awaited<ReturnType<typeof twoNodes>>;
+/** Fresh nodes from `twoNodes()` for each test of the enclosing describe, closed after it. */
+function withTwoNodes(): Awaited<ReturnType<typeof twoNodes>> {
+  const current = {} as Awaited<ReturnType<typeof twoNodes>>;
   beforeEach(async () => {
-    nodes = await twoNodes();
+    Object.assign(current, await twoNodes());
     probeRuns.count = 0;
   });
   afterEach(async () => {
-    await nodes.alice.close();
-    await nodes.bob.close();
+    await current.alice.close();
+    await current.bob.close();
   });
+  return current;
+}
+
+describe('WtdNode: what is kept per grant goes with the grant', () => {
+  const nodes = withTwoNodes();
 
   it("after a revocation the grantee's key is forgotten: its pid messages are refused as from an unknown key", async () => {
     const remote = await nodes.bob.connect(nodes.grant);
@@ -108,15 +114,7 @@ describe('WtdNode: what is kept per grant goes with the grant', () => {
 });
 
 describe('BEHAVIOUR_OP_TABLE: the one table of behaviour operations', () => {
-  let nodes: Awaited<ReturnType<typeof twoNodes>>;
-  beforeEach(async () => {
-    nodes = await twoNodes();
-    probeRuns.count = 0;
-  });
-  afterEach(async () => {
-    await nodes.alice.close();
-    await nodes.bob.close();
-  });
+  const nodes = withTwoNodes();
 
   it('every operation has its client method, in camelCase, on RemoteNode.behaviour(kind, mission, name)', async () => {
     const remote = await nodes.bob.connect(nodes.grant);
