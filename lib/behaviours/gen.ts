@@ -274,6 +274,8 @@ export interface StartOptions {
   name?: string;
   /** How long `init` may take, in ms; then the process is killed and start fails with `ERR_START_TIMEOUT`. Default: no limit. */
   timeout?: number;
+  /** Most messages its mailbox holds before messages from other nodes are refused (`ERR_MAILBOX_FULL`). Default 1000. */
+  maxMailbox?: number;
 }
 
 /** @internal What a behaviour's start hook reports back to `start`. */
@@ -370,7 +372,7 @@ export function startBehaviour(
     };
     let pid: Pid | undefined;
     try {
-      pid = node.spawn(impl, { arg, name: options?.name, link: parent });
+      pid = node.spawn(impl, { arg, name: options?.name, link: parent, maxMailbox: options?.maxMailbox });
     } catch (err) {
       impl[START_ACK] = undefined;
       if (err instanceof NameError && err.code === 'ERR_NAME_TAKEN') {

@@ -553,7 +553,10 @@ its proxy, and prints the result as JSON. Example: wtd call bob.grant Greeter he
       const timeout = ctx.values.timeout === undefined ? 5000 : Number(ctx.values.timeout);
       if (!(timeout > 0)) throw new UsageError(`--timeout takes milliseconds, got '${String(ctx.values.timeout)}'`);
       const grant = readGrantFile(file);
-      const node = await WtdNode.start({ name: 'wtd-call', dataDir: ':memory:' });
+      // The caller's identity is kept in the data directory: a grant is bound to the node that used it first.
+      const callerDir = join(ctx.dataDir, 'caller');
+      mkdirSync(callerDir, { recursive: true, mode: 0o700 });
+      const node = await WtdNode.start({ name: 'wtd-call', dataDir: callerDir });
       try {
         const proxy = (ctx.values.proxy as string | undefined) ?? grant.node.proxy ?? null;
         if (grant.node.address === null && proxy !== null) {

@@ -1,3 +1,10 @@
+/**
+ * How many messages a process's mailbox holds before messages from other
+ * nodes are refused: with the wire's 64 KiB bound on a message, at most
+ * 64 MiB per process, which a 1 GB Raspberry Pi can carry.
+ */
+export const DEFAULT_MAX_MAILBOX = 1000;
+
 /** Marks a slot whose message was taken out of the middle by a selective receive. */
 const HOLE: unique symbol = Symbol('wtd.mailbox.hole');
 

@@ -64,7 +64,15 @@ export interface SpawnOptions {
   trapExit?: boolean;
   /** For a behaviour: the argument its start hook receives. */
   arg?: unknown;
+  /**
+   * Most messages its mailbox holds before a message from another node is
+   * refused (`ERR_MAILBOX_FULL`); local sends are never refused, as in
+   * Erlang. Default {@link DEFAULT_MAX_MAILBOX}.
+   */
+  maxMailbox?: number;
 }
+
+export { DEFAULT_MAX_MAILBOX } from './mailbox.js';
 
 /**
  * A snapshot of one process, for tools such as the observer.
@@ -201,12 +209,30 @@ export class Node {
     if (options !== undefined) {
       if (options.name !== undefined) this.register(options.name, proc.pid, proc);
       if (options.trapExit) proc._trapExit = true;
+      if (options.maxMailbox !== undefined) {
+        if (!(Number.isSafeInteger(options.maxMailbox) && options.maxMailbox >= 1)) {
+          throw new RangeError(`spawn({ maxMailbox }) expects a whole number >= 1, got ${String(options.maxMailbox)}`);
+        }
+        proc._maxMailbox = options.maxMailbox;
+      }
     }
     proc._slot = this.#live.length;
     this.#live.push(proc);
     if (options?.link !== undefined) this._link(proc, options.link);
     proc._schedule();
     return proc.pid;
+  }
+
+  /**
+   * @internal Delivers a message that came from another node: false, and
+   * not queued, when the process's mailbox holds its `maxMailbox` already.
+   * A dead pid takes it (and drops it), as in Erlang.
+   */
+  _sendRemote(dest: Pid, msg: unknown): boolean {
+    const target = dest[PROCESS] as Mailable | undefined;
+    if (target instanceof Process && target.messageCount >= target._maxMailbox) return false;
+    target?._deliver(msg);
+    return true;
   }
 
   /**

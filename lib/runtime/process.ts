@@ -1,6 +1,6 @@
 /* eslint-disable @typescript-eslint/no-this-alias -- module state records which process is running or about to wait, so the hot path allocates no closures. */
 import { NoProcError } from '../errors.js';
-import { Mailbox } from './mailbox.js';
+import { DEFAULT_MAX_MAILBOX, Mailbox } from './mailbox.js';
 import { DownMessage, ExitMessage, TIMEOUT, type RegisteredName, type Timeout } from './messages.js';
 import type { Node, SpawnOptions } from './node.js';
 import { Pid, Ref } from './pid.js';
@@ -226,6 +226,7 @@ export class Process {
   /** @internal */ _state: State = State.Starting;
   /** @internal QUEUED | BUSY | TRAP_EXIT */ _flags = 0;
   /** @internal Created on the first message that has to wait. */ _mailbox: Mailbox | null = null;
+  /** @internal How many messages from other nodes its mailbox takes. */ _maxMailbox = DEFAULT_MAX_MAILBOX;
   /** @internal Set only while waiting. */ _match: Matcher | null = null;
   /** @internal Set only while waiting or yielding. */ _resolve: ((value: unknown) => void) | null = null;
   /**

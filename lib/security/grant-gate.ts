@@ -60,6 +60,44 @@ export class GrantGate {
     if (wait > 0) throw new RateLimitedError(Math.max(1, Math.ceil(wait / 1000)));
   }
 
+  /** The grant `kid` names if it is usable now, else undefined (no refusal, nothing forgotten). */
+  grantOf(kid: string): GrantRecord | undefined {
+    const grant = this.#store.getGrant(kid);
+    return isUsable(grant, this.#clock.now()) ? grant : undefined;
+  }
+
+  /**
+   * Takes one token for a pid message under `grant` (its message rate, or
+   * else its rate): 0 if taken, else the ms until one is free.
+   */
+  messageWait(grant: GrantRecord): number {
+    return grant.messageRate === null
+      ? this.#limiter.take(grant.kid, grant.rate, this.#clock.now())
+      : this.#limiter.take(messageBucket(grant.kid), grant.messageRate, this.#clock.now());
+  }
+
+  /** {@link messageWait}, refusing with {@link RateLimitedError} (429) when no token is left. */
+  takeMessage(grant: GrantRecord): void {
+    const wait = this.messageWait(grant);
+    if (wait > 0) throw new RateLimitedError(Math.max(1, Math.ceil(wait / 1000)));
+  }
+
+  /**
+   * Checks that a request under `grant` comes from the node it is bound to:
+   * the one it was made for, or for an issued key the first that used it
+   * (bound now if none did). Else `ERR_WRONG_ISSUER` (403).
+   */
+  checkIssuer(grant: GrantRecord, iss: string): void {
+    const bound = grant.iss ?? this.#store.bindIssuer(grant.kid, iss);
+    if (bound !== iss) {
+      throw new WireError(
+        'ERR_WRONG_ISSUER',
+        403,
+        'this grant is bound to another node: a grant file is used by one node (its data directory) only',
+      );
+    }
+  }
+
   /** Counts an accepted use of `kid`. */
   recordUse(kid: string): void {
     this.#store.recordUse(kid, this.#clock.now());
@@ -83,9 +121,15 @@ export class GrantGate {
   ended(kid: string): void {
     this.#epoch++;
     this.#limiter.forget(kid);
+    this.#limiter.forget(messageBucket(kid));
     this.#keys.delete(kid);
     this.#onEnded(kid);
   }
+}
+
+/** The rate bucket of a grant's own message rate. */
+function messageBucket(kid: string): string {
+  return `${kid}/messages`;
 }
 
 /** The refusal of a request whose grant does not cover what it asks for. */

@@ -37,6 +37,14 @@ export interface GrantRecord {
   revokedAt: number | null;
   uses: number;
   lastUsedAt: number | null;
+  /**
+   * The node id the grantee calls from: the `iss` every request under this
+   * grant must carry. Set when the grant is made to a node's key; for an
+   * issued key, fixed by its first accepted request.
+   */
+  iss: string | null;
+  /** Pid messages' own rate, or null when they spend {@link rate} with calls and casts. */
+  messageRate: RateLimit | null;
 }
 
 /**
@@ -62,6 +70,11 @@ export interface GrantStore extends ReplayLog {
   listGrants(): GrantRecord[];
   /** Marks a grant revoked; returns false if there is no such grant. */
   revoke(kid: string, at: number): boolean;
+  /**
+   * Fixes grant `kid`'s issuer to `iss` if it has none yet; returns the
+   * issuer it has now (the first one written wins).
+   */
+  bindIssuer(kid: string, iss: string): string | undefined;
   /** Counts one use. */
   recordUse(kid: string, at: number): void;
   close(): void;

@@ -16,6 +16,8 @@ interface GrantRow {
   revoked_at: number | null;
   uses: number;
   last_used_at: number | null;
+  iss: string | null;
+  message_rate: string | null;
 }
 
 function toRecord(row: GrantRow): GrantRecord {
@@ -30,6 +32,8 @@ function toRecord(row: GrantRow): GrantRecord {
     revokedAt: row.revoked_at,
     uses: row.uses,
     lastUsedAt: row.last_used_at,
+    iss: row.iss,
+    messageRate: row.message_rate === null ? null : (JSON.parse(row.message_rate) as GrantRecord['rate']),
   };
 }
 
@@ -63,23 +67,30 @@ export class SqliteGrantStore implements GrantStore {
         CREATE TABLE IF NOT EXISTS grants (
           kid TEXT PRIMARY KEY, label TEXT NOT NULL, missions TEXT NOT NULL, public_jwk TEXT NOT NULL,
           rate TEXT NOT NULL, expires_at INTEGER, created_at INTEGER NOT NULL, revoked_at INTEGER,
-          uses INTEGER NOT NULL DEFAULT 0, last_used_at INTEGER);
+          uses INTEGER NOT NULL DEFAULT 0, last_used_at INTEGER, iss TEXT, message_rate TEXT);
       `,
       'grant store',
     );
     const db = this.#db;
+    // Stores written before grants bound their issuer and had a message rate gain the two columns.
+    const columns = new Set((db.pragma('table_info(grants)') as { name: string }[]).map((c) => c.name));
+    if (!columns.has('iss')) db.exec('ALTER TABLE grants ADD COLUMN iss TEXT');
+    if (!columns.has('message_rate')) db.exec('ALTER TABLE grants ADD COLUMN message_rate TEXT');
     this.#replay = new SqliteReplayLog(db);
     this.#statements = {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
       addGrant: db.prepare(
-        `INSERT INTO grants (kid, label, missions, public_jwk, rate, expires_at, created_at, revoked_at, uses, last_used_at)
-         VALUES (@kid, @label, @missions, @public_jwk, @rate, @expires_at, @created_at, @revoked_at, @uses, @last_used_at)`,
+        `INSERT INTO grants (kid, label, missions, public_jwk, rate, expires_at, created_at, revoked_at, uses, last_used_at,
+           iss, message_rate)
+         VALUES (@kid, @label, @missions, @public_jwk, @rate, @expires_at, @created_at, @revoked_at, @uses, @last_used_at,
+           @iss, @message_rate)`,
       ),
       getGrant: db.prepare<[string], GrantRow>('SELECT * FROM grants WHERE kid = ?'),
       listGrants: db.prepare<[], GrantRow>('SELECT * FROM grants ORDER BY created_at'),
       revoke: db.prepare('UPDATE grants SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL'),
       exists: db.prepare<[string], { kid: string }>('SELECT kid FROM grants WHERE kid = ?'),
+      bindIssuer: db.prepare('UPDATE grants SET iss = ? WHERE kid = ? AND iss IS NULL'),
       recordUse: db.prepare('UPDATE grants SET uses = uses + 1, last_used_at = ? WHERE kid = ?'),
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
     };
@@ -113,6 +124,8 @@ export class SqliteGrantStore implements GrantStore {
         revoked_at: g.revokedAt,
         uses: g.uses,
         last_used_at: g.lastUsedAt,
+        iss: g.iss,
+        message_rate: g.messageRate === null ? null : JSON.stringify(g.messageRate),
       });
       this.#flush();
     } catch (err) {
@@ -157,6 +170,13 @@ export class SqliteGrantStore implements GrantStore {
     this.#cache.delete(kid);
     this.#flush();
     return true;
+  }
+
+  bindIssuer(kid: string, iss: string): string | undefined {
+    this.#statements.bindIssuer.run(iss, kid);
+    this.#cache.delete(kid);
+    this.#flush();
+    return this.getGrant(kid)?.iss ?? undefined;
   }
 
   recordUse(kid: string, at: number): void {

@@ -1,7 +1,7 @@
 import type { JWK } from 'jose';
 import type { WallClock } from '../runtime/clock.js';
 import type { GrantRecord, GrantStore, RateLimit } from '../security/grant-store.js';
-import { exportPrivate, importPublic, newKeyPair } from '../security/keys.js';
+import { exportPrivate, importPublic, newKeyPair, shortId } from '../security/keys.js';
 import { parseRate } from '../security/rate-limiter.js';
 import type { NodeIdentity } from './identity.js';
 
@@ -17,6 +17,12 @@ export interface GrantOptions {
   missions: string[];
   /** `'10/s'`, `'100/min'`..., or a {@link RateLimit}. */
   rate: string | RateLimit;
+  /**
+   * A rate of their own for pid messages (both ways: to the pids this node
+   * hands the grantee, and to the grantee's pids). Without it they spend
+   * {@link rate} with calls and casts.
+   */
+  messageRate?: string | RateLimit;
   /** When the grant ends: a Date, or a lifetime in ms. */
   expires?: Date | number;
   label?: string;
@@ -96,12 +102,8 @@ export class GrantIssuer {
         `grant({ missions }) expects a non-empty list of mission names, got ${JSON.stringify(missions)}`,
       );
     }
-    const rate = typeof options.rate === 'string' ? parseRate(options.rate) : options.rate;
-    if (!(rate?.count >= 1 && rate.intervalMs > 0 && rate.burst >= 1)) {
-      throw new RangeError(
-        `grant({ rate }) expects '10/s' or { count, intervalMs, burst }, got ${JSON.stringify(options.rate)}`,
-      );
-    }
+    const rate = readRate('rate', options.rate);
+    const messageRate = options.messageRate === undefined ? null : readRate('messageRate', options.messageRate);
     const now = this.#clock.now();
     const expiresAt =
       options.expires === undefined
@@ -112,10 +114,13 @@ export class GrantIssuer {
     let publicJwk: JWK;
     let kid: string;
     let privateJwk: JWK | undefined;
+    // A grant to a node's own key is used by that node only; an issued key by whichever node uses it first.
+    let iss: string | null = null;
     if (options.to !== undefined) {
       const imported = await importPublic(options.to);
       publicJwk = { kty: options.to.kty, crv: options.to.crv, x: options.to.x };
       kid = imported.thumbprint;
+      iss = shortId(kid);
     } else {
       const pair = await newKeyPair();
       publicJwk = pair.publicJwk;
@@ -133,6 +138,8 @@ export class GrantIssuer {
       revokedAt: null,
       uses: 0,
       lastUsedAt: null,
+      iss,
+      messageRate,
     };
     this.#store.addGrant(record);
     if (privateJwk === undefined) return record;
@@ -154,4 +161,14 @@ export class GrantIssuer {
     if (done) this.#ended(kid);
     return done;
   }
+}
+
+function readRate(option: 'rate' | 'messageRate', given: string | RateLimit): RateLimit {
+  const rate = typeof given === 'string' ? parseRate(given) : given;
+  if (!(rate?.count >= 1 && rate.intervalMs > 0 && rate.burst >= 1)) {
+    throw new RangeError(
+      `grant({ ${option} }) expects '10/s' or { count, intervalMs, burst }, got ${JSON.stringify(given)}`,
+    );
+  }
+  return rate;
 }

@@ -6,12 +6,12 @@ import type { WallClock } from '../runtime/clock.js';
 import type { Logger, Node } from '../runtime/node.js';
 import { notGranted, type GrantGate } from '../security/grant-gate.js';
 import type { GrantRecord } from '../security/grant-store.js';
-import { newClaims, type CallClaims, type PidClaims } from '../wire/claims.js';
+import { newClaims, type CallClaims, type InboxClaims, type PidClaims } from '../wire/claims.js';
 import type { Encoded } from '../wire/codec.js';
 import type { CodecContext, NodeCodec } from './codec-context.js';
 import type { Executions } from './executions.js';
 import type { NodeIdentity } from './identity.js';
-import { directLink, type Link } from './link.js';
+import type { Link } from './link.js';
 import type { PidRegistry, PidRoute } from './pid-registry.js';
 import type { PidRoutes } from './pid-routes.js';
 import { errorBody } from './refusals.js';
@@ -27,6 +27,13 @@ export interface CallRequest {
   replyLink?: Link;
 }
 
+/** A grantee's poll for the messages to its pids that passed authentication. */
+export interface InboxRequest {
+  claims: InboxClaims;
+  grant: GrantRecord;
+  relayed: boolean;
+}
+
 /** A pid message that passed authentication: its claims and the key id of its sender. */
 export interface PidRequest {
   claims: PidClaims;
@@ -37,6 +44,10 @@ export interface PidRequest {
 export interface Answer {
   status: number;
   body?: string;
+}
+
+function mailboxFull(): WireError {
+  return new WireError('ERR_MAILBOX_FULL', 503, 'the process holds as many messages as it takes; nothing was queued');
 }
 
 /** Longest timeout a remote caller may ask a behaviour call to wait, in ms. */
@@ -58,7 +69,7 @@ export class RequestHandlers {
   readonly #codec: NodeCodec;
   readonly #identity: NodeIdentity;
   readonly #clock: WallClock;
-  // For pids from a caller that gave no address and came through no proxy:
+  // For pids in a message from a peer this node keeps no context for:
   // messages to them cannot go anywhere (dropped, as Erlang drops messages
   // to an unreachable node), and the owner is told why.
   readonly #noRoute: PidRoute;
@@ -86,9 +97,7 @@ export class RequestHandlers {
     this.#clock = deps.clock;
     this.#noRoute = {
       sendToPid: (id) =>
-        deps.logger.error(
-          `a message to pid ${id} of another node was dropped: that node neither listens nor came through a proxy`,
-        ),
+        deps.logger.error(`a message to pid ${id} of another node was dropped: this node has no way back to it`),
     };
   }
 
@@ -119,6 +128,7 @@ export class RequestHandlers {
     if (!implementsOp(exposed!.cls, operation)) {
       throw new WireError('ERR_NOT_SUPPORTED', 404, `${exposed!.module} does not implement ${op}; nothing was run`);
     }
+    if (proc!.messageCount >= proc!._maxMailbox) throw mailboxFull();
     this.#gate.take(r.grant);
     const context = this.#context(r);
     const args = this.#args(r.claims.body, context, operation);
@@ -144,8 +154,36 @@ export class RequestHandlers {
       );
     }
     const context = this.#routes.context(r.kid) ?? { sender: handed.sender, route: this.#noRoute };
-    this.#node.send(handed.pid, this.#codec.decode(body.msg as Encoded, context));
+    if (!this.#node._sendRemote(handed.pid, this.#codec.decode(body.msg as Encoded, context))) throw mailboxFull();
     return { status: 204 };
+  }
+
+  /**
+   * `PUT /inbox`: a grantee that called directly takes the messages this
+   * node has for the pids it handed over (a long poll: held until there
+   * are some, or for a while). This is how they reach it: this node never
+   * connects to an address a request named. A grantee that came through a
+   * proxy gets them back through it instead.
+   */
+  async inbox(r: InboxRequest): Promise<Answer> {
+    const body = r.claims.body as Partial<InboxClaims['body']> | null;
+    if (body === null || typeof body !== 'object' || !Number.isSafeInteger(body.ack) || body.ack! < 0) {
+      throw new WireError('ERR_BAD_ARGUMENTS', 400, 'an inbox poll carries { ack } (the last seq taken, 0 at first)');
+    }
+    if (r.relayed) {
+      throw new WireError('ERR_BAD_REQUEST', 400, 'through a proxy, messages to your pids come back through it');
+    }
+    const grant = r.grant;
+    // One poll is held per grantee; a second one while one is held spends the grant's rate.
+    if (this.#routes.holding(grant.kid)) this.#gate.take(grant);
+    const messages = await this.#routes.poll(grant.kid, () => this.#gate.messageWait(grant), body.ack!);
+    const claims = newClaims<'reply'>(this.#clock, {
+      id: r.claims.id,
+      aud: r.claims.iss,
+      iss: this.#identity.id,
+      body: { inbox: messages },
+    });
+    return { status: 200, body: await this.#identity.sign('reply', claims) };
   }
 
   /**
@@ -181,26 +219,21 @@ export class RequestHandlers {
 
   /**
    * The codec context of a call under a grant: our pids in the reply are
-   * handed to the grantee (while the grant stands), and theirs in the
-   * arguments are answered the way the request came: through the same
-   * proxy, or at the address the caller gave, signed by this node.
+   * handed to the grantee (while the grant stands), and messages to theirs
+   * in the arguments wait in the grant's outbox, for the grantee's poll or
+   * relayed back through the proxy the request came by.
    */
   #context(r: CallRequest): CodecContext {
-    const kid = r.grant.kid;
-    const addr = r.claims.addr;
-    const iss = r.claims.iss;
-    const sign = this.#identity.sign.bind(this.#identity);
-    const route: PidRoute =
-      r.replyLink !== undefined
-        ? this.#routes.routeTo(iss, r.replyLink, kid, sign)
-        : typeof addr === 'string' && /^https?:\/\//.test(addr)
-          ? this.#routes.routeTo(iss, directLink(addr), kid, sign)
-          : (this.#routes.context(kid)?.route ?? this.#noRoute);
-    const context: CodecContext = {
-      sender: { kid, key: r.key, valid: () => this.#gate.isUsable(kid) },
-      route,
-    };
-    this.#routes.register(kid, r.key, context);
+    const grant = r.grant;
+    const kid = grant.kid;
+    const valid = (): boolean => this.#gate.isUsable(kid);
+    const relay =
+      r.replyLink === undefined
+        ? undefined
+        : { link: r.replyLink, aud: r.claims.iss, signer: this.#identity.sign.bind(this.#identity) };
+    const route = this.#routes.routeTo(kid, () => this.#gate.messageWait(grant), valid, relay);
+    const context: CodecContext = { sender: { kid, key: r.key, valid }, route };
+    this.#routes.register(kid, r.key, r.claims.iss, context);
     return context;
   }
 

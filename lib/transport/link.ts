@@ -8,12 +8,12 @@ import { send, type HttpResponse } from './http-client.js';
 export interface Link {
   /** Names the route, for the per-destination queues and for messages. */
   readonly key: string;
-  /** PUTs `jws` to `path` on the other node and returns its answer. */
-  request(path: string, jws: string, timeoutMs: number): Promise<HttpResponse>;
+  /** PUTs `jws` to `path` on the other node and returns its answer (`signal` abandons it). */
+  request(path: string, jws: string, timeoutMs: number, signal?: AbortSignal): Promise<HttpResponse>;
 }
 
 /** A link straight to a node's HTTP address. */
 export function directLink(address: string): Link {
   const base = address.replace(/\/+$/, '');
-  return { key: base, request: (path, jws, timeoutMs) => send(`${base}${path}`, jws, timeoutMs) };
+  return { key: base, request: (path, jws, timeoutMs, signal) => send(`${base}${path}`, jws, timeoutMs, { signal }) };
 }

@@ -1,6 +1,7 @@
 import type { WallClock } from '../runtime/clock.js';
 import type { NodeOptions } from '../runtime/node.js';
 import type { GrantStore } from '../security/grant-store.js';
+import type { OutboxLimits } from './outbox.js';
 import type { ServerLimits } from './server.js';
 
 /**
@@ -18,6 +19,12 @@ export interface WtdNodeOptions extends NodeOptions {
   store?: GrantStore;
   /** Server limits. */
   limits?: Partial<ServerLimits>;
+  /**
+   * How much may wait for one grantee's pids (messages this node sends
+   * them, until the grantee takes them). Over it messages are dropped and
+   * counted (see {@link WtdNode.outboxStats}).
+   */
+  outbox?: Partial<OutboxLimits>;
   /** The time of day for what is signed, expires or is rate limited. Default: the system's. */
   wallClock?: WallClock;
   /**

@@ -4,6 +4,8 @@ import type { Node } from '../runtime/node.js';
 import { GrantGate } from '../security/grant-gate.js';
 import type { GrantStore } from '../security/grant-store.js';
 import type { KeyPair } from '../security/keys.js';
+import type { InboxMessage } from '../wire/claims.js';
+import type { OutboxLimits } from './outbox.js';
 import { ReplayWindow } from '../security/replay-window.js';
 import { WireCodec } from '../wire/codec.js';
 import type { CodecContext, NodeCodec } from './codec-context.js';
@@ -29,6 +31,8 @@ export interface NodeParts {
   issuer: GrantIssuer;
   refusals: RefusalLog;
   dispatcher: Dispatcher;
+  /** Delivers a message taken from another node's inbox to a local pid handed to that node (key id `kid`). */
+  receive(kid: string, m: InboxMessage, context: CodecContext): void;
 }
 
 /**
@@ -44,6 +48,7 @@ export function assembleParts(
     keys: KeyPair;
     clock: WallClock;
     whereabouts: () => { address: string | null; proxy: string | null };
+    outbox: OutboxLimits;
   },
 ): NodeParts {
   const { store, clock } = deps;
@@ -54,7 +59,7 @@ export function assembleParts(
     in: (billet, ctx) => pids.proxy(billet, ctx.route),
   });
   const replay = new ReplayWindow(store, clock);
-  const routes = new PidRoutes({ codec, clock, logger: node.logger, nodeId: identity.id });
+  const routes = new PidRoutes({ codec, clock, logger: node.logger, nodeId: identity.id, outbox: deps.outbox });
   const executions = new Executions();
   const refusals = new RefusalLog(clock);
   const gate = new GrantGate(store, clock, (kid) => routes.forget(kid));
@@ -89,5 +94,10 @@ export function assembleParts(
     logger: node.logger,
   });
   const outbound = new Outbound(clock);
-  return { identity, codec, replay, routes, gate, executions, outbound, issuer, refusals, dispatcher };
+  const receive = (kid: string, m: InboxMessage, context: CodecContext): void => {
+    const handed = pids.accept(m.id, m.token, kid);
+    if (handed === undefined || !handed.sender.valid()) throw new Error('it names a pid not handed to that node');
+    if (!node._sendRemote(handed.pid, codec.decode(m.msg, context))) throw new Error(`${handed.pid}'s mailbox is full`);
+  };
+  return { identity, codec, replay, routes, gate, executions, outbound, issuer, refusals, dispatcher, receive };
 }

@@ -13,6 +13,8 @@ export interface PidSender {
   key: KeyObject;
   /** False once whatever carried the pid (a grant) is no longer valid. */
   valid(): boolean;
+  /** Told each time a pid is handed to this sender (a direct connection then polls for messages to it). */
+  handed?(): void;
 }
 
 interface Handed {
@@ -60,6 +62,7 @@ export class PidRegistry {
     if (!(proc instanceof Process) || proc.node !== this.node) {
       throw new NotSerializableError(pid, `${pid} is not a pid of this node, and only a node's own pids can be sent`);
     }
+    sender.handed?.();
     const key = `${pid.id}/${sender.kid}`;
     let token = this.#tokens.get(key);
     if (token === undefined) {

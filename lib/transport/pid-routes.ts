@@ -1,53 +1,77 @@
 import type { KeyObject } from 'node:crypto';
 import PQueue from 'p-queue';
-import type { WallClock } from '../runtime/clock.js';
+import type { ClockTimer, WallClock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/node.js';
 import { newClaims } from '../wire/claims.js';
 import type { CodecContext, NodeCodec } from './codec-context.js';
 import type { Signer } from './identity.js';
 import type { Link } from './link.js';
+import { DEFAULT_OUTBOX, Outbox, type OutboxLimits, type OutboxMessage, type OutboxStats } from './outbox.js';
 import type { PidRoute } from './pid-registry.js';
 import { refusalFrom } from './refusals.js';
 
 /** How long a message to a remote pid may take to be accepted. */
 const PID_SEND_TIMEOUT_MS = 10_000;
+/** How long a grantee's poll for its messages is held when there are none, in ms. */
+export const INBOX_HOLD_MS = 20_000;
 
-/** Who may send pid messages here: their key, and how what they send is decoded. */
+/** Who may send pid messages here: their key, the node id they send as, and how what they send is decoded. */
 interface Peer {
   key: KeyObject;
+  iss: string;
   context: CodecContext;
+}
+
+/** How the messages of a grantee that came through a proxy leave: relayed back the same way. */
+export interface RelayBack {
+  link: Link;
+  /** The grantee's node id. */
+  aud: string;
+  signer: Signer;
+}
+
+interface GrantOutbox {
+  box: Outbox;
+  relay: RelayBack | undefined;
+  pumping: boolean;
+  /** Ends the poll held for this grantee, if one is. */
+  release: (() => void) | undefined;
 }
 
 /**
  * The pid traffic of a node with others, both ways. Inbound: the peers whose
  * signed pid messages it accepts (a grantee, signing with its grant key; a
- * node it called, signing with its node key), by key id. Outbound: the
- * routes to pids other nodes handed it, kept per grant, and one ordered
- * queue per link, so that messages from this node to another arrive in the
- * order they were sent, as between Erlang processes. A peer's entry and its
- * routes go when {@link forget} is told the grant or connection ended; a
- * link's queue goes once it is empty.
+ * node it called, signing with its node key), by key id, each with the node
+ * id it must send as. Outbound to grantees: one bounded {@link Outbox} per
+ * grant, which the grantee empties with a long poll it opens (`PUT /inbox`)
+ * or which is pumped back through the proxy the grantee came by; this node
+ * never opens a connection to an address a request named. Outbound to
+ * nodes it called: one ordered queue per link, so that messages arrive in
+ * the order they were sent, as between Erlang processes. A peer's entry and
+ * outbox go when {@link forget} is told the grant or connection ended.
  */
 export class PidRoutes {
   readonly #codec: NodeCodec;
   readonly #clock: WallClock;
   readonly #logger: Logger;
   readonly #iss: string;
+  readonly #limits: OutboxLimits;
   readonly #peers = new Map<string, Peer>();
-  // grant kid -> `${node id}@${link key}` -> route
-  readonly #routes = new Map<string, Map<string, PidRoute>>();
+  readonly #outboxes = new Map<string, GrantOutbox>();
   readonly #queues = new Map<string, PQueue>();
+  #idle = new Set<() => void>();
 
-  constructor(deps: { codec: NodeCodec; clock: WallClock; logger: Logger; nodeId: string }) {
+  constructor(deps: { codec: NodeCodec; clock: WallClock; logger: Logger; nodeId: string; outbox?: OutboxLimits }) {
     this.#codec = deps.codec;
     this.#clock = deps.clock;
     this.#logger = deps.logger;
     this.#iss = deps.nodeId;
+    this.#limits = deps.outbox ?? DEFAULT_OUTBOX;
   }
 
-  /** Lets `kid` send pid messages here, decoded in `context`. */
-  register(kid: string, key: KeyObject, context: CodecContext): void {
-    this.#peers.set(kid, { key, context });
+  /** Lets `kid` send pid messages here as node `iss`, decoded in `context`. */
+  register(kid: string, key: KeyObject, iss: string, context: CodecContext): void {
+    this.#peers.set(kid, { key, iss, context });
   }
 
   /** The key of a peer allowed to send pid messages here. */
@@ -55,51 +79,121 @@ export class PidRoutes {
     return this.#peers.get(kid)?.key;
   }
 
+  /** The node id a peer's messages must carry as `iss`. */
+  issuer(kid: string): string | undefined {
+    return this.#peers.get(kid)?.iss;
+  }
+
   /** The codec context of a peer's messages. */
   context(kid: string): CodecContext | undefined {
     return this.#peers.get(kid)?.context;
   }
 
-  /** Drops what is kept for `kid`: it may no longer send here, and its pids are no longer answered. */
+  /** The key ids whose pid messages this node accepts. */
+  kids(): string[] {
+    return [...this.#peers.keys()];
+  }
+
+  /** Drops what is kept for `kid`: it may no longer send here, and what waited for its pids is dropped. */
   forget(kid: string): void {
     this.#peers.delete(kid);
-    this.#routes.delete(kid);
+    const out = this.#outboxes.get(kid);
+    if (out === undefined) return;
+    this.#outboxes.delete(kid);
+    out.box.close();
+    this.#settled();
   }
 
-  /** How many peers and grants have state here, and how many links have messages on their way. */
+  /** Closes every outbox (the node is closing): held polls are answered, nothing more leaves. */
+  close(): void {
+    for (const kid of [...this.#outboxes.keys()]) {
+      const out = this.#outboxes.get(kid)!;
+      this.#outboxes.delete(kid);
+      out.box.close();
+    }
+    this.#settled();
+  }
+
+  /** How many peers and grantee outboxes have state here, and how many links have messages on their way. */
   get held(): { peers: number; grants: number; links: number } {
-    return { peers: this.#peers.size, grants: this.#routes.size, links: this.#queues.size };
+    return { peers: this.#peers.size, grants: this.#outboxes.size, links: this.#queues.size };
   }
 
-  /** How many links have messages on their way. */
+  /** Messages on their way: in link queues, and waiting in grantees' outboxes. */
   get size(): number {
-    return this.#queues.size;
+    let n = this.#queues.size;
+    for (const out of this.#outboxes.values()) n += out.box.size;
+    return n;
+  }
+
+  /** What each grantee's outbox holds and has dropped, by grant key id. */
+  outboxStats(): Record<string, OutboxStats> {
+    const stats: Record<string, OutboxStats> = {};
+    for (const [kid, out] of this.#outboxes) stats[kid] = out.box.stats;
+    return stats;
   }
 
   /**
-   * How this node sends to pids that grantee `grantKid` handed it, at node
-   * `nodeId` over `link`: signed by `signer`, only while the grant's
-   * context says its sender is valid.
+   * How this node sends to pids that grantee `grantKid` handed it: into
+   * that grant's outbox, spending `spend` (the grant's message rate) as
+   * they leave, while `valid()`. With `relay`, the outbox is pumped back
+   * through that proxy; without, it waits for the grantee's poll.
    */
-  routeTo(nodeId: string, link: Link, grantKid: string, signer: Signer): PidRoute {
-    let routes = this.#routes.get(grantKid);
-    if (routes === undefined) {
-      routes = new Map();
-      this.#routes.set(grantKid, routes);
-    }
-    const key = `${nodeId}@${link.key}`;
-    let route = routes.get(key);
-    if (route === undefined) {
-      route = {
-        sendToPid: (id, token, msg) => {
-          const context = this.context(grantKid);
-          if (context === undefined || !context.sender.valid()) return;
-          this.deliver(link, nodeId, id, token, msg, context, signer);
-        },
+  routeTo(grantKid: string, spend: () => number, valid: () => boolean, relay?: RelayBack): PidRoute {
+    const out = this.#outbox(grantKid, spend);
+    if (relay !== undefined) out.relay = relay;
+    return {
+      sendToPid: (id, token, msg) => {
+        if (out.box.closed || !valid()) return;
+        const context = this.context(grantKid);
+        if (context === undefined) return;
+        if (!out.box.push(id, token, this.#codec.encode(msg, context))) return;
+        if (out.relay !== undefined) this.#pump(out);
+      },
+    };
+  }
+
+  /** True while a poll of grantee `grantKid` is held. */
+  holding(grantKid: string): boolean {
+    return this.#outboxes.get(grantKid)?.release !== undefined;
+  }
+
+  /**
+   * A grantee's poll for its messages: forgets those up to `ack`, then
+   * answers with what may leave now, or waits for some (at most
+   * {@link INBOX_HOLD_MS}). One poll is held per grantee; a newer one ends
+   * the older, which answers with nothing.
+   */
+  async poll(grantKid: string, spend: () => number, ack: number): Promise<OutboxMessage[]> {
+    const out = this.#outbox(grantKid, spend);
+    out.box.ack(ack);
+    this.#settled();
+    out.release?.();
+    let over = false;
+    let timer: ClockTimer | undefined;
+    const ended = new Promise<void>((resolve) => {
+      timer = this.#clock.setTimer(resolve, INBOX_HOLD_MS);
+      out.release = () => {
+        timer?.cancel();
+        resolve();
       };
-      routes.set(key, route);
+    });
+    const mine = out.release;
+    void ended.then(() => {
+      over = true;
+    });
+    try {
+      for (;;) {
+        // A poll that was held to its end, or that a newer one replaced, answers with nothing.
+        if (over) return [];
+        const batch = out.box.take();
+        if (batch.length > 0 || out.box.closed) return batch;
+        await Promise.race([out.box.changed(), ended]);
+      }
+    } finally {
+      timer?.cancel();
+      if (out.release === mine) out.release = undefined;
     }
-    return route;
   }
 
   /** {@link send}, with a failure logged rather than returned (a send never fails, as in Erlang). */
@@ -130,18 +224,74 @@ export class PidRoutes {
     context: CodecContext,
     signer: Signer,
   ): Promise<void> {
-    const path = `/pid/${id}`;
-    const body = { token, msg: this.#codec.encode(msg, context) };
-    return this.#queue(link).add(async () => {
-      const claims = newClaims<'pid'>(this.#clock, { aud, iss: this.#iss, method: 'PUT', path, body });
-      const res = await link.request(path, await signer('pid', claims), PID_SEND_TIMEOUT_MS);
-      if (res.status !== 204) throw refusalFrom(res);
-    });
+    const body = this.#codec.encode(msg, context);
+    return this.#queue(link).add(() => this.#put(link, aud, id, token, body, signer));
   }
 
-  /** Resolves once every message handed to {@link send} has been accepted or refused. */
+  /** Resolves once every message handed to {@link send} was accepted or refused, and every outbox is empty. */
   async onIdle(): Promise<void> {
-    await Promise.all([...this.#queues.values()].map((q) => q.onIdle()));
+    for (;;) {
+      await Promise.all([...this.#queues.values()].map((q) => q.onIdle()));
+      if ([...this.#outboxes.values()].every((o) => o.box.size === 0)) return;
+      await new Promise<void>((resolve) => this.#idle.add(resolve));
+    }
+  }
+
+  async #put(link: Link, aud: string, id: number, token: string, msg: unknown, signer: Signer): Promise<void> {
+    const path = `/pid/${id}`;
+    const body = { token, msg };
+    const claims = newClaims<'pid'>(this.#clock, { aud, iss: this.#iss, method: 'PUT', path, body } as never);
+    const res = await link.request(path, await signer('pid', claims), PID_SEND_TIMEOUT_MS);
+    if (res.status !== 204) throw refusalFrom(res);
+  }
+
+  /** Sends a relayed grantee's outbox back through its proxy, one message at a time, in order. */
+  #pump(out: GrantOutbox): void {
+    if (out.pumping) return;
+    out.pumping = true;
+    void (async () => {
+      try {
+        while (!out.box.closed && out.box.size > 0 && out.relay !== undefined) {
+          const batch = out.box.take();
+          if (batch.length === 0) {
+            await out.box.changed();
+            continue;
+          }
+          const { link, aud, signer } = out.relay;
+          for (const m of batch) {
+            if (out.box.closed) break;
+            await this.#put(link, aud, m.id, m.token, m.msg, signer).catch((err: unknown) =>
+              this.#logger.error(`could not deliver a message to <${aud}.${m.id}.0>: ${(err as Error).message}`),
+            );
+            out.box.ack(m.seq);
+            this.#settled();
+          }
+        }
+      } finally {
+        out.pumping = false;
+        this.#settled();
+      }
+    })();
+  }
+
+  #outbox(grantKid: string, spend: () => number): GrantOutbox {
+    let out = this.#outboxes.get(grantKid);
+    if (out === undefined) {
+      out = {
+        box: new Outbox(this.#limits, this.#clock, spend),
+        relay: undefined,
+        pumping: false,
+        release: undefined,
+      };
+      this.#outboxes.set(grantKid, out);
+    }
+    return out;
+  }
+
+  #settled(): void {
+    const waiters = [...this.#idle];
+    this.#idle.clear();
+    for (const w of waiters) w();
   }
 
   #queue(link: Link): PQueue {

@@ -364,7 +364,10 @@ export class ProxyClient {
     }
     const from = String(m.from);
     const work = this.#deps
-      .dispatch('PUT', String(m.path), String(m.jws), { relayedFrom: (nodeId) => this.link(nodeId) })
+      .dispatch('PUT', String(m.path), String(m.jws), {
+        relayed: { from, link: this.link(from) },
+        source: `proxy:${from}`,
+      })
       .then((answer) => {
         // A repeat that the replay window caught (after a restart of this node) ran once already: no answer.
         if (answer.status === 409) return;

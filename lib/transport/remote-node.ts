@@ -9,7 +9,9 @@ import {
 } from '../missions/behaviour-ops.js';
 import type { WallClock } from '../runtime/clock.js';
 import { checkTime } from '../security/authenticate.js';
-import { newClaims, type CallClaims, type ReplyClaims } from '../wire/claims.js';
+import { newClaims, type CallClaims, type InboxMessage, type ReplyClaims } from '../wire/claims.js';
+import type { Logger } from '../runtime/node.js';
+import { InboxPoller } from './inbox-poller.js';
 import { readKid, underLoad, verify } from '../wire/envelope.js';
 import type { CodecContext, NodeCodec } from './codec-context.js';
 import type { Signer } from './identity.js';
@@ -54,8 +56,9 @@ export interface RemoteDeps {
   routes: PidRoutes;
   outbound: Outbound;
   clock: WallClock;
-  /** Where this node listens now, if it does (told to the callee for messages to our pids). */
-  address: () => string | undefined;
+  logger: Logger;
+  /** Delivers a message that came back for one of our pids, sent by the node whose key id is `kid`. */
+  receive(kid: string, m: InboxMessage, context: CodecContext): void;
 }
 
 /**
@@ -119,9 +122,35 @@ export class RemoteNode {
       },
     };
     // Our pids in calls are handed to the remote node; its pids come back through this connection.
-    const sender: PidSender = { kid: conn.nodeKid, key: conn.nodeKey, valid: () => !this.#closed };
+    // Straight to its address, messages to our pids come back as answers to a poll we open once we
+    // handed it one; through the proxy, they are relayed as requests.
+    const sender: PidSender = {
+      kid: conn.nodeKid,
+      key: conn.nodeKey,
+      valid: () => !this.#closed,
+      handed: conn.via === 'direct' ? () => this.#poller().start() : undefined,
+    };
     this.#context = { sender, route };
-    deps.routes.register(conn.nodeKid, conn.nodeKey, this.#context);
+    deps.routes.register(conn.nodeKid, conn.nodeKey, conn.nodeId, this.#context);
+  }
+
+  #polling: InboxPoller | undefined;
+
+  #poller(): InboxPoller {
+    const { clock, logger, nodeId, receive } = this.#deps;
+    const conn = this.#conn;
+    this.#polling ??= new InboxPoller({
+      link: conn.link,
+      nodeId,
+      peerId: conn.nodeId,
+      peerKey: conn.nodeKey,
+      peerKid: conn.nodeKid,
+      signer: conn.signer,
+      clock,
+      logger,
+      receive: (m) => receive(conn.nodeKid, m, this.#context),
+    });
+    return this.#polling;
   }
 
   /** Calls `module.fn(...args)` on the remote node and resolves with its result. */
@@ -179,6 +208,7 @@ export class RemoteNode {
   /** @internal */
   _close(): void {
     this.#closed = true;
+    this.#polling?.stop();
   }
 
   #request(path: string, args: unknown[], options: RemoteCallOptions, cast: boolean): Promise<unknown> {
@@ -202,8 +232,6 @@ export class RemoteNode {
       timeout,
     });
     if (options.mission !== undefined) claims.mission = options.mission;
-    const address = this.#deps.address();
-    if (address !== undefined) claims.addr = address;
     if (cast) claims.cast = true;
     const jws = await conn.signer('call', claims);
     const res = await this.#deps.outbound.request(conn.link, path, jws, { startedAt, timeout });

@@ -8,7 +8,7 @@ import { authenticate, type KeyResolver } from '../security/authenticate.js';
 import type { GrantGate } from '../security/grant-gate.js';
 import type { GrantRecord } from '../security/grant-store.js';
 import type { ReplayWindow } from '../security/replay-window.js';
-import type { MessageKind } from '../wire/claims.js';
+import type { InboxClaims, MessageKind } from '../wire/claims.js';
 import { underLoad } from '../wire/envelope.js';
 import { readJwsBody } from '../wire/request-body.js';
 import type { Answer, RequestHandlers } from './handlers.js';
@@ -46,7 +46,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
 
 /** A route of the apply tree, matched from a request path. */
 export interface RouteMatch {
-  name: 'apply' | 'behaviour' | 'pid';
+  name: 'apply' | 'behaviour' | 'pid' | 'inbox';
   kind: MessageKind;
   params: Record<string, string>;
 }
@@ -55,9 +55,10 @@ const ROUTES: { name: RouteMatch['name']; kind: MessageKind; keys: string[] }[] 
   { name: 'apply', kind: 'call', keys: ['module', 'fn'] },
   { name: 'behaviour', kind: 'call', keys: ['mission', 'name', 'op'] },
   { name: 'pid', kind: 'pid', keys: ['id'] },
+  { name: 'inbox', kind: 'call', keys: [] },
 ];
 
-/** Matches `/apply/<module>/<function>`, `/behaviour/<mission>/<name>/<op>` or `/pid/<id>`; undefined otherwise. */
+/** Matches `/apply/<module>/<function>`, `/behaviour/<mission>/<name>/<op>`, `/pid/<id>` or `/inbox`; undefined otherwise. */
 export function matchRoute(path: string): RouteMatch | undefined {
   const parts = path.split('/');
   if (parts[0] !== '') return undefined;
@@ -79,8 +80,14 @@ export function matchRoute(path: string): RouteMatch | undefined {
 
 /** How a request arrived, for the handlers: relayed requests are answered through the same proxy. */
 export interface Arrival {
-  /** Set when the request came through a proxy: how to reach its sender the same way. */
-  relayedFrom?: (nodeId: string) => Link;
+  /**
+   * Set when the request came through a proxy: the node id the proxy
+   * authenticated as its sender (its `iss` must be that), and how to reach
+   * that node the same way.
+   */
+  relayed?: { from: string; link: Link };
+  /** Who sent it, for the refusal log: the remote address, or the relaying proxy and sender. */
+  source?: string;
 }
 
 /** A call's grant, and its key. */
@@ -102,8 +109,21 @@ export interface DispatcherDeps {
   logger: Logger;
 }
 
+function wrongIssuer(): WireError {
+  return new WireError(
+    'ERR_WRONG_ISSUER',
+    403,
+    'this request claims to come from another node than the one its key is bound to',
+  );
+}
+
+/** A relayed request's `iss` must be the sender the proxy authenticated. */
+function checkRelayedIssuer(iss: string, arrival: Arrival): void {
+  if (arrival.relayed !== undefined && arrival.relayed.from !== iss) throw wrongIssuer();
+}
+
 const NOT_FOUND = (): WireError =>
-  new WireError('ERR_NOT_FOUND', 404, 'no such route; use PUT /apply, /behaviour or /pid');
+  new WireError('ERR_NOT_FOUND', 404, 'no such route; use PUT /apply, /behaviour, /pid or /inbox');
 
 /**
  * Runs every signed request, whatever carried it (the node's HTTP server or
@@ -170,15 +190,29 @@ export class Dispatcher {
     const expected = { aud: d.nodeId, method, path, replay: d.replay, clock: d.clock };
     if (route.kind === 'pid') {
       const { claims, kid } = await authenticate(jws, { ...expected, kind: 'pid', key: this.#peerKey });
+      checkRelayedIssuer(claims.iss, arrival);
+      if (claims.iss !== d.routes.issuer(kid)) throw wrongIssuer();
+      // A grantee's messages spend its grant's rate before they reach a mailbox.
+      const grant = d.gate.grantOf(kid);
+      if (grant !== undefined) d.gate.takeMessage(grant);
       return d.handlers.pid({ claims, kid }, route.params);
     }
     const { claims, found } = await authenticate(jws, { ...expected, kind: 'call', key: this.#grantKey });
+    checkRelayedIssuer(claims.iss, arrival);
+    d.gate.checkIssuer(found.grant, claims.iss);
+    if (route.name === 'inbox') {
+      return d.handlers.inbox({
+        claims: claims as unknown as InboxClaims,
+        grant: found.grant,
+        relayed: arrival.relayed !== undefined,
+      });
+    }
     const request = {
       claims,
       grant: found.grant,
       epoch: found.epoch,
       key: found.key,
-      ...(arrival.relayedFrom === undefined ? {} : { replyLink: arrival.relayedFrom(claims.iss) }),
+      ...(arrival.relayed === undefined ? {} : { replyLink: arrival.relayed.link }),
     };
     return route.name === 'apply'
       ? d.handlers.apply(request, route.params)

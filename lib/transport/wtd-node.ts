@@ -16,6 +16,7 @@ import { ProxyClient, type JoinOptions } from './proxy-client.js';
 import type { Refusal } from './refusal-log.js';
 import { RemoteNode } from './remote-node.js';
 import type { RateState, WtdNodeOptions } from './node-options.js';
+import { DEFAULT_OUTBOX, type OutboxStats } from './outbox.js';
 import { DEFAULT_LIMITS } from './server.js';
 
 /**
@@ -71,6 +72,7 @@ export class WtdNode extends Node {
         address: this.address ?? advertise.address ?? null,
         proxy: this.#proxy?.url ?? advertise.proxy ?? null,
       }),
+      outbox: { ...DEFAULT_OUTBOX, ...options.outbox },
     });
     this.id = this.#parts.identity.id;
     this.publicJwk = keys.publicJwk;
@@ -133,6 +135,7 @@ export class WtdNode extends Node {
     if (this.#closed) return;
     this.#closed = true;
     for (const r of this.#remotes) r._close();
+    this.#parts.routes.close();
     this.#pruner?.cancel();
     await this.leaveProxy();
     await this.#listener.close();
@@ -265,6 +268,14 @@ export class WtdNode extends Node {
     return grant === undefined ? undefined : { tokens: this.#parts.gate.tokens(grant), burst: grant.rate.burst };
   }
 
+  /**
+   * What waits for each grantee's pids, and what was dropped because its
+   * outbox was full, by grant key id (the observer shows it).
+   */
+  outboxStats(): Record<string, OutboxStats> {
+    return this.#parts.routes.outboxStats();
+  }
+
   /** The last requests this node refused (most recent last, at most 100). */
   recentRefusals(): Refusal[] {
     return this.#parts.refusals.list();
@@ -277,10 +288,10 @@ export class WtdNode extends Node {
    * node joined when the target has no address (or `via: 'proxy'`).
    */
   async connect(target: GrantFile | ConnectTarget, options: ConnectOptions = {}): Promise<RemoteNode> {
-    const { identity, codec, routes, outbound } = this.#parts;
+    const { identity, codec, routes, outbound, receive } = this.#parts;
     const conn = await connectionTo(target, options, identity, this.#proxy);
     const remote = new RemoteNode(
-      { nodeId: this.id, codec, routes, outbound, clock: this.wallClock, address: () => this.address },
+      { nodeId: this.id, codec, routes, outbound, clock: this.wallClock, logger: this.logger, receive },
       conn,
     );
     this.#remotes.add(remote);

@@ -56,8 +56,23 @@ export interface CallClaims extends RequestClaims {
   cast?: boolean;
   /** How long the caller waits, in ms (behaviour calls pass it on). */
   timeout?: number;
-  /** Where the sender can be reached, for messages to pids it passes. */
-  addr?: string;
+}
+
+/**
+ * `PUT /inbox`, signed with a grant's key: the grantee's long poll for the
+ * messages this node has for the pids it handed over. `ack` is the `seq` of
+ * the last message it took (0 at first); those up to it are forgotten.
+ */
+export interface InboxClaims extends RequestClaims {
+  body: { ack: number };
+}
+
+/** One message of an inbox answer: to pid `id` of the grantee, with the token it was handed with. */
+export interface InboxMessage {
+  seq: number;
+  id: number;
+  token: string;
+  msg: Encoded;
 }
 
 /** `PUT /pid/<id>`: a message to a pid that was handed over, with the token that proves it was. */
@@ -67,7 +82,7 @@ export interface PidClaims extends RequestClaims {
 
 /** A reply, signed by the callee's node key, carrying its request's `id`. */
 export interface ReplyClaims extends BaseClaims {
-  body: { ok: Encoded } | { error: { code: string; message: string } };
+  body: { ok: Encoded } | { error: { code: string; message: string } } | { inbox: InboxMessage[] };
 }
 
 /** A request to the proxy itself (register, ping, poll), signed by the node key; its body is in `wire/relay.ts`. */

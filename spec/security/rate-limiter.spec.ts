@@ -48,6 +48,8 @@ describe('SqliteGrantStore', () => {
       revokedAt: null,
       uses: 0,
       lastUsedAt: null,
+      iss: null,
+      messageRate: null,
     };
     store.addGrant(g);
     expect(thrown(() => store.addGrant(g)).code).to.equal('ERR_GRANT_EXISTS');

@@ -1,0 +1,110 @@
+import type { KeyObject } from 'node:crypto';
+import type { ClockTimer, WallClock } from '../runtime/clock.js';
+import type { Logger } from '../runtime/node.js';
+import { newClaims, type InboxMessage, type ReplyClaims } from '../wire/claims.js';
+import { readKid, verify } from '../wire/envelope.js';
+import type { Signer } from './identity.js';
+import type { Link } from './link.js';
+import { INBOX_HOLD_MS } from './pid-routes.js';
+
+/** How long to wait before polling again after the node could not be reached or refused. */
+const RETRY_MS = 1000;
+/** The client's timeout for a held poll: the node's hold, plus a margin. */
+const POLL_TIMEOUT_MS = INBOX_HOLD_MS + 10_000;
+
+/** What a poller needs: whom it polls, with which key, and where what it takes goes. */
+export interface InboxPollerDeps {
+  link: Link;
+  /** This node's id (the `iss` of the polls) and the polled node's id and key. */
+  nodeId: string;
+  peerId: string;
+  peerKey: KeyObject;
+  peerKid: string;
+  signer: Signer;
+  clock: WallClock;
+  logger: Logger;
+  /** Delivers one message taken from the inbox to a local pid. */
+  receive(m: InboxMessage): void;
+}
+
+/**
+ * The long poll a node keeps open to a node it called directly once it
+ * handed that node a pid: the messages to its pids wait in the other node's
+ * outbox for the grant, and come back as answers to this poll (`PUT
+ * /inbox`, signed with the grant's key, each answer signed by the other
+ * node). The other node never has to open a connection back. Each message
+ * is delivered once, in order: the next poll acknowledges the last `seq`.
+ */
+export class InboxPoller {
+  readonly #deps: InboxPollerDeps;
+  #ack = 0;
+  #running = false;
+  #stopped = false;
+  #retry: ClockTimer | undefined;
+  readonly #abort = new AbortController();
+
+  constructor(deps: InboxPollerDeps) {
+    this.#deps = deps;
+  }
+
+  /** Starts polling, if it is not already. */
+  start(): void {
+    if (this.#running || this.#stopped) return;
+    this.#running = true;
+    void this.#loop();
+  }
+
+  /** Stops polling; a held poll is abandoned. */
+  stop(): void {
+    this.#stopped = true;
+    this.#retry?.cancel();
+    this.#abort.abort();
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        await this.#pollOnce();
+      } catch (err) {
+        if (this.#stopped) return;
+        this.#deps.logger.error(`could not poll node ${this.#deps.peerId} for messages: ${(err as Error).message}`);
+        await new Promise<void>((resolve) => {
+          this.#retry = this.#deps.clock.setTimer(resolve, RETRY_MS);
+        });
+      }
+    }
+  }
+
+  async #pollOnce(): Promise<void> {
+    const d = this.#deps;
+    const path = '/inbox';
+    const claims = newClaims<'call'>(d.clock, {
+      aud: d.peerId,
+      iss: d.nodeId,
+      method: 'PUT',
+      path,
+      body: { ack: this.#ack } as never,
+    });
+    const res = await d.link.request(path, await d.signer('call', claims), POLL_TIMEOUT_MS, this.#abort.signal);
+    if (res.status !== 200 || !res.contentType.startsWith('application/jose')) {
+      throw new Error(`the node answered ${res.status}`);
+    }
+    if (readKid(res.text, 'reply') !== d.peerKid) throw new Error('the answer was not signed by the node polled');
+    const reply = (await verify(res.text, d.peerKey)) as unknown as ReplyClaims;
+    if (reply.id !== claims.id || reply.aud !== d.nodeId || reply.iss !== d.peerId) {
+      throw new Error('the answer does not answer this poll');
+    }
+    const body = reply.body as { inbox?: unknown };
+    if (!Array.isArray(body.inbox)) throw new Error('the answer carries no messages');
+    for (const m of body.inbox as InboxMessage[]) {
+      // A message taken already (its answer was lost, and it came again) is not delivered twice.
+      if (this.#stopped || !Number.isSafeInteger(m?.seq) || m.seq <= this.#ack) continue;
+      this.#ack = m.seq;
+      try {
+        d.receive(m);
+      } catch (err) {
+        d.logger.error(`a message from node ${d.peerId} was dropped: ${(err as Error).message}`);
+      }
+    }
+  }
+}
