@@ -35,10 +35,10 @@ export function observerPage(): string {
 <table><thead><tr><th>Mission</th><th>Functions</th><th>Behaviours</th></tr></thead>
 <tbody id="missions"></tbody></table>
 <h2>Grants</h2>
-<table><thead><tr><th>Grant</th><th>Missions</th><th>Rate</th><th>Tokens left</th><th>Uses</th><th>Last use</th><th>State</th></tr></thead>
+<table><thead><tr><th>Grant</th><th>Missions</th><th>Rate</th><th>Tokens left</th><th>Uses</th><th>Last use</th><th>Outbox</th><th>Dropped</th><th>State</th></tr></thead>
 <tbody id="grants"></tbody></table>
 <h2>Recent refusals</h2>
-<table><thead><tr><th>When</th><th>Code</th><th>Status</th><th>Path</th><th>Why</th></tr></thead>
+<table><thead><tr><th>When</th><th>From</th><th>Code</th><th>Status</th><th>Path</th><th>Why</th></tr></thead>
 <tbody id="refusals"></tbody></table>
 <script>
   const $ = (id) => document.getElementById(id);
@@ -93,11 +93,12 @@ export function observerPage(): string {
     empty(ms, 3, 'no missions loaded');
     const gs = $('grants'); gs.replaceChildren();
     for (const g of s.grants) row(gs, [(g.label ? g.label + ' ' : '') + g.kid.slice(0, 12), g.missions.join(', '), g.rate,
-      g.tokens === null ? '' : String(g.tokens), String(g.uses), time(g.lastUsedAt), [g.state, g.state]], { kid: g.kid });
-    empty(gs, 7, 'no grants');
+      g.tokens === null ? '' : String(g.tokens), String(g.uses), time(g.lastUsedAt),
+      String(g.outbox.queued), String(g.outbox.dropped), [g.state, g.state]], { kid: g.kid });
+    empty(gs, 9, 'no grants');
     const rs = $('refusals'); rs.replaceChildren();
-    for (const r of s.refusals) row(rs, [time(r.at), r.code, String(r.status), r.path, r.message]);
-    empty(rs, 5, 'none');
+    for (const r of s.refusals) row(rs, [time(r.at), r.source, r.code, String(r.status), r.path, r.message]);
+    empty(rs, 6, 'none');
   }
   refresh();
   setInterval(refresh, 1000);

@@ -76,8 +76,10 @@ export interface ObserverSnapshot {
     lastUsedAt: number | null;
     state: 'active' | 'revoked' | 'expired';
     tokens: number | null;
+    /** Messages waiting for the grantee's pids, and dropped because its outbox was full. */
+    outbox: { queued: number; dropped: number };
   }[];
-  refusals: { at: number; code: string; status: number; path: string; message: string }[];
+  refusals: { at: number; code: string; status: number; path: string; message: string; source: string }[];
 }
 
 const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/;
@@ -210,6 +212,7 @@ export class Observer {
       );
     const wtd = node instanceof WtdNode ? node : undefined;
     const now = wtd?.wallClock.now() ?? Date.now();
+    const outboxes = wtd?.outboxStats() ?? {};
     return {
       at: now,
       node: {
@@ -222,6 +225,7 @@ export class Observer {
       processes,
       missions: missionTable(node).describe(),
       grants: (wtd?.grants() ?? []).map((g) => ({
+        outbox: { queued: outboxes[g.kid]?.queued ?? 0, dropped: outboxes[g.kid]?.dropped ?? 0 },
         kid: g.kid,
         label: g.label,
         missions: g.missions,

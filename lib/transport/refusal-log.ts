@@ -6,7 +6,7 @@ import type { WallClock } from '../runtime/clock.js';
  *
  * @example
  * ```ts
- * for (const r of alice.recentRefusals()) console.log(r.code, r.status, r.path);
+ * for (const r of alice.recentRefusals()) console.log(r.code, r.status, r.path, r.source);
  * ```
  */
 export interface Refusal {
@@ -15,26 +15,50 @@ export interface Refusal {
   status: number;
   path: string;
   message: string;
+  /** Who sent it: the remote address, or `proxy:<node id>` for a relayed request. */
+  source: string;
 }
 
-/** How many refusals are kept. */
+/** How many refusals are listed in all. */
 const KEPT = 100;
+/** How many are kept per source. */
+const KEPT_PER_SOURCE = 20;
+/** How many sources are kept; the one refused longest ago goes first. */
+const SOURCES = 50;
 
-/** The last {@link KEPT} refusals, oldest first. */
+/**
+ * The last refusals, kept per source: one sender that is refused over and
+ * over rotates its own entries only, so it cannot flush the refusals of
+ * others out of the observer. At most {@link KEPT_PER_SOURCE} per source and
+ * {@link SOURCES} sources; {@link list} gives the last {@link KEPT}.
+ */
 export class RefusalLog {
   readonly #clock: WallClock;
-  readonly #entries: Refusal[] = [];
+  // source -> its refusals, oldest first; the map's order is the order sources were last refused in
+  readonly #bySource = new Map<string, Refusal[]>();
 
   constructor(clock: WallClock) {
     this.#clock = clock;
   }
 
-  note(err: WireError, path: string): void {
-    this.#entries.push({ at: this.#clock.now(), code: err.code, status: err.status, path, message: err.message });
-    if (this.#entries.length > KEPT) this.#entries.shift();
+  /** Notes a refusal of `path` from `source`. */
+  note(err: WireError, path: string, source = 'unknown'): void {
+    let entries = this.#bySource.get(source);
+    if (entries === undefined) {
+      entries = [];
+      if (this.#bySource.size >= SOURCES) this.#bySource.delete(this.#bySource.keys().next().value!);
+    } else {
+      this.#bySource.delete(source);
+    }
+    this.#bySource.set(source, entries);
+    entries.push({ at: this.#clock.now(), code: err.code, status: err.status, path, message: err.message, source });
+    if (entries.length > KEPT_PER_SOURCE) entries.shift();
   }
 
+  /** The last refusals of every source, oldest first, at most {@link KEPT}. */
   list(): Refusal[] {
-    return [...this.#entries];
+    const all = [...this.#bySource.values()].flat();
+    all.sort((a, b) => a.at - b.at);
+    return all.slice(-KEPT);
   }
 }

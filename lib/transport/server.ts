@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { KeyObject } from 'node:crypto';
 import Koa from 'koa';
 import { WireError } from '../errors.js';
@@ -171,14 +171,14 @@ export class Dispatcher {
         retryAfter: undefined,
       };
     } catch (err) {
-      return this.refuse(err, path);
+      return this.refuse(err, path, arrival.source);
     }
   }
 
   /** The answer for an error: a refusal for a {@link WireError} (noted for the observer), else a 500 logged once. */
-  refuse(err: unknown, path: string): HttpResponse {
+  refuse(err: unknown, path: string, source?: string): HttpResponse {
     if (err instanceof WireError) {
-      this.#deps.refusals.note(err, path);
+      this.#deps.refusals.note(err, path, source);
       return refusalResponse(err);
     }
     this.#deps.logger.error(`refused a request: ${(err as Error).message}`, err);
@@ -220,6 +220,12 @@ export class Dispatcher {
   }
 }
 
+/** The address a request came from (an IPv4 address mapped into IPv6 shown as IPv4). */
+function sourceOf(req: IncomingMessage): string {
+  const address = req.socket.remoteAddress ?? 'unknown';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
 /**
  * The node's HTTP face: `PUT /apply/<module>/<function>`,
  * `PUT /behaviour/<mission>/<name>/<op>` and `PUT /pid/<id>`. The route is
@@ -235,7 +241,7 @@ export function buildServer(dispatcher: Dispatcher, limits: ServerLimits): Serve
       if (route === undefined) throw NOT_FOUND();
       if (ctx.method !== 'PUT') throw new WireError('ERR_METHOD_NOT_ALLOWED', 405, 'the apply tree takes PUT only');
       const jws = await readJwsBody(ctx.req, limits.maxBodyBytes);
-      answer = await dispatcher.dispatch(ctx.method, ctx.path, jws, {}, route);
+      answer = await dispatcher.dispatch(ctx.method, ctx.path, jws, { source: sourceOf(ctx.req) }, route);
     } catch (err) {
       answer = refusalResponse(
         err instanceof WireError ? err : new WireError('ERR_BAD_REQUEST', 400, 'the request could not be read'),

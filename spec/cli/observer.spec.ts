@@ -75,8 +75,11 @@ describe('wtd observer: a live page of the running node, on this machine only', 
       'Visitors',
     ]);
     const grantRow = await page.locator(`#grants tr[data-kid="${grant.kid}"] td`).allTextContents();
-    expect([grantRow[1], grantRow[3], grantRow[4], grantRow[6]]).to.deep.equal(['greetings', '4', '1', 'active']);
+    expect([grantRow[1], grantRow[3], grantRow[4], grantRow[8]]).to.deep.equal(['greetings', '4', '1', 'active']);
+    // What waits for the grantee's pids, and what was dropped: nothing yet.
+    expect([grantRow[6], grantRow[7]]).to.deep.equal(['0', '0']);
     expect(await page.locator('#refusals td').allTextContents()).to.include.members([
+      '127.0.0.1',
       'ERR_BAD_JWS',
       '400',
       '/apply/Greeter/hello',
