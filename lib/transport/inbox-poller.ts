@@ -6,9 +6,13 @@ import { readKid, verify } from '../wire/envelope.js';
 import type { Signer } from './identity.js';
 import type { Link } from './link.js';
 import { INBOX_HOLD_MS } from './pid-routes.js';
+import { refusalFrom } from './refusals.js';
+import { WireError } from '../errors.js';
 
 /** How long to wait before polling again after the node could not be reached or refused. */
 const RETRY_MS = 1000;
+/** The longest wait between two polls that failed. */
+const MAX_RETRY_MS = 30_000;
 /** The client's timeout for a held poll: the node's hold, plus a margin. */
 const POLL_TIMEOUT_MS = INBOX_HOLD_MS + 10_000;
 
@@ -62,15 +66,32 @@ export class InboxPoller {
   }
 
   async #loop(): Promise<void> {
+    let wait = RETRY_MS;
+    let failing = false;
     while (!this.#stopped) {
       try {
         await this.#pollOnce();
+        wait = RETRY_MS;
+        failing = false;
       } catch (err) {
         if (this.#stopped) return;
-        this.#deps.logger.error(`could not poll node ${this.#deps.peerId} for messages: ${(err as Error).message}`);
+        if (err instanceof WireError && (err.status === 401 || err.status === 403)) {
+          // The grant ended, or was never ours to poll with: nothing will come this way again.
+          this.#deps.logger.error(
+            `stopped polling node ${this.#deps.peerId} for messages: ${err.message} [${err.code}]`,
+          );
+          this.#stopped = true;
+          return;
+        }
+        // Logged once per outage; tried again, less and less often.
+        if (!failing) {
+          this.#deps.logger.error(`could not poll node ${this.#deps.peerId} for messages: ${(err as Error).message}`);
+        }
+        failing = true;
         await new Promise<void>((resolve) => {
-          this.#retry = this.#deps.clock.setTimer(resolve, RETRY_MS);
+          this.#retry = this.#deps.clock.setTimer(resolve, wait);
         });
+        wait = Math.min(wait * 2, MAX_RETRY_MS);
       }
     }
   }
@@ -86,9 +107,7 @@ export class InboxPoller {
       body: { ack: this.#ack } as never,
     });
     const res = await d.link.request(path, await d.signer('call', claims), POLL_TIMEOUT_MS, this.#abort.signal);
-    if (res.status !== 200 || !res.contentType.startsWith('application/jose')) {
-      throw new Error(`the node answered ${res.status}`);
-    }
+    if (res.status !== 200 || !res.contentType.startsWith('application/jose')) throw refusalFrom(res);
     if (readKid(res.text, 'reply') !== d.peerKid) throw new Error('the answer was not signed by the node polled');
     const reply = (await verify(res.text, d.peerKey)) as unknown as ReplyClaims;
     if (reply.id !== claims.id || reply.aud !== d.nodeId || reply.iss !== d.peerId) {
