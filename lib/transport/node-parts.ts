@@ -1,5 +1,6 @@
 import type { MissionTable } from '../missions/mission-table.js';
 import type { WallClock } from '../runtime/clock.js';
+import { LogThrottle } from '../runtime/log-throttle.js';
 import type { Node } from '../runtime/node.js';
 import { GrantGate } from '../security/grant-gate.js';
 import type { GrantStore } from '../security/grant-store.js';
@@ -29,6 +30,8 @@ export interface NodeParts {
   issuer: GrantIssuer;
   refusals: RefusalLog;
   dispatcher: Dispatcher;
+  /** The node's log for what strangers cause (refused connections, cut-off requests, failed requests): throttled. */
+  log: LogThrottle;
 }
 
 /**
@@ -57,6 +60,7 @@ export function assembleParts(
   const routes = new PidRoutes({ codec, clock, logger: node.logger, nodeId: identity.id });
   const executions = new Executions();
   const refusals = new RefusalLog(clock);
+  const log = new LogThrottle(node.logger, clock);
   const gate = new GrantGate(store, clock, (kid) => routes.forget(kid));
   const issuer = new GrantIssuer({
     store,
@@ -86,8 +90,8 @@ export function assembleParts(
     clock,
     handlers,
     refusals,
-    logger: node.logger,
+    log,
   });
   const outbound = new Outbound(clock);
-  return { identity, codec, replay, routes, gate, executions, outbound, issuer, refusals, dispatcher };
+  return { identity, codec, replay, routes, gate, executions, outbound, issuer, refusals, dispatcher, log };
 }

@@ -74,7 +74,12 @@ export class WtdNode extends Node {
     });
     this.id = this.#parts.identity.id;
     this.publicJwk = keys.publicJwk;
-    this.#listener = new Listener(this.#parts.dispatcher, { ...DEFAULT_LIMITS, ...options.limits }, this.name);
+    this.#listener = new Listener(
+      this.#parts.dispatcher,
+      { ...DEFAULT_LIMITS, ...options.limits },
+      this.name,
+      this.#parts.log,
+    );
   }
 
   /** Opens (or creates) the node's data directory and identity, and locks the directory (`ERR_DATA_DIR_LOCKED`). */
