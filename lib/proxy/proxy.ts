@@ -189,7 +189,7 @@ export class WtdProxy {
     if (options === undefined || typeof options.dataDir !== 'string') {
       throw new TypeError("WtdProxy.start(options) needs options.dataDir (a directory, or ':memory:')");
     }
-    checkConnectionLimits(options.connections ?? {}, true);
+    checkConnectionLimits({ ...DEFAULT_CONNECTION_LIMITS, ...options.connections });
     const store = new ProxyStore(options.dataDir);
     let keys: KeyPair;
     const stored = store.getMeta('proxy_key');

@@ -25,15 +25,12 @@ interface Window {
   timer: ClockTimer;
 }
 
-/** Error codes of a peer that hung up, reset or stalled: its doing, not a fault of this program. */
-const CLIENT_CODES = new Set([
-  'ECONNRESET',
-  'EPIPE',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'ERR_STREAM_PREMATURE_CLOSE',
-  'ERR_HTTP_REQUEST_TIMEOUT',
-]);
+/**
+ * Error codes of a peer that hung up, reset or stalled: its doing, not a
+ * fault of this program. (A request body cut off, by its sender or by the
+ * server's request timeout, fails as `ECONNRESET` with message `aborted`.)
+ */
+const CLIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT']);
 
 /**
  * Whether `err` is a client's doing (a refusal with a 4xx status, a request

@@ -93,15 +93,20 @@ interface Tracked {
 
 /**
  * Throws a TypeError naming the first of `limits` that is not a positive
- * integer; with `partial`, limits left out (undefined) are not checked.
+ * integer, or saying that the headers timeout is longer than the request's
+ * (the headers are part of the request).
  */
-export function checkConnectionLimits(limits: Partial<ConnectionLimits>, partial = false): void {
+export function checkConnectionLimits(limits: ConnectionLimits): void {
   for (const key of Object.keys(DEFAULT_CONNECTION_LIMITS) as (keyof ConnectionLimits)[]) {
     const value = limits[key];
-    if (partial && value === undefined) continue;
-    if (!Number.isInteger(value) || value! < 1) {
+    if (!Number.isInteger(value) || value < 1) {
       throw new TypeError(`the connection limit ${key} must be a positive integer, got ${String(value)}`);
     }
+  }
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new TypeError(
+      `headersTimeoutMs must be at most requestTimeoutMs, got ${limits.headersTimeoutMs} > ${limits.requestTimeoutMs}`,
+    );
   }
 }
 
@@ -163,9 +168,10 @@ export class ConnectionGuard {
       if (tracked === undefined) return;
       tracked.active++;
       this.#idle.delete(req.socket);
+      this.#receiving.delete(req.socket); // re-entered, so the order is that of this request
       if (!req.complete) this.#receiving.set(req.socket, req);
       res.once('close', () => {
-        this.#receiving.delete(req.socket);
+        if (this.#receiving.get(req.socket) === req) this.#receiving.delete(req.socket);
         if (--tracked.active === 0 && this.#sockets.has(req.socket) && !req.socket.destroyed) {
           this.#idle.set(req.socket, tracked);
         }

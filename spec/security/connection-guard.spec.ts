@@ -91,14 +91,16 @@ describe('sourceOf(address)', () => {
   });
 });
 
-describe('checkConnectionLimits(limits, partial)', () => {
-  it('throws a TypeError for a limit that is not a positive integer', () => {
-    expect(thrown(() => checkConnectionLimits({ ...DEFAULT_CONNECTION_LIMITS, maxConnections: 0 }))).to.be.instanceOf(
+describe('checkConnectionLimits(limits)', () => {
+  it('throws a TypeError for a limit that is not a positive integer, or headers allowed longer than the request', () => {
+    const limits = DEFAULT_CONNECTION_LIMITS;
+    expect(thrown(() => checkConnectionLimits({ ...limits, maxConnections: 0 }))).to.be.instanceOf(TypeError);
+    expect(thrown(() => checkConnectionLimits({ ...limits, idleTimeoutMs: 1.5 }))).to.be.instanceOf(TypeError);
+    expect(thrown(() => checkConnectionLimits({ ...limits, maxConnectionsPerSource: undefined! }))).to.be.instanceOf(
       TypeError,
     );
-    expect(thrown(() => checkConnectionLimits({ headersTimeoutMs: 1.5 }, true))).to.be.instanceOf(TypeError);
-    expect(thrown(() => checkConnectionLimits({ maxConnections: 4 }))).to.be.instanceOf(TypeError);
-    checkConnectionLimits({ maxConnections: 4 }, true);
+    expect(thrown(() => checkConnectionLimits({ ...limits, headersTimeoutMs: 20_000 }))).to.be.instanceOf(TypeError);
+    checkConnectionLimits(limits);
   });
 });
 
