@@ -135,6 +135,7 @@ export type { ConnectOptions, ConnectTarget } from './transport/connect.js';
 export type { JoinOptions } from './transport/proxy-client.js';
 export type { DirectoryEntry } from './wire/relay.js';
 export type { ServerLimits } from './transport/server.js';
+export type { ConnectionLimits } from './security/connection-guard.js';
 export type { Refusal } from './transport/refusal-log.js';
 export { RemoteNode } from './transport/remote-node.js';
 export type { RemoteCallOptions, BehaviourClient } from './transport/remote-node.js';

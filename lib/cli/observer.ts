@@ -1,12 +1,15 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { Supervisor } from '../behaviours/supervisor.js';
 import { WtdError } from '../errors.js';
 import { missionTable } from '../missions/mission-table.js';
+import { systemWallClock } from '../runtime/clock.js';
+import { LogThrottle } from '../runtime/log-throttle.js';
 import type { Node } from '../runtime/node.js';
 import type { Pid } from '../runtime/pid.js';
+import { ConnectionGuard, type ConnectionLimits } from '../security/connection-guard.js';
 import { isUsable } from '../security/grants.js';
 import { WtdNode } from '../transport/wtd-node.js';
 import { observerPage } from './observer-page.js';
@@ -85,6 +88,18 @@ export interface ObserverSnapshot {
 const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/;
 
 /**
+ * The observer's connection bounds: it serves one owner's browser tabs on
+ * this machine, so few connections, all from loopback.
+ */
+const OBSERVER_CONNECTIONS: ConnectionLimits = {
+  maxConnections: 32,
+  maxConnectionsPerSource: 32,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  idleTimeoutMs: 5_000,
+};
+
+/**
  * A live page of one running node, for its owner: the supervision tree,
  * every process with its status and mailbox, the missions offered, the
  * grants with their use and rate, and recent refusals. It listens on
@@ -101,11 +116,13 @@ const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/;
 export class Observer {
   readonly #node: Node;
   readonly #server: Server;
+  readonly #log: LogThrottle;
   readonly url: string;
 
-  private constructor(node: Node, server: Server, url: string) {
+  private constructor(node: Node, server: Server, log: LogThrottle, url: string) {
     this.#node = node;
     this.#server = server;
+    this.#log = log;
     this.url = url;
   }
 
@@ -117,13 +134,20 @@ export class Observer {
     app.silent = true;
     // The routes answer once the observer exists (it needs the server it serves from).
     const self: { observer?: Observer } = {};
+    const log = new LogThrottle(node.logger, node instanceof WtdNode ? node.wallClock : systemWallClock);
     app.use(async (ctx, next) => {
       if (!LOOPBACK_HOST.test(ctx.get('host'))) {
         ctx.status = 403;
         ctx.body = { error: { code: 'ERR_NOT_LOCAL', message: 'the observer answers on this machine only' } };
         return;
       }
-      await next();
+      try {
+        await next();
+      } catch (err) {
+        log.error('internal', `observer: ${ctx.path} failed`, err);
+        ctx.status = 500;
+        ctx.body = { error: { code: 'ERR_INTERNAL', message: 'the observer failed to answer' } };
+      }
     });
     router.get('/', (ctx) => {
       ctx.type = 'text/html; charset=utf-8';
@@ -140,7 +164,9 @@ export class Observer {
       ctx.body = await self.observer!.snapshot();
     });
     app.use(router.routes());
-    const server = createServer(app.callback());
+    const server = ConnectionGuard.serve(app.callback(), OBSERVER_CONNECTIONS, (r) =>
+      log.line('connection', `observer: ${r.message}`),
+    ).server;
     const port = options.port ?? 14154;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) =>
@@ -152,7 +178,7 @@ export class Observer {
       );
       server.listen(port, '127.0.0.1', () => resolve());
     });
-    self.observer = new Observer(node, server, `http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    self.observer = new Observer(node, server, log, `http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
     return self.observer;
   }
 
@@ -243,5 +269,6 @@ export class Observer {
   async close(): Promise<void> {
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#log.flush();
   }
 }

@@ -1,12 +1,19 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { JWK } from 'jose';
 import { ProxyRefusal, WireError, WtdError } from '../errors.js';
 import { every, systemWallClock, type ClockTimer, type WallClock } from '../runtime/clock.js';
+import { isClientError, LogThrottle } from '../runtime/log-throttle.js';
 import type { Logger } from '../runtime/node.js';
 import { authenticate, type KeyResolver } from '../security/authenticate.js';
+import {
+  checkConnectionLimits,
+  ConnectionGuard,
+  DEFAULT_CONNECTION_LIMITS,
+  type ConnectionLimits,
+} from '../security/connection-guard.js';
 import { exportPrivate, importPrivate, importPublic, newKeyPair, shortId, type KeyPair } from '../security/keys.js';
 import { ReplayWindow } from '../security/replay-window.js';
 import { MESSAGE_TTL_S, type ProxyClaims } from '../wire/claims.js';
@@ -45,7 +52,14 @@ export interface ProxyOptions {
   pollHoldMs?: number;
   /** A node silent for longer than this is offline, in ms. Default 5 s. */
   offlineAfterMs?: number;
-  /** Where the proxy reports what went wrong. Default: the console. */
+  /**
+   * Connection bounds ({@link ConnectionLimits}). Defaults: `maxPolls` + 512
+   * connections in all, 32 per source (which bounds the polls one address
+   * can hold), headers in 5 s, a whole request in 10 s (a held poll's
+   * waiting does not count: its request is in), 5 s idle between requests.
+   */
+  connections?: Partial<ConnectionLimits>;
+  /** Where the proxy reports what went wrong (throttled: at most 10 lines of a kind a minute). Default: the console. */
   logger?: Logger;
   /** The time of day for signatures, holds, TTLs and who is online. Default: the system's. */
   wallClock?: WallClock;
@@ -123,8 +137,9 @@ export class WtdProxy {
   readonly id: string;
   readonly publicJwk: JWK;
   readonly #store: ProxyStore;
-  readonly #options: Required<Omit<ProxyOptions, 'logger' | 'dataDir' | 'port' | 'host' | 'wallClock'>>;
-  readonly #logger: Logger;
+  readonly #options: Required<Omit<ProxyOptions, 'logger' | 'dataDir' | 'port' | 'host' | 'wallClock' | 'connections'>>;
+  readonly #log: LogThrottle;
+  readonly #connections: ConnectionLimits;
   readonly #clock: WallClock;
   readonly #replay: ReplayWindow;
   readonly #relay: RelayHub;
@@ -143,8 +158,8 @@ export class WtdProxy {
     this.#store = store;
     this.id = shortId(keys.thumbprint);
     this.publicJwk = keys.publicJwk;
-    this.#logger = options.logger ?? console;
     this.#clock = options.wallClock ?? systemWallClock;
+    this.#log = new LogThrottle(options.logger ?? console, this.#clock);
     this.#startedAt = this.#clock.now();
     this.#replay = new ReplayWindow(store.replay, this.#clock);
     this.#options = {
@@ -155,6 +170,11 @@ export class WtdProxy {
       maxPolls: options.maxPolls ?? 1000,
       pollHoldMs: options.pollHoldMs ?? 20_000,
       offlineAfterMs: options.offlineAfterMs ?? 5000,
+    };
+    this.#connections = {
+      ...DEFAULT_CONNECTION_LIMITS,
+      maxConnections: this.#options.maxPolls + 512,
+      ...options.connections,
     };
     for (const record of store.nodes()) {
       const live = { record, online: false, queued: store.depth(record.id), sent: 0, received: 0 };
@@ -169,6 +189,7 @@ export class WtdProxy {
     if (options === undefined || typeof options.dataDir !== 'string') {
       throw new TypeError("WtdProxy.start(options) needs options.dataDir (a directory, or ':memory:')");
     }
+    checkConnectionLimits({ ...DEFAULT_CONNECTION_LIMITS, ...options.connections });
     const store = new ProxyStore(options.dataDir);
     let keys: KeyPair;
     const stored = store.getMeta('proxy_key');
@@ -260,6 +281,7 @@ export class WtdProxy {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     this.#store.close();
+    this.#log.flush();
   }
 
   async #listen(port: number, host: string): Promise<void> {
@@ -273,11 +295,20 @@ export class WtdProxy {
         await next();
         if (ctx.status === 404 && ctx.body === undefined) throw new WireError('ERR_NOT_FOUND', 404, 'no such route');
       } catch (err) {
-        const refusal =
-          err instanceof WireError
-            ? err
-            : new WireError('ERR_INTERNAL', 500, 'the proxy failed to handle this request');
-        if (!(err instanceof WireError)) this.#logger.error(`proxy: ${(err as Error).message}`, err);
+        let refusal: WireError;
+        if (err instanceof WireError) refusal = err;
+        else if (isClientError(err)) {
+          // The caller hung up or stalled (an aborted body, a reset socket): one line, no stack.
+          this.#log.error(
+            'aborted',
+            `proxy: a request to ${ctx.path} from ${ctx.req.socket.remoteAddress} was cut off`,
+            err,
+          );
+          refusal = new ProxyRefusal('ERR_PROXY_BAD_REQUEST', 400, 'the request could not be read');
+        } else {
+          this.#log.error('internal', `proxy: a request to ${ctx.path} failed`, err);
+          refusal = new WireError('ERR_INTERNAL', 500, 'the proxy failed to handle this request');
+        }
         ctx.status = refusal.status;
         ctx.type = 'application/json';
         ctx.body = JSON.stringify({ error: { code: refusal.code, message: refusal.message } });
@@ -320,11 +351,9 @@ export class WtdProxy {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: false }));
 
-    const server = createServer(
-      { requestTimeout: 0, headersTimeout: 10_000, connectionsCheckingInterval: 1000 },
-      app.callback(),
-    );
-    server.maxConnections = this.#options.maxPolls + 512;
+    const server = ConnectionGuard.serve(app.callback(), this.#connections, (r) =>
+      this.#log.line('connection', `proxy: ${r.message}`),
+    ).server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {

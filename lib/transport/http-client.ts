@@ -1,5 +1,6 @@
 import { Agent, request, type ClientRequest } from 'node:http';
 import { CallTimeoutError, NodeDownError } from '../errors.js';
+import { DEFAULT_CONNECTION_LIMITS } from '../security/connection-guard.js';
 
 /** What came back from a request. */
 export interface HttpResponse {
@@ -9,8 +10,10 @@ export interface HttpResponse {
   text: string;
 }
 
-// One keep-alive agent for every node this program talks to.
-const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+// One keep-alive agent for every node this program talks to, opening no
+// more connections to one of them than a WTD server lets one address hold
+// (more requests wait here for a socket, within their timeout).
+const agent = new Agent({ keepAlive: true, maxSockets: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerSource });
 
 /** Options of {@link send}. */
 export interface SendOptions {

@@ -1,6 +1,8 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WtdError } from '../errors.js';
+import type { LogThrottle } from '../runtime/log-throttle.js';
+import { checkConnectionLimits } from '../security/connection-guard.js';
 import { buildServer, type Dispatcher, type ServerLimits } from './server.js';
 
 /** How long close() lets requests being answered finish. */
@@ -11,13 +13,16 @@ export class Listener {
   readonly #dispatcher: Dispatcher;
   readonly #limits: ServerLimits;
   readonly #name: string;
+  readonly #log: LogThrottle;
   #server: Server | undefined;
   #address: string | undefined;
 
-  constructor(dispatcher: Dispatcher, limits: ServerLimits, name: string) {
+  constructor(dispatcher: Dispatcher, limits: ServerLimits, name: string, log: LogThrottle) {
+    checkConnectionLimits(limits);
     this.#dispatcher = dispatcher;
     this.#limits = limits;
     this.#name = name;
+    this.#log = log;
   }
 
   get address(): string | undefined {
@@ -27,7 +32,7 @@ export class Listener {
   async listen(host: string, wanted: number): Promise<{ port: number; address: string }> {
     if (this.#server !== undefined)
       throw new WtdError('ERR_ALREADY_LISTENING', `node ${this.#name} is already listening at ${this.#address}`);
-    const server = buildServer(this.#dispatcher, this.#limits);
+    const server = buildServer(this.#dispatcher, this.#limits, this.#log, this.#name);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) =>
         reject(
@@ -58,5 +63,6 @@ export class Listener {
     const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
     await closed;
     clearTimeout(force);
+    this.#log.flush();
   }
 }

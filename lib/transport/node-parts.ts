@@ -1,6 +1,7 @@
 import type { MissionTable } from '../missions/mission-table.js';
 import type { WallClock } from '../runtime/clock.js';
-import type { Node } from '../runtime/node.js';
+import { LogThrottle } from '../runtime/log-throttle.js';
+import type { Logger, Node } from '../runtime/node.js';
 import { GrantGate } from '../security/grant-gate.js';
 import type { GrantStore } from '../security/grant-store.js';
 import type { KeyPair } from '../security/keys.js';
@@ -33,6 +34,8 @@ export interface NodeParts {
   dispatcher: Dispatcher;
   /** Delivers a message taken from another node's inbox to a local pid handed to that node (key id `kid`). */
   receive(kid: string, m: InboxMessage, context: CodecContext): void;
+  /** The node's log for what strangers cause (refused connections, cut-off requests, failed requests): throttled. */
+  log: LogThrottle;
 }
 
 /**
@@ -59,7 +62,10 @@ export function assembleParts(
     in: (billet, ctx) => pids.proxy(billet, ctx.route),
   });
   const replay = new ReplayWindow(store, clock);
-  const routes = new PidRoutes({ codec, clock, logger: node.logger, nodeId: identity.id, outbox: deps.outbox });
+  const log = new LogThrottle(node.logger, clock);
+  // Messages that could not be delivered: a stranger can cause many, so they are throttled too.
+  const messagesLog: Logger = { error: (message: string) => log.line('messages', message) };
+  const routes = new PidRoutes({ codec, clock, logger: messagesLog, nodeId: identity.id, outbox: deps.outbox });
   const executions = new Executions();
   const refusals = new RefusalLog(clock);
   const gate = new GrantGate(store, clock, (kid) => routes.forget(kid));
@@ -91,7 +97,7 @@ export function assembleParts(
     clock,
     handlers,
     refusals,
-    logger: node.logger,
+    log,
   });
   const outbound = new Outbound(clock);
   const receive = (kid: string, m: InboxMessage, context: CodecContext): void => {
@@ -99,5 +105,5 @@ export function assembleParts(
     if (handed === undefined || !handed.sender.valid()) throw new Error('it names a pid not handed to that node');
     if (!node._sendRemote(handed.pid, codec.decode(m.msg, context))) throw new Error(`${handed.pid}'s mailbox is full`);
   };
-  return { identity, codec, replay, routes, gate, executions, outbound, issuer, refusals, dispatcher, receive };
+  return { identity, codec, replay, routes, gate, executions, outbound, issuer, refusals, dispatcher, receive, log };
 }

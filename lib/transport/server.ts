@@ -1,10 +1,11 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { KeyObject } from 'node:crypto';
 import Koa from 'koa';
 import { WireError } from '../errors.js';
 import type { WallClock } from '../runtime/clock.js';
-import type { Logger } from '../runtime/node.js';
+import type { LogThrottle } from '../runtime/log-throttle.js';
 import { authenticate, type KeyResolver } from '../security/authenticate.js';
+import { ConnectionGuard, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../security/connection-guard.js';
 import type { GrantGate } from '../security/grant-gate.js';
 import type { GrantRecord } from '../security/grant-store.js';
 import type { ReplayWindow } from '../security/replay-window.js';
@@ -19,29 +20,27 @@ import type { RefusalLog } from './refusal-log.js';
 import { refusalResponse } from './refusals.js';
 
 /**
- * Limits of the hardened server.
+ * Limits of the hardened server: the body's size, and the connection
+ * bounds of {@link ConnectionLimits} (256 in all, 32 per source, headers in
+ * 5 s, the whole request in 10 s, 5 s idle between requests).
  *
  * @example
  * ```ts
- * const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:', limits: { maxConnections: 64 } });
+ * const alice = await WtdNode.start({
+ *   name: 'alice',
+ *   dataDir: ':memory:',
+ *   limits: { maxConnections: 64, maxConnectionsPerSource: 8 },
+ * });
  * ```
  */
-export interface ServerLimits {
+export interface ServerLimits extends ConnectionLimits {
   /** Largest request body, in bytes. Default 64 KiB. */
   maxBodyBytes: number;
-  /** Most simultaneous connections. Default 256. */
-  maxConnections: number;
-  /** Time to receive a whole request, in ms. Default 10 s. */
-  requestTimeoutMs: number;
-  /** Time to receive the headers, in ms. Default 5 s. */
-  headersTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
   maxBodyBytes: 64 * 1024,
-  maxConnections: 256,
-  requestTimeoutMs: 10_000,
-  headersTimeoutMs: 5_000,
+  ...DEFAULT_CONNECTION_LIMITS,
 };
 
 /** A route of the apply tree, matched from a request path. */
@@ -106,7 +105,8 @@ export interface DispatcherDeps {
   clock: WallClock;
   handlers: RequestHandlers;
   refusals: RefusalLog;
-  logger: Logger;
+  /** The node's log, throttled: strangers cannot fill it. */
+  log: LogThrottle;
 }
 
 function wrongIssuer(): WireError {
@@ -175,13 +175,17 @@ export class Dispatcher {
     }
   }
 
-  /** The answer for an error: a refusal for a {@link WireError} (noted for the observer), else a 500 logged once. */
+  /**
+   * The answer for an error: a refusal for a {@link WireError} (noted for
+   * the observer, not logged), else a 500 logged as one line (throttled;
+   * with the stack only for a fault of this node, not a client's doing).
+   */
   refuse(err: unknown, path: string, source?: string): HttpResponse {
     if (err instanceof WireError) {
       this.#deps.refusals.note(err, path, source);
       return refusalResponse(err);
     }
-    this.#deps.logger.error(`refused a request: ${(err as Error).message}`, err);
+    this.#deps.log.error('internal', `refused a request to ${path}`, err);
     return refusalResponse(new WireError('ERR_INTERNAL', 500, 'the node failed to handle this request'));
   }
 
@@ -228,11 +232,13 @@ function sourceOf(req: IncomingMessage): string {
 
 /**
  * The node's HTTP face: `PUT /apply/<module>/<function>`,
- * `PUT /behaviour/<mission>/<name>/<op>` and `PUT /pid/<id>`. The route is
- * matched and the body read (size, type) before anything else; the rest is
- * the {@link Dispatcher}'s.
+ * `PUT /behaviour/<mission>/<name>/<op>` and `PUT /pid/<id>`, behind a
+ * {@link ConnectionGuard}. The route is matched and the body read (size,
+ * type) before anything else; the rest is the {@link Dispatcher}'s. A
+ * request cut off before its body was in, and a connection the guard
+ * closes, are one line each in `log`.
  */
-export function buildServer(dispatcher: Dispatcher, limits: ServerLimits): Server {
+export function buildServer(dispatcher: Dispatcher, limits: ServerLimits, log: LogThrottle, name: string): Server {
   const app = new Koa();
   app.use(async (ctx) => {
     let answer: HttpResponse;
@@ -243,6 +249,13 @@ export function buildServer(dispatcher: Dispatcher, limits: ServerLimits): Serve
       const jws = await readJwsBody(ctx.req, limits.maxBodyBytes);
       answer = await dispatcher.dispatch(ctx.method, ctx.path, jws, { source: sourceOf(ctx.req) }, route);
     } catch (err) {
+      if (!(err instanceof WireError)) {
+        log.error(
+          'aborted',
+          `node ${name}: a request to ${ctx.path} from ${ctx.req.socket.remoteAddress} was cut off`,
+          err,
+        );
+      }
       answer = refusalResponse(
         err instanceof WireError ? err : new WireError('ERR_BAD_REQUEST', 400, 'the request could not be read'),
       );
@@ -256,15 +269,6 @@ export function buildServer(dispatcher: Dispatcher, limits: ServerLimits): Serve
   });
   app.silent = true;
 
-  const server = createServer(
-    {
-      requestTimeout: limits.requestTimeoutMs,
-      headersTimeout: limits.headersTimeoutMs,
-      connectionsCheckingInterval: 1000,
-    },
-    app.callback(),
-  );
-  server.maxConnections = limits.maxConnections;
-  server.maxHeadersCount = 64;
-  return server;
+  return ConnectionGuard.serve(app.callback(), limits, (r) => log.line('connection', `node ${name}: ${r.message}`))
+    .server;
 }

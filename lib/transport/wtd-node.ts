@@ -2,7 +2,8 @@ import type { JWK } from 'jose';
 import { WtdError } from '../errors.js';
 import { missionTable, type LoadOptions, type MissionTable, type AnyClass } from '../missions/mission-table.js';
 import { every, epochSeconds, systemWallClock, type ClockTimer, type WallClock } from '../runtime/clock.js';
-import { Node } from '../runtime/node.js';
+import { Node, type Logger } from '../runtime/node.js';
+import type { LogThrottle } from '../runtime/log-throttle.js';
 import { DataDirLock } from '../security/data-dir-lock.js';
 import type { GrantRecord, GrantStore } from '../security/grant-store.js';
 import { exportPrivate, importPrivate, newKeyPair, type KeyPair } from '../security/keys.js';
@@ -76,7 +77,12 @@ export class WtdNode extends Node {
     });
     this.id = this.#parts.identity.id;
     this.publicJwk = keys.publicJwk;
-    this.#listener = new Listener(this.#parts.dispatcher, { ...DEFAULT_LIMITS, ...options.limits }, this.name);
+    this.#listener = new Listener(
+      this.#parts.dispatcher,
+      { ...DEFAULT_LIMITS, ...options.limits },
+      this.name,
+      this.#parts.log,
+    );
   }
 
   /** Opens (or creates) the node's data directory and identity, and locks the directory (`ERR_DATA_DIR_LOCKED`). */
@@ -291,7 +297,15 @@ export class WtdNode extends Node {
     const { identity, codec, routes, outbound, receive } = this.#parts;
     const conn = await connectionTo(target, options, identity, this.#proxy);
     const remote = new RemoteNode(
-      { nodeId: this.id, codec, routes, outbound, clock: this.wallClock, logger: this.logger, receive },
+      {
+        nodeId: this.id,
+        codec,
+        routes,
+        outbound,
+        clock: this.wallClock,
+        logger: messagesLogger(this.#parts.log),
+        receive,
+      },
       conn,
     );
     this.#remotes.add(remote);
@@ -302,4 +316,9 @@ export class WtdNode extends Node {
   #takeLock(): void {
     if (this.#lock === undefined && this.#dataDir !== ':memory:') this.#lock = DataDirLock.acquire(this.#dataDir);
   }
+}
+
+/** What the inbox poll reports goes through the node's throttled log. */
+function messagesLogger(log: LogThrottle): Logger {
+  return { error: (message: string) => log.line('messages', message) };
 }
