@@ -42,6 +42,8 @@ export interface HonestStats {
   paths: Record<string, { ok: number; total: number; p99Ms: number }>;
   /** Why the failed ones failed, by code. */
   failures: Record<string, number>;
+  /** Lines Bob's node logged meanwhile (pings that timed out, ...): counted, not printed over the table. */
+  bobLogLines: number;
 }
 
 export function p99(ms: number[]): number {
@@ -51,8 +53,6 @@ export function p99(ms: number[]): number {
 }
 
 export class Honest {
-  /** Lines Bob's node logged. */
-  static logged = 0;
   readonly bob: WtdNode;
   readonly direct: RemoteNode;
   readonly relayed: RemoteNode;
@@ -60,6 +60,8 @@ export class Honest {
   readonly #dave: RawProxyClient;
   readonly #key: RawKey;
   readonly #node: { url: string; id: string };
+  readonly #log: { lines: number };
+  #logAtBegin = 0;
   #tries: Try[] = [];
   #inFlight = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
@@ -71,7 +73,9 @@ export class Honest {
     dave: RawProxyClient,
     grant: GrantFile,
     node: { url: string; id: string },
+    log: { lines: number },
   ) {
+    this.#log = log;
     this.bob = bob;
     this.direct = direct;
     this.relayed = relayed;
@@ -86,8 +90,8 @@ export class Honest {
     proxy: { url: string; id: string },
     grant: GrantFile,
   ): Promise<Honest> {
-    // Bob's complaints (a ping that timed out...) are counted, not printed over the runner's table.
-    const logger = { error: () => void Honest.logged++ };
+    const log = { lines: 0 };
+    const logger = { error: () => void log.lines++ };
     const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:', logger });
     try {
       await bob.joinProxy({ url: proxy.url, email: 'bob@example.org' });
@@ -97,7 +101,7 @@ export class Honest {
       const { client: dave, res } = await RawProxyClient.register(http, proxy, 'dave@example.org', 'dave');
       http.close();
       if (res.status !== 200) throw new Error(`Dave could not register: ${res.status} ${res.text}`);
-      const honest = new Honest(bob, direct, relayed, dave, grant, node);
+      const honest = new Honest(bob, direct, relayed, dave, grant, node, log);
       for (const path of PATHS) {
         const t = await honest.#try(path);
         if (!t.ok) throw new Error(`the honest ${path} path does not work before any attack: ${t.why}`);
@@ -112,6 +116,7 @@ export class Honest {
   /** Starts trying every path, five times a second each, until {@link stop}. */
   begin(): void {
     this.#tries = [];
+    this.#logAtBegin = this.#log.lines;
     let i = 0;
     this.#timer = setInterval(() => {
       const path = PATHS[i++ % PATHS.length]!;
@@ -142,6 +147,7 @@ export class Honest {
       p99Ms: p99(tries.map((t) => t.ms)),
       paths,
       failures,
+      bobLogLines: this.#log.lines - this.#logAtBegin,
     };
   }
 

@@ -32,6 +32,8 @@ export const ACCEPTANCE = {
 };
 /** A child past this much RSS is killed before it hurts the shared machine (and fails on memory). */
 const CEILING_MB = 2048;
+/** How long the proxy's disk may take to come back once the messages expired (and the sweep after). */
+const DISK_WAIT_MS = { short: 6000, full: 30_000 };
 /** Alice's e-mail at the proxy (the second-e-mail scenario registers it again). */
 const ALICE_EMAIL = 'alice@example.org';
 /** The honest grant: not what limits the honest calls. */
@@ -93,20 +95,22 @@ async function runScenario(scenario: Scenario, profile: Profile): Promise<Row> {
   };
   let proxy: Child | undefined;
   let node: Child | undefined;
+  let attacking: ReturnType<typeof Child.start> | undefined;
   try {
-    const p = await Child.start('proxy', './proxy-process.js', [proxyDir]);
+    // Proxy and node start side by side; the node joins the proxy once both are up.
+    const [ps, ns] = await Promise.allSettled([
+      Child.start('proxy', './proxy-process.js', [proxyDir]),
+      Child.start('node', './node-process.js', [join(tmp, 'node')], ['--expose-gc']),
+    ]);
+    for (const s of [ps, ns]) if (s.status === 'fulfilled') children.push(s.value.child);
+    if (ps.status === 'rejected') throw ps.reason;
+    if (ns.status === 'rejected') throw ns.reason;
+    const [p, n] = [ps.value, ns.value];
     proxy = p.child;
-    children.push(proxy);
-    const proxyAt = { url: String(p.ready.url), id: String(p.ready.id) };
-    const n = await Child.start(
-      'node',
-      './node-process.js',
-      [join(tmp, 'node'), proxyAt.url, ALICE_EMAIL],
-      ['--expose-gc'],
-    );
     node = n.child;
-    children.push(node);
+    const proxyAt = { url: String(p.ready.url), id: String(p.ready.id) };
     const nodeAt = { url: String(n.ready.url), id: String(n.ready.id) };
+    await node.request('join', { url: proxyAt.url, email: ALICE_EMAIL });
     sampler = new MemorySampler([node, proxy], CEILING_MB);
 
     const honestGrant = await node.request<GrantFile>('grant', {
@@ -116,6 +120,9 @@ async function runScenario(scenario: Scenario, profile: Profile): Promise<Row> {
     });
     const rate = scenario.rate ?? TEN_A_SECOND;
     const grant = await node.request<GrantFile>('grant', { missions: ['greetings', 'inbox'], rate, label: 'mallory' });
+    // The attacker's process starts while Bob sets up (it only waits for its orders).
+    attacking = Child.start('attacker', './attacker-process.js', []);
+    attacking.catch(() => undefined);
     honest = await Honest.start(nodeAt, proxyAt, honestGrant);
     if (scenario.disk === true) await honest.warm(1000);
 
@@ -131,9 +138,7 @@ async function runScenario(scenario: Scenario, profile: Profile): Promise<Row> {
     close = prepared.close;
     row.disk.beforeBytes = proxyDisk(proxyDir);
 
-    const a = await Child.start('attacker', './attacker-process.js', []);
-    const attacker = a.child;
-    children.push(attacker);
+    const attacker = (await attacking).child;
     void attacker.next('started').then(() => honest!.begin());
     const outcome = Promise.race([
       attacker.next('report').then((m) => m.report as AttackReport),
@@ -178,9 +183,9 @@ async function runScenario(scenario: Scenario, profile: Profile): Promise<Row> {
 
     if (scenario.disk === true) {
       const expiresAt = Number(report.detail.expiresAt ?? Date.now());
-      await sleep(Math.max(0, expiresAt + 2000 - Date.now()));
+      await sleep(Math.max(0, expiresAt + 1500 - Date.now()));
       const limit = row.disk.beforeBytes * (1 + ACCEPTANCE.diskGrowth);
-      const giveUp = Date.now() + 10_000;
+      const giveUp = Date.now() + DISK_WAIT_MS[profile];
       while (proxyDisk(proxyDir) > limit && Date.now() < giveUp && proxy.alive) await sleep(250);
     }
     row.disk.afterBytes = proxyDisk(proxyDir);
@@ -200,7 +205,9 @@ async function runScenario(scenario: Scenario, profile: Profile): Promise<Row> {
     if (proxy?.exitedEarly !== undefined) row.detail.proxyTail = proxy.tail.slice(-1500);
     await close?.().catch(() => undefined);
     await honest?.close().catch(() => undefined);
-    for (const c of [...children].reverse()) await c.stop();
+    const attacker = await attacking?.catch(() => undefined);
+    if (attacker !== undefined) children.push(attacker.child);
+    await Promise.all(children.map((c) => c.stop()));
     rmSync(tmp, { recursive: true, force: true });
   }
   row.checks = [...standardChecks(row, scenario), ...row.checks];

@@ -14,7 +14,7 @@ export const headersWithoutBody: Scenario = {
   title: 'headers without a body to the proxy',
   counts:
     'header-only connections from 127.0.0.2 the proxy held at once (peak, counted on its side; no grant, so no rate)',
-  caps: { short: { timeMs: 7000, count: 20_000 }, full: { timeMs: 45_000, count: 200_000 } },
+  caps: { short: { timeMs: 6000, count: 20_000 }, full: { timeMs: 45_000, count: 200_000 } },
   async prepare(env) {
     const census = connectionCensus(env.proxy.url, ATTACKER);
     return { finish: async () => ({ accepted: census.stop() }), close: async () => void census.stop() };

@@ -22,7 +22,7 @@ export const massExpiry: Scenario = {
   title: 'a large queued volume expiring at once',
   counts: 'MB the proxy queued for nodes that never collect (no grant: no rate)',
   // count: messages of 60 KB (short ≈ 60 MB, full ≈ 700 MB).
-  caps: { short: { timeMs: 6000, count: 1000 }, full: { timeMs: 45_000, count: 11_700 } },
+  caps: { short: { timeMs: 5000, count: 1000 }, full: { timeMs: 45_000, count: 11_700 } },
   disk: true,
   async attack(env) {
     const http = new RawHttp(ATTACKER, 64);
@@ -36,7 +36,7 @@ export const massExpiry: Scenario = {
       for (let i = 0; i < Math.ceil(env.caps.count / PER_SINK); i++) sinks.push(await register(`sink${i}`));
       const senders = [await register('sender0'), await register('sender1')];
       // Everything expires at once, just after the sending stops.
-      const expS = Math.floor(Date.now() / 1000) + Math.min(55, Math.ceil(env.caps.timeMs / 1000) + 3);
+      const expS = Math.floor(Date.now() / 1000) + Math.min(55, Math.ceil(env.caps.timeMs / 1000) + 2);
       const outcomes: Record<string, number> = {};
       let queuedBytes = 0;
       let next = 0;
@@ -67,7 +67,7 @@ export const massExpiry: Scenario = {
       );
       const sendMs = Date.now() - t0;
       // The attack lasts through the expiry and the sweep after it: that is when the stall came.
-      await sleep(Math.max(0, expS * 1000 + 4000 - Date.now()));
+      await sleep(Math.max(0, expS * 1000 + 3000 - Date.now()));
       // The senders collect what the proxy told them (that nobody collected theirs), as their nodes would.
       for (const sender of senders) {
         let ack: string[] = [];

@@ -14,7 +14,7 @@ export const slowHeaders: Scenario = {
   title: 'slow headers to the node (a header line a second, never done)',
   counts:
     'slow-header connections from 127.0.0.2 the node held at once (peak, counted on its side; no grant, so no rate)',
-  caps: { short: { timeMs: 7000, count: 20_000 }, full: { timeMs: 40_000, count: 200_000 } },
+  caps: { short: { timeMs: 6000, count: 20_000 }, full: { timeMs: 40_000, count: 200_000 } },
   async prepare(env) {
     const census = connectionCensus(env.node.url, ATTACKER);
     return { finish: async () => ({ accepted: census.stop() }), close: async () => void census.stop() };
