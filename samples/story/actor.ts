@@ -47,7 +47,8 @@ const handlers: Record<string, Handler> = {
   async crash() {
     const before = node.whereis('visitors')!;
     const count = await GenServer.call(before, 'count');
-    await GenServer.call(before, 'crash').catch(() => undefined);
+    // A crash from outside: an exit signal, as `exit(Pid, Reason)` sends in Erlang.
+    node.exit(before, new Error('the visitor book fell on the floor'));
     let after = node.whereis('visitors');
     while (after === undefined || after === before) {
       await new Promise((r) => setTimeout(r, 10));

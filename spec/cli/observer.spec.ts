@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
 import { Observer } from '../../lib/cli/observer.js';
-import { GenServer, Supervisor, WtdNode } from '../../lib/index.js';
+import { Supervisor, WtdNode } from '../../lib/index.js';
 import { launchBrowser } from '../fixtures/browser.js';
 import { MemoryLogger } from '../fixtures/helpers.js';
 import { put } from '../fixtures/remote.js';
@@ -86,7 +86,7 @@ describe('wtd observer: a live page of the running node, on this machine only', 
     ]);
 
     // The worker crashes; the supervisor restarts it; the open page follows without a reload.
-    await GenServer.call(visitors, 'crash').catch(() => undefined);
+    node.exit(visitors, new Error('the visitor book fell on the floor'));
     await node.exited(visitors);
     // The supervisor handles the exit before this call (it was signalled first), so the child is back.
     await Supervisor.whichChildren({ node, name: 'greeter_sup' });

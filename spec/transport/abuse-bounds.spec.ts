@@ -18,6 +18,7 @@ import { importPrivate, shortId } from '../../lib/security/keys.js';
 import { newClaims, type ReplyClaims } from '../../lib/wire/claims.js';
 import { WireCodec } from '../../lib/wire/codec.js';
 import { sign } from '../../lib/wire/envelope.js';
+import { Greeter, start as startGreeter, Visitors } from '../../samples/greeter.js';
 import { rejection } from '../fixtures/helpers.js';
 import { cluster, closeAll, RawClient } from '../fixtures/proxy.js';
 import { keyedNode, probeRuns, Probe, put, twoNodes } from '../fixtures/remote.js';
@@ -326,6 +327,30 @@ function refusedFrom(url: string, localAddress: string): Promise<number> {
     req.end('not.a.jws');
   });
 }
+
+describe('samples/greeter.ts, which beginners copy, holds against its grantees', () => {
+  it('no request a grantee sends to Visitors makes it throw, so its supervisor stays up', async () => {
+    const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:' });
+    const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:' });
+    try {
+      alice.load(Greeter).load(Visitors);
+      await startGreeter(alice);
+      await alice.listen({ port: 0 });
+      const grant = (await alice.grant({ missions: ['greetings'], rate: '10/s' })) as GrantFile;
+      const visitors = (await bob.connect(grant)).genServer('greetings', 'visitors');
+      const first = alice.whereis('visitors');
+      expect(await visitors.call('visit')).to.equal(1);
+      for (const request of ['crash', 'crash', { crash: true }, null]) {
+        expect(await visitors.call(request)).to.equal(1);
+      }
+      expect(alice.whereis('visitors')).to.equal(first);
+      expect(alice.whereis('greeter_sup')).to.not.equal(undefined);
+    } finally {
+      await bob.close();
+      await alice.close();
+    }
+  });
+});
 
 describe('SqliteGrantStore: a store written before grants bound their issuer', () => {
   it('opens, reads its grants with no issuer, and binds one on first use', () => {
