@@ -676,6 +676,11 @@ function advice(err: unknown): { line: string; code: number } {
     ERR_PROXY_NOT_REGISTERED: 'the proxy does not know this node: join it again',
     ERR_PROXY_QUEUE_FULL: 'the other node is not collecting its messages: try again later',
     ERR_PROXY_EXPIRED: 'the other node was offline for too long',
+    ERR_PROXY_NOT_ACCEPTED: 'the other node does not accept this key: ask its owner for a grant',
+    ERR_PROXY_SENDER_LIMIT: 'too much of yours waits at the proxy: try again once it has been collected',
+    ERR_PROXY_FULL: "the proxy is full: try again later, or ask its operator ('wtd proxy nodes', 'wtd proxy remove')",
+    ERR_PROXY_EMAIL_TAKEN:
+      "another key has this e-mail at the proxy: use another --email, or ask its operator to 'wtd proxy remove' it",
     ERR_DATA_DIR_LOCKED: 'one data directory runs one node: stop the other, or use another --data-dir',
   };
   if (e instanceof WtdError) {

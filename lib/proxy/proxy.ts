@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
@@ -10,14 +11,32 @@ import { authenticate, type KeyResolver } from '../security/authenticate.js';
 import { exportPrivate, importPrivate, importPublic, newKeyPair, shortId, type KeyPair } from '../security/keys.js';
 import { ReplayWindow } from '../security/replay-window.js';
 import { MESSAGE_TTL_S, type ProxyClaims } from '../wire/claims.js';
-import { parsePingBody, parseRegisterBody, type DirectoryEntry, type PingAnswer } from '../wire/relay.js';
+import {
+  parsePingBody,
+  parseRegisterBody,
+  type DirectoryEntry,
+  type PingAnswer,
+  type PingLimits,
+  type RegisterAnswer,
+} from '../wire/relay.js';
 import { readJwsBody } from '../wire/request-body.js';
+import { DirectoryLog } from './directory.js';
+import { Registry, sourceOf } from './registry.js';
 import { RelayHub, type Live } from './relay-hub.js';
 import { statusPage } from './status-page.js';
 import { ProxyStore, type NodeRecord } from './store.js';
 
+const MiB = 1024 * 1024;
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** How often a node's last-seen time is written while it keeps pinging (it is forgotten after forgetAfterMs unseen). */
+const SEEN_WRITE_MS = 60 * 60 * 1000;
+/** The most nodes one page of `/status.json` lists. */
+const MAX_STATUS_LIMIT = 1000;
+
 /**
- * Options for {@link WtdProxy.start}.
+ * Options for {@link WtdProxy.start}. Every bound of what a registration
+ * can make the proxy hold is one of them; the defaults suit a small machine
+ * (a Raspberry Pi: a few hundred MB of memory, an SD card).
  *
  * @example
  * ```ts
@@ -31,9 +50,25 @@ export interface ProxyOptions {
   port?: number;
   /** Default `'127.0.0.1'`; `'0.0.0.0'` to serve other machines. */
   host?: string;
-  /** Most messages waiting for one node. Default 1000. */
+  /** Most messages waiting for one node (`ERR_PROXY_QUEUE_FULL`). Default 1000. */
   maxQueue?: number;
-  /** Largest relayed message, in bytes. Default 64 KiB. */
+  /** Most bytes waiting for one node (`ERR_PROXY_QUEUE_FULL`). Default 16 MiB. */
+  maxQueueBytes?: number;
+  /**
+   * The part of one node's queue (of `maxQueue` and of `maxQueueBytes`)
+   * that the requests signed under one key id may hold
+   * (`ERR_PROXY_SENDER_LIMIT`), so that one grantee cannot fill it for the
+   * others. Default 0.1.
+   */
+  senderShare?: number;
+  /**
+   * Most bytes one node's messages may hold at the proxy, delivered or not,
+   * until they expire (`ERR_PROXY_SENDER_LIMIT`). Default 16 MiB.
+   */
+  maxSenderBytes?: number;
+  /** Most bytes of messages the proxy holds in all (`ERR_PROXY_FULL`). Default 256 MiB. */
+  maxQueuedBytes?: number;
+  /** Largest relayed message, in bytes (`ERR_PROXY_TOO_LARGE`). Default 64 KiB. */
   maxMessageBytes?: number;
   /** Largest request body, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
@@ -45,6 +80,22 @@ export interface ProxyOptions {
   pollHoldMs?: number;
   /** A node silent for longer than this is offline, in ms. Default 5 s. */
   offlineAfterMs?: number;
+  /** Most registered nodes (`ERR_PROXY_FULL` for a new key). Default 10,000. */
+  maxNodes?: number;
+  /** Most nodes registered from one IPv4 address or IPv6 /64 (`ERR_PROXY_FULL` for a new key). Default 32. */
+  maxNodesPerSource?: number;
+  /** A registration not seen (no ping) for this long is removed, with its queue, in ms. Default 30 days. */
+  forgetAfterMs?: number;
+  /** Most missions one ping may offer (`ERR_PROXY_TOO_LARGE`). Default 64. */
+  maxMissions?: number;
+  /** Most key ids one ping may say its node accepts (`ERR_PROXY_TOO_LARGE`). Default 256. */
+  maxAccepts?: number;
+  /** Most bytes of one ping's body (`ERR_PROXY_TOO_LARGE`). Default 32 KiB. */
+  maxPingBytes?: number;
+  /** Most directory entries in one ping's answer (more follow on the next). Default 100. */
+  directoryPage?: number;
+  /** Most expired messages dropped in one commit of the sweep. Default 1000. */
+  sweepBatch?: number;
   /** Where the proxy reports what went wrong. Default: the console. */
   logger?: Logger;
   /** The time of day for signatures, holds, TTLs and who is online. Default: the system's. */
@@ -64,11 +115,12 @@ export interface ProxyNodeStatus {
   name: string;
   online: boolean;
   missions: string[];
-  /** How many grant keys it accepts. */
-  grants: number;
+  /** How many key ids it accepts messages under (its grants and peers; the ids are not shown). */
+  accepts: number;
   address: string | null;
-  /** Messages waiting for it. */
+  /** Messages waiting for it, and their bytes. */
   queued: number;
+  queuedBytes: number;
   lastSeen: number;
   /** Messages relayed from it and to it since the proxy started. */
   sent: number;
@@ -76,12 +128,13 @@ export interface ProxyNodeStatus {
 }
 
 /**
- * What `GET /status.json` (and the page at `GET /`) shows.
+ * What `GET /status.json` (and the page at `GET /`) shows: the counts of
+ * the whole proxy, and one page of its nodes, online first, then by name.
  *
  * @example
  * ```ts
  * const status: ProxyStatus = proxy.status();
- * console.log(`${status.nodes.filter((n) => n.online).length} online, ${status.relayed} relayed`);
+ * console.log(`${status.online} of ${status.total} online, ${status.relayed} relayed`);
  * ```
  */
 export interface ProxyStatus {
@@ -89,12 +142,44 @@ export interface ProxyStatus {
   startedAt: number;
   now: number;
   relayed: number;
+  /** Messages refused since the proxy started. */
+  refused: number;
   waitingPolls: number;
+  /** Bytes of messages it holds. */
+  queuedBytes: number;
+  /** Registered nodes, and how many of them are online. */
+  total: number;
+  online: number;
+  /** This page (from 1), how many nodes a page lists, and how many pages there are. */
+  page: number;
+  limit: number;
+  pages: number;
   nodes: ProxyNodeStatus[];
+}
+
+/** Which nodes {@link WtdProxy.status} lists: a page of them, maybe only those online. */
+export interface StatusQuery {
+  /** From 1. Default 1. */
+  page?: number;
+  /** Nodes a page lists. Default: all of them (`GET /status.json`: 100, at most 1000). */
+  limit?: number;
+  /** Only the nodes online. */
+  online?: boolean;
 }
 
 function refuse(code: 'ERR_PROXY_NOT_REGISTERED' | 'ERR_PROXY_DENIED', status: number, message: string): never {
   throw new ProxyRefusal(code, status, message);
+}
+
+/** The digest of a list of key ids, to tell whether it changed. */
+function digest(kids: readonly string[]): string {
+  return createHash('sha256').update(kids.join(',')).digest('base64url');
+}
+
+/** A positive whole number from a query string, or `fallback`. */
+function count(value: unknown, fallback: number): number {
+  const n = Number(value);
+  return Number.isSafeInteger(n) && n > 0 ? n : fallback;
 }
 
 /**
@@ -124,12 +209,14 @@ export class WtdProxy {
   readonly publicJwk: JWK;
   readonly #store: ProxyStore;
   readonly #options: Required<Omit<ProxyOptions, 'logger' | 'dataDir' | 'port' | 'host' | 'wallClock'>>;
+  readonly #pingLimits: PingLimits;
   readonly #logger: Logger;
   readonly #clock: WallClock;
   readonly #replay: ReplayWindow;
   readonly #relay: RelayHub;
-  readonly #nodes = new Map<string, Live>();
-  readonly #byKid = new Map<string, Live>();
+  readonly #registry: Registry;
+  readonly #nodes: Map<string, Live>;
+  readonly #directory = new DirectoryLog();
   readonly #keys = new Map<string, Awaited<ReturnType<typeof importPublic>>['key']>();
   readonly #startedAt: number;
   #server: Server | undefined;
@@ -138,6 +225,8 @@ export class WtdProxy {
   #port = 0;
   // Checks waiting for a state of the proxy (see until), looked at after every change.
   readonly #watchers = new Set<() => void>();
+  // The nodes in the order the status lists them, kept until one comes, goes or is renamed.
+  #ordered: Live[] | undefined;
 
   private constructor(store: ProxyStore, keys: KeyPair, options: ProxyOptions) {
     this.#store = store;
@@ -149,19 +238,45 @@ export class WtdProxy {
     this.#replay = new ReplayWindow(store.replay, this.#clock);
     this.#options = {
       maxQueue: options.maxQueue ?? 1000,
+      maxQueueBytes: options.maxQueueBytes ?? 16 * MiB,
+      senderShare: options.senderShare ?? 0.1,
+      maxSenderBytes: options.maxSenderBytes ?? 16 * MiB,
+      maxQueuedBytes: options.maxQueuedBytes ?? 256 * MiB,
       maxMessageBytes: options.maxMessageBytes ?? 64 * 1024,
-      maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+      maxBodyBytes: options.maxBodyBytes ?? MiB,
       messageTtlMs: options.messageTtlMs ?? MESSAGE_TTL_S * 1000,
       maxPolls: options.maxPolls ?? 1000,
       pollHoldMs: options.pollHoldMs ?? 20_000,
       offlineAfterMs: options.offlineAfterMs ?? 5000,
+      maxNodes: options.maxNodes ?? 10_000,
+      maxNodesPerSource: options.maxNodesPerSource ?? 32,
+      forgetAfterMs: options.forgetAfterMs ?? 30 * DAY_MS,
+      maxMissions: options.maxMissions ?? 64,
+      maxAccepts: options.maxAccepts ?? 256,
+      maxPingBytes: options.maxPingBytes ?? 32 * 1024,
+      directoryPage: options.directoryPage ?? 100,
+      sweepBatch: options.sweepBatch ?? 1000,
     };
-    for (const record of store.nodes()) {
-      const live = { record, online: false, queued: store.depth(record.id), sent: 0, received: 0 };
-      this.#nodes.set(record.id, live);
-      this.#byKid.set(record.kid, live);
+    for (const [name, value] of Object.entries(this.#options)) {
+      if (!(typeof value === 'number' && value > 0)) {
+        throw new RangeError(`WtdProxy.start: ${name} must be a positive number, got ${String(value)}`);
+      }
     }
-    this.#relay = new RelayHub(store, this.#nodes, this.#options, this.#clock, () => this.#changed());
+    this.#pingLimits = {
+      missions: this.#options.maxMissions,
+      accepts: this.#options.maxAccepts,
+      bytes: this.#options.maxPingBytes,
+    };
+    this.#registry = new Registry(store, this.#options);
+    this.#nodes = this.#registry.nodes;
+    this.#relay = new RelayHub(
+      store,
+      this.#nodes,
+      (kid) => this.#registry.byKid(kid),
+      this.#options,
+      this.#clock,
+      () => this.#changed(),
+    );
   }
 
   /** Opens the store in `dataDir` and starts serving. */
@@ -201,22 +316,45 @@ export class WtdProxy {
     return this.#port;
   }
 
-  /** Nodes online, their offers and queues, relay counts. */
-  status(): ProxyStatus {
+  /**
+   * The proxy's counts, and its nodes (online first, then by name): all of
+   * them, or the page `query` asks for.
+   */
+  status(query: StatusQuery = {}): ProxyStatus {
+    let nodes = (this.#ordered ??= [...this.#nodes.values()].sort(
+      (a, b) =>
+        Number(b.online) - Number(a.online) ||
+        a.record.name.localeCompare(b.record.name) ||
+        a.record.id.localeCompare(b.record.id),
+    ));
+    let online = 0;
+    while (online < nodes.length && nodes[online]!.online) online++;
+    if (query.online === true) nodes = nodes.slice(0, online);
+    const limit = count(query.limit, Math.max(1, nodes.length));
+    const pages = Math.max(1, Math.ceil(nodes.length / limit));
+    const page = Math.min(count(query.page, 1), pages);
     return {
       id: this.id,
       startedAt: this.#startedAt,
       now: this.#clock.now(),
       relayed: this.#relay.relayed,
+      refused: this.#relay.refused,
       waitingPolls: this.#relay.waitingPolls,
-      nodes: [...this.#nodes.values()].map((n) => ({
+      queuedBytes: this.#relay.queuedBytes,
+      total: this.#nodes.size,
+      online,
+      page,
+      limit,
+      pages,
+      nodes: nodes.slice((page - 1) * limit, page * limit).map((n) => ({
         id: n.record.id,
         name: n.record.name,
         online: n.online,
         missions: n.record.missions,
-        grants: n.record.grants.length,
+        accepts: n.accepts,
         address: n.record.address,
         queued: n.queued,
+        queuedBytes: n.queuedBytes,
         lastSeen: n.record.lastSeen,
         sent: n.sent,
         received: n.received,
@@ -295,7 +433,12 @@ export class WtdProxy {
     });
     router.get('/status.json', (ctx) => {
       ctx.set('Cache-Control', 'no-store');
-      ctx.body = this.status();
+      // One page at a time: what a fetch costs does not grow with the strangers registered.
+      ctx.body = this.status({
+        page: count(ctx.query.page, 1),
+        limit: Math.min(count(ctx.query.limit, 100), MAX_STATUS_LIMIT),
+        online: ctx.query.online === '1' || ctx.query.online === 'true',
+      });
     });
     router.get('/id', (ctx) => {
       ctx.body = { id: this.id, publicJwk: this.publicJwk };
@@ -366,7 +509,7 @@ export class WtdProxy {
   }
 
   readonly #registered: KeyResolver<Live> = async (kid) => {
-    const live = this.#byKid.get(kid);
+    const live = this.#registry.byKid(kid);
     if (live === undefined) refuse('ERR_PROXY_NOT_REGISTERED', 401, 'this key is not registered here; register first');
     let key = this.#keys.get(kid);
     if (key === undefined) {
@@ -376,81 +519,133 @@ export class WtdProxy {
     return { key, found: live };
   };
 
-  /** A registration proves it holds the key it registers: it is signed by it, and names it in `kid`. */
-  readonly #selfSigned: KeyResolver<ReturnType<typeof parseRegisterBody>> = async (kid, peek) => {
-    const body = parseRegisterBody(peek().body);
-    let imported: Awaited<ReturnType<typeof importPublic>>;
-    try {
-      imported = await importPublic(body.publicJwk);
-    } catch {
-      throw new ProxyRefusal('ERR_PROXY_BAD_REQUEST', 400, 'publicJwk must be an Ed25519 public key');
-    }
-    if (imported.thumbprint !== kid) {
-      refuse('ERR_PROXY_DENIED', 401, 'the registration is not signed by the key it registers');
-    }
-    return { key: imported.key, found: body };
-  };
+  /**
+   * A registration proves it holds the key it registers: it is signed by
+   * it, and names it in `kid`. One the proxy may not take (full, or the
+   * e-mail is another key's) is refused before its signature is checked.
+   */
+  #selfSigned(source: string): KeyResolver<ReturnType<typeof parseRegisterBody>> {
+    return async (kid, peek) => {
+      const body = parseRegisterBody(peek().body);
+      this.#registry.admit(kid, body.email, source);
+      let imported: Awaited<ReturnType<typeof importPublic>>;
+      try {
+        imported = await importPublic(body.publicJwk);
+      } catch {
+        throw new ProxyRefusal('ERR_PROXY_BAD_REQUEST', 400, 'publicJwk must be an Ed25519 public key');
+      }
+      if (imported.thumbprint !== kid) {
+        refuse('ERR_PROXY_DENIED', 401, 'the registration is not signed by the key it registers');
+      }
+      return { key: imported.key, found: body };
+    };
+  }
 
-  async #register(ctx: Koa.Context): Promise<{ id: string }> {
-    const { kid, found: body } = await this.#verified(ctx, this.#selfSigned, false);
+  async #register(ctx: Koa.Context): Promise<RegisterAnswer> {
+    const source = sourceOf(ctx.req.socket.remoteAddress);
+    const { kid, found: body } = await this.#verified(ctx, this.#selfSigned(source), false);
+    // Checked again: another registration may have been taken while this one's signature was checked.
+    this.#registry.admit(kid, body.email, source);
     const id = shortId(kid);
     const known = this.#nodes.get(id);
-    const record: NodeRecord = known?.record ?? {
-      id,
-      kid,
-      email: body.email,
-      name: body.name,
-      publicJwk: body.publicJwk,
-      registeredAt: this.#clock.now(),
-      missions: [],
-      grants: [],
-      address: null,
-      lastSeen: 0,
-    };
-    record.email = body.email;
-    record.name = body.name;
-    this.#store.register(record);
     if (known === undefined) {
-      const live = { record, online: false, queued: 0, sent: 0, received: 0 };
-      this.#nodes.set(id, live);
-      this.#byKid.set(kid, live);
+      const record: NodeRecord = {
+        id,
+        kid,
+        email: body.email,
+        name: body.name,
+        publicJwk: body.publicJwk,
+        registeredAt: this.#clock.now(),
+        missions: [],
+        address: null,
+        lastSeen: 0,
+        source,
+      };
+      this.#store.register(record);
+      this.#registry.add(record);
+      this.#ordered = undefined;
+    } else if (known.record.email !== body.email || known.record.name !== body.name) {
+      this.#registry.rename(known, body.email, body.name);
+      this.#store.register(known.record);
+      this.#shown(known);
     }
-    return { id };
+    return { id, limits: this.#pingLimits };
   }
 
   #ping(live: Live, body: unknown): PingAnswer {
-    const { missions, grants, address } = parsePingBody(body);
+    const { missions, accepts, address, since } = parsePingBody(body, this.#pingLimits);
     const record = live.record;
-    const changed =
-      !live.online ||
-      record.address !== address ||
-      JSON.stringify(record.missions) !== JSON.stringify(missions) ||
-      JSON.stringify(record.grants) !== JSON.stringify(grants);
+    const now = this.#clock.now();
+    const shown =
+      !live.online || record.address !== address || JSON.stringify(record.missions) !== JSON.stringify(missions);
     record.missions = missions;
-    record.grants = grants;
     record.address = address;
-    record.lastSeen = this.#clock.now();
+    record.lastSeen = now;
     live.online = true;
-    if (changed) this.#store.saveOffers(record);
-    const directory: DirectoryEntry[] = [...this.#nodes.values()]
-      .filter((n) => n.online)
-      .map((n) => ({
-        id: n.record.id,
-        name: n.record.name,
-        missions: n.record.missions,
-        grants: n.record.grants,
-        address: n.record.address,
-        online: true,
-        lastSeen: n.record.lastSeen,
-      }));
-    return { directory };
+    const kids = digest(accepts);
+    if (kids !== live.acceptsDigest) {
+      this.#store.setAccepts(record.id, accepts);
+      live.acceptsDigest = kids;
+      live.accepts = accepts.length;
+    }
+    if (shown) {
+      this.#store.saveOffers(record);
+      live.savedSeen = now;
+      this.#shown(live);
+    } else if (now - live.savedSeen >= SEEN_WRITE_MS) {
+      this.#store.saveSeen(record.id, now);
+      live.savedSeen = now;
+    }
+    return this.#directory.since(since, this.#options.directoryPage, (id) => this.#entry(id));
   }
 
-  /** Once a second: nodes silent too long go offline, expired messages are answered and dropped, old ids forgotten. */
+  /** What the directory shows of a node now. */
+  #entry(id: string): DirectoryEntry | undefined {
+    const n = this.#nodes.get(id);
+    if (n === undefined) return undefined;
+    const { name, missions, address, lastSeen } = n.record;
+    return { id, name, missions, address, online: n.online, lastSeen };
+  }
+
+  /** What the directory and the status show of `live` changed. */
+  #shown(live: Live): void {
+    this.#directory.touch(live.record.id);
+    this.#ordered = undefined;
+  }
+
+  /** Lets a node go: from memory, the directory and (unless another program did already) the store. */
+  #forget(id: string, inStore: boolean): void {
+    const gone = this.#registry.remove(id);
+    if (gone === undefined) return;
+    if (inStore) this.#store.remove(id);
+    this.#keys.delete(gone.record.kid);
+    this.#relay.release(id);
+    this.#directory.remove(id);
+    this.#ordered = undefined;
+  }
+
+  /**
+   * Once a second: nodes silent too long go offline, nodes unseen for
+   * `forgetAfterMs` (or removed by `wtd proxy remove`) go, expired messages
+   * are answered and dropped, old ids forgotten.
+   */
   #sweep(): void {
     const now = this.#clock.now();
+    const forgotten: string[] = [];
     for (const n of this.#nodes.values()) {
-      if (n.online && now - n.record.lastSeen > this.#options.offlineAfterMs) n.online = false;
+      if (n.online && now - n.record.lastSeen > this.#options.offlineAfterMs) {
+        n.online = false;
+        this.#shown(n);
+      }
+      const seen = Math.max(n.record.lastSeen, n.record.registeredAt);
+      if (!n.online && now - seen > this.#options.forgetAfterMs) forgotten.push(n.record.id);
+    }
+    const removed = this.#store.takeRemoved();
+    if (forgotten.length > 0 || removed.length > 0) {
+      this.#store.batch(() => forgotten.forEach((id) => this.#forget(id, true)));
+      for (const id of removed) this.#forget(id, false);
+      // Their queues went with them, and the bytes their senders had in flight there.
+      this.#relay.recount();
     }
     this.#relay.sweep();
     this.#replay.prune();

@@ -55,6 +55,11 @@ export class PidRoutes {
     return this.#peers.get(kid)?.key;
   }
 
+  /** The key ids of the peers allowed to send pid messages here. */
+  kids(): string[] {
+    return [...this.#peers.keys()];
+  }
+
   /** The codec context of a peer's messages. */
   context(kid: string): CodecContext | undefined {
     return this.#peers.get(kid)?.context;

@@ -9,7 +9,9 @@ import type {
   PingAnswer,
   PingBody,
   PollAnswer,
+  PingLimits,
   PollBody,
+  RegisterAnswer,
   RegisterBody,
 } from '../wire/relay.js';
 import { send, type HttpResponse } from './http-client.js';
@@ -41,8 +43,12 @@ export interface ProxyClientDeps {
   name: string;
   clock: WallClock;
   logger: Logger;
-  /** What the node offers now, for the ping. */
-  offers: () => Omit<PingBody, 'name'>;
+  /**
+   * What the node offers now, for the ping: its missions, and the key ids
+   * it accepts messages under, most wanted first (what is past the proxy's
+   * bounds is left out).
+   */
+  offers: () => Omit<PingBody, 'name' | 'since'>;
   /** Runs a request relayed to the node (through the same checks as a direct one). */
   dispatch: (method: string, path: string, jws: string, arrival: Arrival) => Promise<HttpResponse>;
 }
@@ -56,6 +62,8 @@ interface Outgoing {
   message: OutgoingRelay;
   /** Epoch ms after which it is no longer worth sending. */
   deadline: number;
+  /** How many times the proxy said its receiver does not accept it (yet). */
+  refusals: number;
   resolve(): void;
   reject(err: Error): void;
 }
@@ -70,6 +78,16 @@ const POLL_TIMEOUT_MS = 30_000;
 const REPOLL_AFTER_MS = 1;
 /** How long to wait before polling again after the proxy could not be reached. */
 const RETRY_MS = 1000;
+/**
+ * A request the proxy refused because its receiver does not accept its key
+ * is sent again this many times, this far apart: a grant made a moment ago
+ * (by another program on the receiver's machine) is accepted at the
+ * receiver's next ping.
+ */
+const NOT_ACCEPTED_RETRIES = 2;
+const NOT_ACCEPTED_RETRY_MS = 1000;
+/** Most pages of directory changes read in one ping. */
+const DIRECTORY_PAGES = 1000;
 
 type DirectoryListener = (entry: DirectoryEntry) => void;
 
@@ -94,6 +112,18 @@ export class ProxyClient {
   // Relayed requests already handled, by relay id, with when they can be forgotten.
   readonly #handled = new Map<string, number>();
   readonly #directory = new Map<string, DirectoryEntry>();
+  // Where the last directory answer left off, and the directory being read afresh (a reset) until its last page.
+  #cursor: string | undefined;
+  #resync: Map<string, DirectoryEntry> | undefined;
+  // The proxy's bounds of a ping, and the key ids the last ping said this node accepts.
+  #limits: PingLimits | undefined;
+  #published = new Set<string>();
+  #trimmed = false;
+  // The ping on its way, and the one to send after it (pings go one at a time, in order).
+  #pingNow: Promise<DirectoryEntry[]> | undefined;
+  #pingNext: Promise<DirectoryEntry[]> | undefined;
+  // Requests waiting to be sent again after their receiver did not accept them.
+  readonly #later = new Set<{ timer: NodeJS.Timeout; outgoing: Outgoing }>();
   readonly #listeners = { nodeup: new Set<DirectoryListener>(), nodedown: new Set<DirectoryListener>() };
   #pinger: ClockTimer | undefined;
   readonly #abort = new AbortController();
@@ -118,7 +148,8 @@ export class ProxyClient {
     }
     this.#proxyId = String((info as { id?: unknown }).id ?? '');
     const body: RegisterBody = { email: this.#email, name: this.#deps.name, publicJwk: this.#deps.identity.publicJwk };
-    await this.#signed('/register', body);
+    const answer = (await this.#signed('/register', body)) as RegisterAnswer;
+    this.#limits = answer.limits;
   }
 
   #rejoining: Promise<void> | undefined;
@@ -176,24 +207,105 @@ export class ProxyClient {
     this.#listeners[event].delete(listener);
   }
 
-  /** Publishes what this node offers and reads the directory back. */
-  async ping(): Promise<DirectoryEntry[]> {
-    const body: PingBody = { name: this.#deps.name, ...this.#deps.offers() };
-    const result = (await this.#signed(`/nodes/${this.#deps.identity.id}/ping`, body)) as PingAnswer;
-    if (this.#stopped) return result.directory;
-    const online = new Map(result.directory.map((e) => [e.id, e]));
-    for (const [id, entry] of this.#directory) {
-      if (!online.has(id)) {
-        this.#directory.delete(id);
-        this.#emit('nodedown', { ...entry, online: false });
+  /**
+   * Publishes what this node offers and reads the directory's changes since
+   * the last ping (all its pages); resolves with the directory. Pings go one
+   * at a time: one asked for while another is on its way is sent after it
+   * (with what the node offers then), and asks made meanwhile share it.
+   */
+  ping(): Promise<DirectoryEntry[]> {
+    if (this.#pingNext !== undefined) return this.#pingNext;
+    if (this.#pingNow === undefined) {
+      this.#pingNow = this.#pingPages().finally(() => (this.#pingNow = undefined));
+      return this.#pingNow;
+    }
+    this.#pingNext = this.#pingNow
+      .catch(() => undefined)
+      .then(() => {
+        this.#pingNext = undefined;
+        return this.ping();
+      });
+    return this.#pingNext;
+  }
+
+  /** Whether the last ping told the proxy this node accepts messages signed under `kid`. */
+  publishes(kid: string): boolean {
+    return this.#published.has(kid);
+  }
+
+  async #pingPages(): Promise<DirectoryEntry[]> {
+    const path = `/nodes/${this.#deps.identity.id}/ping`;
+    for (let page = 0; page < DIRECTORY_PAGES; page++) {
+      const offers = this.#offers();
+      const body: PingBody = {
+        name: this.#deps.name,
+        ...offers,
+        ...(this.#cursor === undefined ? {} : { since: this.#cursor }),
+      };
+      const answer = (await this.#signed(path, body)) as PingAnswer;
+      if (!Array.isArray(answer.changes) || typeof answer.cursor !== 'string') {
+        throw new WireError('ERR_BAD_PROXY', 502, `the proxy at ${this.url} answered a ping with no directory changes`);
       }
+      this.#published = new Set(offers.accepts);
+      if (this.#stopped) break;
+      this.#apply(answer);
+      if (answer.more !== true) break;
     }
-    for (const [id, entry] of online) {
-      const known = this.#directory.has(id);
-      this.#directory.set(id, entry);
-      if (!known) this.#emit('nodeup', entry);
+    return this.directory();
+  }
+
+  /** What the node offers, within the proxy's bounds: what does not fit is left out (and said once). */
+  #offers(): Omit<PingBody, 'name' | 'since'> {
+    const offers = this.#deps.offers();
+    const limits = this.#limits;
+    if (limits === undefined) return offers;
+    const missions = offers.missions.slice(0, limits.missions);
+    const accepts = offers.accepts.slice(0, limits.accepts);
+    // Room for the name, the address and the cursor, then the lists.
+    let room = limits.bytes - 512 - Buffer.byteLength(JSON.stringify({ missions, address: offers.address }));
+    let fit = 0;
+    while (fit < accepts.length && (room -= Buffer.byteLength(accepts[fit]!) + 3) >= 0) fit++;
+    accepts.length = fit;
+    if (!this.#trimmed && (missions.length < offers.missions.length || fit < offers.accepts.length)) {
+      this.#trimmed = true;
+      this.#deps.logger.error(
+        `the proxy at ${this.url} takes ${limits.missions} missions and ${limits.accepts} accepted keys a ping: ` +
+          `${offers.missions.length - missions.length} missions and ${offers.accepts.length - fit} keys were left out`,
+      );
     }
-    return result.directory;
+    return { missions, accepts, address: offers.address };
+  }
+
+  /** Applies one page of directory changes; a reset is read whole before it replaces the directory. */
+  #apply(answer: PingAnswer): void {
+    if (answer.reset) this.#resync = new Map();
+    const fresh = this.#resync;
+    for (const entry of answer.changes) {
+      if (fresh !== undefined) {
+        if (entry.online) fresh.set(entry.id, entry);
+        else fresh.delete(entry.id);
+      } else this.#update(entry);
+    }
+    this.#cursor = answer.cursor;
+    if (fresh === undefined || answer.more === true) return;
+    this.#resync = undefined;
+    for (const [id, entry] of this.#directory) {
+      if (!fresh.has(id)) this.#update({ ...entry, online: false });
+    }
+    for (const entry of fresh.values()) this.#update(entry);
+  }
+
+  /** One node's change: listed, updated or gone, with nodeup and nodedown as it comes and goes. */
+  #update(entry: DirectoryEntry): void {
+    const known = this.#directory.get(entry.id);
+    if (!entry.online) {
+      if (known === undefined) return;
+      this.#directory.delete(entry.id);
+      this.#emit('nodedown', { ...known, online: false });
+      return;
+    }
+    this.#directory.set(entry.id, entry);
+    if (known === undefined) this.#emit('nodeup', entry);
   }
 
   /** A link to node `nodeId` through this proxy. */
@@ -240,6 +352,11 @@ export class ProxyClient {
     this.#pinger?.cancel();
     this.#abort.abort(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
     await Promise.all(this.#exchanges);
+    for (const later of this.#later) {
+      clearTimeout(later.timer);
+      later.outgoing.reject(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
+    }
+    this.#later.clear();
     for (const p of this.#pending.values()) p.reject(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
     for (const o of this.#outbox.splice(0)) o.reject(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
   }
@@ -329,6 +446,7 @@ export class ProxyClient {
     batch.forEach((o, i) => {
       const r = res.results[i];
       if (r?.error === undefined) o.resolve();
+      else if (r.error.code === 'ERR_PROXY_NOT_ACCEPTED' && this.#again(o)) return;
       else
         o.reject(
           refusalFrom({
@@ -344,6 +462,26 @@ export class ProxyClient {
       this.#receive(m);
     }
     if (res.retryMs !== undefined && !this.#stopped) await new Promise((r) => setTimeout(r, res.retryMs));
+  }
+
+  /**
+   * Sends a request its receiver did not accept again in a moment, a few
+   * times, while it is still wanted: its key may be a grant made just now.
+   */
+  #again(o: Outgoing): boolean {
+    if (o.message.kind !== 'request' || o.refusals >= NOT_ACCEPTED_RETRIES || this.#stopped) return false;
+    if (o.deadline <= this.#deps.clock.now() + NOT_ACCEPTED_RETRY_MS) return false;
+    o.refusals++;
+    const later = {
+      outgoing: o,
+      timer: setTimeout(() => {
+        this.#later.delete(later);
+        this.#outbox.push(o);
+        this.#kick();
+      }, NOT_ACCEPTED_RETRY_MS),
+    };
+    this.#later.add(later);
+    return true;
   }
 
   #receive(m: DeliveredRelay): void {
@@ -408,6 +546,7 @@ export class ProxyClient {
     return new Promise<void>((resolve, reject) => {
       this.#outbox.push({
         message,
+        refusals: 0,
         resolve,
         reject,
         deadline: deadline ?? this.#deps.clock.now() + MESSAGE_TTL_S * 1000,
