@@ -430,10 +430,10 @@ function recordOf(row: NodeRow): NodeRecord {
  * accepted key ids moved from the offers to their own table.
  */
 function migrate(db: Database.Database): void {
-  const hasTables = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'nodes'").get();
+  // Once the file exists (WAL mode has written its header) the mode changes only by a VACUUM, quick while it is small.
   if (!db.memory && (db.pragma('auto_vacuum', { simple: true }) as number) !== 2) {
     db.pragma('auto_vacuum = INCREMENTAL');
-    if (hasTables !== undefined) db.exec('VACUUM');
+    db.exec('VACUUM');
   }
   // A removal from another program waits up to 5 s for the proxy's commit, not fails at once.
   db.pragma('busy_timeout = 5000');
