@@ -10,7 +10,7 @@ import type { Logger } from '../runtime/node.js';
 import { authenticate, type KeyResolver } from '../security/authenticate.js';
 import { exportPrivate, importPrivate, importPublic, newKeyPair, shortId, type KeyPair } from '../security/keys.js';
 import { ReplayWindow } from '../security/replay-window.js';
-import { MESSAGE_TTL_S, type ProxyClaims } from '../wire/claims.js';
+import type { ProxyClaims } from '../wire/claims.js';
 import {
   parsePingBody,
   parseRegisterBody,
@@ -21,151 +21,18 @@ import {
 } from '../wire/relay.js';
 import { readJwsBody } from '../wire/request-body.js';
 import { DirectoryLog } from './directory.js';
+import { resolveOptions, type ProxyOptions, type ResolvedOptions } from './proxy-options.js';
 import { Registry, sourceOf } from './registry.js';
 import { RelayHub, type Live } from './relay-hub.js';
 import { statusPage } from './status-page.js';
+import { count, MAX_STATUS_LIMIT, ordered, statusOf, type ProxyStatus, type StatusQuery } from './status.js';
 import { ProxyStore, type NodeRecord } from './store.js';
 
-const MiB = 1024 * 1024;
-const DAY_MS = 24 * 60 * 60 * 1000;
 /** How often a node's last-seen time is written while it keeps pinging (it is forgotten after forgetAfterMs unseen). */
 const SEEN_WRITE_MS = 60 * 60 * 1000;
-/** The most nodes one page of `/status.json` lists. */
-const MAX_STATUS_LIMIT = 1000;
 
-/**
- * Options for {@link WtdProxy.start}. Every bound of what a registration
- * can make the proxy hold is one of them; the defaults suit a small machine
- * (a Raspberry Pi: a few hundred MB of memory, an SD card).
- *
- * @example
- * ```ts
- * const proxy = await Proxy.start({ dataDir: './proxy-data', host: '0.0.0.0', maxQueue: 500 });
- * ```
- */
-export interface ProxyOptions {
-  /** Where registrations and queues are kept (`proxy.db`); `':memory:'` keeps nothing. */
-  dataDir: string;
-  /** Default 14152, the original EPMD's port; 0 picks a free one. */
-  port?: number;
-  /** Default `'127.0.0.1'`; `'0.0.0.0'` to serve other machines. */
-  host?: string;
-  /** Most messages waiting for one node (`ERR_PROXY_QUEUE_FULL`). Default 1000. */
-  maxQueue?: number;
-  /** Most bytes waiting for one node (`ERR_PROXY_QUEUE_FULL`). Default 16 MiB. */
-  maxQueueBytes?: number;
-  /**
-   * The part of one node's queue (of `maxQueue` and of `maxQueueBytes`)
-   * that the requests signed under one key id may hold
-   * (`ERR_PROXY_SENDER_LIMIT`), so that one grantee cannot fill it for the
-   * others. Default 0.1.
-   */
-  senderShare?: number;
-  /**
-   * Most bytes one node's messages may hold at the proxy, delivered or not,
-   * until they expire (`ERR_PROXY_SENDER_LIMIT`). Default 16 MiB.
-   */
-  maxSenderBytes?: number;
-  /** Most bytes of messages the proxy holds in all (`ERR_PROXY_FULL`). Default 256 MiB. */
-  maxQueuedBytes?: number;
-  /** Largest relayed message, in bytes (`ERR_PROXY_TOO_LARGE`). Default 64 KiB. */
-  maxMessageBytes?: number;
-  /** Largest request body, in bytes. Default 1 MiB. */
-  maxBodyBytes?: number;
-  /** How long a message waits for an offline node, in ms. Default 60 s. */
-  messageTtlMs?: number;
-  /** Most polls held at once, for all nodes. Default 1000. */
-  maxPolls?: number;
-  /** How long a poll is held when there is nothing to deliver, in ms. Default 20 s. */
-  pollHoldMs?: number;
-  /** A node silent for longer than this is offline, in ms. Default 5 s. */
-  offlineAfterMs?: number;
-  /** Most registered nodes (`ERR_PROXY_FULL` for a new key). Default 10,000. */
-  maxNodes?: number;
-  /** Most nodes registered from one IPv4 address or IPv6 /64 (`ERR_PROXY_FULL` for a new key). Default 32. */
-  maxNodesPerSource?: number;
-  /** A registration not seen (no ping) for this long is removed, with its queue, in ms. Default 30 days. */
-  forgetAfterMs?: number;
-  /** Most missions one ping may offer (`ERR_PROXY_TOO_LARGE`). Default 64. */
-  maxMissions?: number;
-  /** Most key ids one ping may say its node accepts (`ERR_PROXY_TOO_LARGE`). Default 256. */
-  maxAccepts?: number;
-  /** Most bytes of one ping's body (`ERR_PROXY_TOO_LARGE`). Default 32 KiB. */
-  maxPingBytes?: number;
-  /** Most directory entries in one ping's answer (more follow on the next). Default 100. */
-  directoryPage?: number;
-  /** Most expired messages dropped in one commit of the sweep. Default 1000. */
-  sweepBatch?: number;
-  /** Where the proxy reports what went wrong. Default: the console. */
-  logger?: Logger;
-  /** The time of day for signatures, holds, TTLs and who is online. Default: the system's. */
-  wallClock?: WallClock;
-}
-
-/**
- * One node's line of the proxy's status.
- *
- * @example
- * ```ts
- * for (const n of proxy.status().nodes) console.log(n.name, n.online, n.queued);
- * ```
- */
-export interface ProxyNodeStatus {
-  id: string;
-  name: string;
-  online: boolean;
-  missions: string[];
-  /** How many key ids it accepts messages under (its grants and peers; the ids are not shown). */
-  accepts: number;
-  address: string | null;
-  /** Messages waiting for it, and their bytes. */
-  queued: number;
-  queuedBytes: number;
-  lastSeen: number;
-  /** Messages relayed from it and to it since the proxy started. */
-  sent: number;
-  received: number;
-}
-
-/**
- * What `GET /status.json` (and the page at `GET /`) shows: the counts of
- * the whole proxy, and one page of its nodes, online first, then by name.
- *
- * @example
- * ```ts
- * const status: ProxyStatus = proxy.status();
- * console.log(`${status.online} of ${status.total} online, ${status.relayed} relayed`);
- * ```
- */
-export interface ProxyStatus {
-  id: string;
-  startedAt: number;
-  now: number;
-  relayed: number;
-  /** Messages refused since the proxy started. */
-  refused: number;
-  waitingPolls: number;
-  /** Bytes of messages it holds. */
-  queuedBytes: number;
-  /** Registered nodes, and how many of them are online. */
-  total: number;
-  online: number;
-  /** This page (from 1), how many nodes a page lists, and how many pages there are. */
-  page: number;
-  limit: number;
-  pages: number;
-  nodes: ProxyNodeStatus[];
-}
-
-/** Which nodes {@link WtdProxy.status} lists: a page of them, maybe only those online. */
-export interface StatusQuery {
-  /** From 1. Default 1. */
-  page?: number;
-  /** Nodes a page lists. Default: all of them (`GET /status.json`: 100, at most 1000). */
-  limit?: number;
-  /** Only the nodes online. */
-  online?: boolean;
-}
+export type { ProxyOptions } from './proxy-options.js';
+export type { ProxyNodeStatus, ProxyStatus, StatusQuery } from './status.js';
 
 function refuse(code: 'ERR_PROXY_NOT_REGISTERED' | 'ERR_PROXY_DENIED', status: number, message: string): never {
   throw new ProxyRefusal(code, status, message);
@@ -174,12 +41,6 @@ function refuse(code: 'ERR_PROXY_NOT_REGISTERED' | 'ERR_PROXY_DENIED', status: n
 /** The digest of a list of key ids, to tell whether it changed. */
 function digest(kids: readonly string[]): string {
   return createHash('sha256').update(kids.join(',')).digest('base64url');
-}
-
-/** A positive whole number from a query string, or `fallback`. */
-function count(value: unknown, fallback: number): number {
-  const n = Number(value);
-  return Number.isSafeInteger(n) && n > 0 ? n : fallback;
 }
 
 /**
@@ -208,7 +69,7 @@ export class WtdProxy {
   readonly id: string;
   readonly publicJwk: JWK;
   readonly #store: ProxyStore;
-  readonly #options: Required<Omit<ProxyOptions, 'logger' | 'dataDir' | 'port' | 'host' | 'wallClock'>>;
+  readonly #options: ResolvedOptions;
   readonly #pingLimits: PingLimits;
   readonly #logger: Logger;
   readonly #clock: WallClock;
@@ -236,32 +97,7 @@ export class WtdProxy {
     this.#clock = options.wallClock ?? systemWallClock;
     this.#startedAt = this.#clock.now();
     this.#replay = new ReplayWindow(store.replay, this.#clock);
-    this.#options = {
-      maxQueue: options.maxQueue ?? 1000,
-      maxQueueBytes: options.maxQueueBytes ?? 16 * MiB,
-      senderShare: options.senderShare ?? 0.1,
-      maxSenderBytes: options.maxSenderBytes ?? 16 * MiB,
-      maxQueuedBytes: options.maxQueuedBytes ?? 256 * MiB,
-      maxMessageBytes: options.maxMessageBytes ?? 64 * 1024,
-      maxBodyBytes: options.maxBodyBytes ?? MiB,
-      messageTtlMs: options.messageTtlMs ?? MESSAGE_TTL_S * 1000,
-      maxPolls: options.maxPolls ?? 1000,
-      pollHoldMs: options.pollHoldMs ?? 20_000,
-      offlineAfterMs: options.offlineAfterMs ?? 5000,
-      maxNodes: options.maxNodes ?? 10_000,
-      maxNodesPerSource: options.maxNodesPerSource ?? 32,
-      forgetAfterMs: options.forgetAfterMs ?? 30 * DAY_MS,
-      maxMissions: options.maxMissions ?? 64,
-      maxAccepts: options.maxAccepts ?? 256,
-      maxPingBytes: options.maxPingBytes ?? 32 * 1024,
-      directoryPage: options.directoryPage ?? 100,
-      sweepBatch: options.sweepBatch ?? 1000,
-    };
-    for (const [name, value] of Object.entries(this.#options)) {
-      if (!(typeof value === 'number' && value > 0)) {
-        throw new RangeError(`WtdProxy.start: ${name} must be a positive number, got ${String(value)}`);
-      }
-    }
+    this.#options = resolveOptions(options);
     this.#pingLimits = {
       missions: this.#options.maxMissions,
       accepts: this.#options.maxAccepts,
@@ -284,6 +120,7 @@ export class WtdProxy {
     if (options === undefined || typeof options.dataDir !== 'string') {
       throw new TypeError("WtdProxy.start(options) needs options.dataDir (a directory, or ':memory:')");
     }
+    resolveOptions(options); // a wrong bound fails before the store is opened
     const store = new ProxyStore(options.dataDir);
     let keys: KeyPair;
     const stored = store.getMeta('proxy_key');
@@ -321,19 +158,8 @@ export class WtdProxy {
    * them, or the page `query` asks for.
    */
   status(query: StatusQuery = {}): ProxyStatus {
-    let nodes = (this.#ordered ??= [...this.#nodes.values()].sort(
-      (a, b) =>
-        Number(b.online) - Number(a.online) ||
-        a.record.name.localeCompare(b.record.name) ||
-        a.record.id.localeCompare(b.record.id),
-    ));
-    let online = 0;
-    while (online < nodes.length && nodes[online]!.online) online++;
-    if (query.online === true) nodes = nodes.slice(0, online);
-    const limit = count(query.limit, Math.max(1, nodes.length));
-    const pages = Math.max(1, Math.ceil(nodes.length / limit));
-    const page = Math.min(count(query.page, 1), pages);
-    return {
+    this.#ordered ??= ordered(this.#nodes.values());
+    return statusOf(this.#ordered, query, {
       id: this.id,
       startedAt: this.#startedAt,
       now: this.#clock.now(),
@@ -341,25 +167,7 @@ export class WtdProxy {
       refused: this.#relay.refused,
       waitingPolls: this.#relay.waitingPolls,
       queuedBytes: this.#relay.queuedBytes,
-      total: this.#nodes.size,
-      online,
-      page,
-      limit,
-      pages,
-      nodes: nodes.slice((page - 1) * limit, page * limit).map((n) => ({
-        id: n.record.id,
-        name: n.record.name,
-        online: n.online,
-        missions: n.record.missions,
-        accepts: n.accepts,
-        address: n.record.address,
-        queued: n.queued,
-        queuedBytes: n.queuedBytes,
-        lastSeen: n.record.lastSeen,
-        sent: n.sent,
-        received: n.received,
-      })),
-    };
+    });
   }
 
   /**

@@ -1,6 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { ProxyRefusal } from '../errors.js';
-import { live, type Live } from './relay-hub.js';
+import { live, type Live } from './live.js';
 import { emailKey, type NodeRecord, type ProxyStore } from './store.js';
 
 /** The bounds of registration. */

@@ -17,6 +17,7 @@ import type {
 import { send, type HttpResponse } from './http-client.js';
 import type { NodeIdentity } from './identity.js';
 import type { Link } from './link.js';
+import { DirectoryView, withinLimits, type DirectoryListener } from './proxy-directory.js';
 import { refusalFrom } from './refusals.js';
 import type { Arrival } from './server.js';
 
@@ -89,8 +90,6 @@ const NOT_ACCEPTED_RETRY_MS = 1000;
 /** Most pages of directory changes read in one ping. */
 const DIRECTORY_PAGES = 1000;
 
-type DirectoryListener = (entry: DirectoryEntry) => void;
-
 /**
  * A node's membership of a proxy: registration, the ping that publishes
  * what the node offers and reads the directory, the long poll that brings
@@ -111,10 +110,7 @@ export class ProxyClient {
   #acks: string[] = [];
   // Relayed requests already handled, by relay id, with when they can be forgotten.
   readonly #handled = new Map<string, number>();
-  readonly #directory = new Map<string, DirectoryEntry>();
-  // Where the last directory answer left off, and the directory being read afresh (a reset) until its last page.
-  #cursor: string | undefined;
-  #resync: Map<string, DirectoryEntry> | undefined;
+  readonly #directory: DirectoryView;
   // The proxy's bounds of a ping, and the key ids the last ping said this node accepts.
   #limits: PingLimits | undefined;
   #published = new Set<string>();
@@ -124,7 +120,6 @@ export class ProxyClient {
   #pingNext: Promise<DirectoryEntry[]> | undefined;
   // Requests waiting to be sent again after their receiver did not accept them.
   readonly #later = new Set<{ timer: NodeJS.Timeout; outgoing: Outgoing }>();
-  readonly #listeners = { nodeup: new Set<DirectoryListener>(), nodedown: new Set<DirectoryListener>() };
   #pinger: ClockTimer | undefined;
   readonly #abort = new AbortController();
   #stopped = false;
@@ -133,6 +128,7 @@ export class ProxyClient {
 
   private constructor(deps: ProxyClientDeps, url: string, email: string) {
     this.#deps = deps;
+    this.#directory = new DirectoryView(deps.logger);
     this.url = url.replace(/\/+$/, '');
     this.#email = email;
   }
@@ -195,16 +191,16 @@ export class ProxyClient {
 
   /** The online nodes the proxy listed at the last ping, this node included. */
   directory(): DirectoryEntry[] {
-    return [...this.#directory.values()];
+    return this.#directory.entries();
   }
 
   /** Listens for nodes coming online (`nodeup`) or going offline (`nodedown`). */
   on(event: 'nodeup' | 'nodedown', listener: DirectoryListener): void {
-    this.#listeners[event].add(listener);
+    this.#directory.on(event, listener);
   }
 
   off(event: 'nodeup' | 'nodedown', listener: DirectoryListener): void {
-    this.#listeners[event].delete(listener);
+    this.#directory.off(event, listener);
   }
 
   /**
@@ -240,7 +236,7 @@ export class ProxyClient {
       const body: PingBody = {
         name: this.#deps.name,
         ...offers,
-        ...(this.#cursor === undefined ? {} : { since: this.#cursor }),
+        ...(this.#directory.cursor === undefined ? {} : { since: this.#directory.cursor }),
       };
       const answer = (await this.#signed(path, body)) as PingAnswer;
       if (!Array.isArray(answer.changes) || typeof answer.cursor !== 'string') {
@@ -248,7 +244,7 @@ export class ProxyClient {
       }
       this.#published = new Set(offers.accepts);
       if (this.#stopped) break;
-      this.#apply(answer);
+      this.#directory.apply(answer);
       if (answer.more !== true) break;
     }
     return this.directory();
@@ -257,55 +253,19 @@ export class ProxyClient {
   /** What the node offers, within the proxy's bounds: what does not fit is left out (and said once). */
   #offers(): Omit<PingBody, 'name' | 'since'> {
     const offers = this.#deps.offers();
-    const limits = this.#limits;
-    if (limits === undefined) return offers;
-    const missions = offers.missions.slice(0, limits.missions);
-    const accepts = offers.accepts.slice(0, limits.accepts);
-    // Room for the name, the address and the cursor, then the lists.
-    let room = limits.bytes - 512 - Buffer.byteLength(JSON.stringify({ missions, address: offers.address }));
-    let fit = 0;
-    while (fit < accepts.length && (room -= Buffer.byteLength(accepts[fit]!) + 3) >= 0) fit++;
-    accepts.length = fit;
-    if (!this.#trimmed && (missions.length < offers.missions.length || fit < offers.accepts.length)) {
+    const kept = this.#limits === undefined ? offers : withinLimits(offers, this.#limits);
+    if (
+      !this.#trimmed &&
+      (kept.missions.length < offers.missions.length || kept.accepts.length < offers.accepts.length)
+    ) {
       this.#trimmed = true;
       this.#deps.logger.error(
-        `the proxy at ${this.url} takes ${limits.missions} missions and ${limits.accepts} accepted keys a ping: ` +
-          `${offers.missions.length - missions.length} missions and ${offers.accepts.length - fit} keys were left out`,
+        `the proxy at ${this.url} takes ${this.#limits!.missions} missions and ${this.#limits!.accepts} accepted keys ` +
+          `a ping: ${offers.missions.length - kept.missions.length} missions and ` +
+          `${offers.accepts.length - kept.accepts.length} keys were left out`,
       );
     }
-    return { missions, accepts, address: offers.address };
-  }
-
-  /** Applies one page of directory changes; a reset is read whole before it replaces the directory. */
-  #apply(answer: PingAnswer): void {
-    if (answer.reset) this.#resync = new Map();
-    const fresh = this.#resync;
-    for (const entry of answer.changes) {
-      if (fresh !== undefined) {
-        if (entry.online) fresh.set(entry.id, entry);
-        else fresh.delete(entry.id);
-      } else this.#update(entry);
-    }
-    this.#cursor = answer.cursor;
-    if (fresh === undefined || answer.more === true) return;
-    this.#resync = undefined;
-    for (const [id, entry] of this.#directory) {
-      if (!fresh.has(id)) this.#update({ ...entry, online: false });
-    }
-    for (const entry of fresh.values()) this.#update(entry);
-  }
-
-  /** One node's change: listed, updated or gone, with nodeup and nodedown as it comes and goes. */
-  #update(entry: DirectoryEntry): void {
-    const known = this.#directory.get(entry.id);
-    if (!entry.online) {
-      if (known === undefined) return;
-      this.#directory.delete(entry.id);
-      this.#emit('nodedown', { ...known, online: false });
-      return;
-    }
-    this.#directory.set(entry.id, entry);
-    if (known === undefined) this.#emit('nodeup', entry);
+    return kept;
   }
 
   /** A link to node `nodeId` through this proxy. */
@@ -372,16 +332,6 @@ export class ProxyClient {
 
   #recovered(what: string): void {
     this.#down.delete(what);
-  }
-
-  #emit(event: 'nodeup' | 'nodedown', entry: DirectoryEntry): void {
-    for (const l of this.#listeners[event]) {
-      try {
-        l(entry);
-      } catch (err) {
-        this.#deps.logger.error(`a ${event} listener threw: ${(err as Error).message}`, err);
-      }
-    }
   }
 
   /**
