@@ -347,8 +347,10 @@ export class ProxyStore {
   }
 
   /**
-   * Returns up to `pages` free pages to the file system (and truncates the
-   * write-ahead log once it did); how many were free before.
+   * Returns up to `pages` free pages to the file system, and checkpoints
+   * and truncates the write-ahead log, so the files shrink now (at most one
+   * checkpoint a sweep, and only when pages were free). Returns how many
+   * were free.
    */
   vacuum(pages: number): number {
     if (this.#db.memory) return 0;

@@ -87,8 +87,8 @@ const RETRY_MS = 1000;
  */
 const NOT_ACCEPTED_RETRIES = 2;
 const NOT_ACCEPTED_RETRY_MS = 1000;
-/** Most pages of directory changes read in one ping. */
-const DIRECTORY_PAGES = 1000;
+/** Most pages of directory changes read at one ping (the rest are read at the next ones). */
+const DIRECTORY_PAGES = 20;
 
 /**
  * A node's membership of a proxy: registration, the ping that publishes

@@ -81,6 +81,8 @@ describe('WtdProxy: three nodes calling each other only through the proxy', () =
     await c.alice.onIdle(); // Bob's node took every message (each is acknowledged)
     await flush();
     expect(got).to.deep.equal([{ ping: 0 }, { ping: 1 }, { ping: 2 }]);
+    // Bob's ping named Alice's node key before his call left: none of her messages had to wait for it.
+    expect(c.proxy.status().refused).to.equal(0);
   });
 
   it('many calls at once all come back to the right caller', async () => {
