@@ -393,7 +393,7 @@ calls. Its registrations and queues are kept in <data dir>/proxy. Use --host 0.0
 serve other machines. The status page is at its URL. Runs until Ctrl-C.
 'wtd proxy nodes' lists the registered nodes (e-mail, where they registered from, last seen,
 messages waiting); 'wtd proxy remove <id|email>' removes one with its queue, which frees its
-e-mail for another key. Both work while the proxy runs (it drops a removed node within a second).`,
+e-mail for another key (an id that starts with '-' goes after '--': wtd proxy remove -- -x1y2). Both work while the proxy runs (it drops a removed node within a second).`,
     options: { port: { type: 'string' }, host: { type: 'string' } },
     async run(ctx) {
       const [sub, ...args] = ctx.positionals;

@@ -51,7 +51,8 @@ describe('wtd proxy nodes / wtd proxy remove <id|email>: the operator’s view, 
     const owner = new RawClient(p, await newKeyPair(), squatter.clock, 100);
     const taken = await owner.put('/register', { email: hostile, publicJwk: owner.keys.publicJwk });
     expect(taken.status, taken.text).to.equal(200);
-    expect((await wtd(['proxy', 'remove', alice.id, ...dir])).code).to.equal(EXIT.ok);
+    // An id may start with '-': after '--' it is not read as a flag.
+    expect((await wtd(['proxy', 'remove', ...dir, '--', alice.id])).code).to.equal(EXIT.ok);
     await p.until((s) => !s.nodes.some((n) => n.id === alice.id));
     expect(JSON.parse((await wtd(['proxy', 'nodes', '--json', ...dir])).out)).to.have.length(1);
   });
