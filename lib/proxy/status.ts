@@ -58,7 +58,15 @@ export interface ProxyStatus {
   nodes: ProxyNodeStatus[];
 }
 
-/** Which nodes {@link WtdProxy.status} lists: a page of them, maybe only those online. */
+/**
+ * Which nodes {@link WtdProxy.status} lists: a page of them, maybe only those online.
+ *
+ * @example
+ * ```ts
+ * const second: StatusQuery = { page: 2, limit: 100, online: true };
+ * console.log(proxy.status(second).nodes.map((n) => n.name));
+ * ```
+ */
 export interface StatusQuery {
   /** From 1. Default 1. */
   page?: number;
