@@ -103,6 +103,7 @@ export class WtdProxy {
       accepts: this.#options.maxAccepts,
       bytes: this.#options.maxPingBytes,
     };
+    store.takeRemoved(); // removed while no proxy ran: gone from the store already
     this.#registry = new Registry(store, this.#options);
     this.#nodes = this.#registry.nodes;
     this.#relay = new RelayHub(
@@ -421,11 +422,14 @@ export class WtdProxy {
     this.#ordered = undefined;
   }
 
-  /** Lets a node go: from memory, the directory and (unless another program did already) the store. */
-  #forget(id: string, inStore: boolean): void {
+  /**
+   * Lets a node go: from memory, the directory and the store (again, when
+   * another program removed it: what a request wrote since goes too).
+   */
+  #forget(id: string): void {
     const gone = this.#registry.remove(id);
     if (gone === undefined) return;
-    if (inStore) this.#store.remove(id);
+    this.#store.remove(id);
     this.#keys.delete(gone.record.kid);
     this.#relay.release(id);
     this.#directory.remove(id);
@@ -450,8 +454,7 @@ export class WtdProxy {
     }
     const removed = this.#store.takeRemoved();
     if (forgotten.length > 0 || removed.length > 0) {
-      this.#store.batch(() => forgotten.forEach((id) => this.#forget(id, true)));
-      for (const id of removed) this.#forget(id, false);
+      this.#store.batch(() => [...forgotten, ...removed].forEach((id) => this.#forget(id)));
       // Their queues went with them, and the bytes their senders had in flight there.
       this.#relay.recount();
     }

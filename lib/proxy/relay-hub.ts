@@ -401,24 +401,23 @@ export class RelayHub {
         if (from !== undefined) from.held -= m.bytes;
         this.#bytes -= m.bytes;
         if (m.acked || m.kind !== 'request' || from === undefined) continue;
+        const id = `x.${m.id}`.slice(0, 64);
         const answer = JSON.stringify({
-          id: `x.${m.id}`.slice(0, 64),
+          id,
           kind: 'response',
           from: m.to,
           re: m.id,
           status: 504,
           contentType: 'application/json',
           text: JSON.stringify({
-            error: {
-              code: 'ERR_PROXY_EXPIRED',
-              message: `node ${m.to} did not collect the message before it expired`,
-            },
+            error: { code: 'ERR_PROXY_EXPIRED', message: `node ${m.to} did not collect the message before it expired` },
           }),
         });
         const bytes = Buffer.byteLength(answer) + ROW_BYTES;
-        const id = `x.${m.id}`.slice(0, 64);
+        // The proxy's own answer, one per request: charged to no sender, but within the ceiling of all
+        // (past it, the caller's own timeout tells it).
+        if (this.#bytes + bytes > this.#limits.maxQueuedBytes) continue;
         const expiresAt = now + this.#limits.messageTtlMs;
-        // The proxy's own answer, one per request: charged to no sender.
         const own = {
           to: from.record.id,
           id,

@@ -161,4 +161,19 @@ describe('WtdProxy relay bounds: what a registration can make the proxy hold', (
     expect([refused.error.code, refused.error.status]).to.deep.equal(['ERR_PROXY_FULL', 503]);
     expect(proxy.status().queuedBytes).to.be.within(7500, 10_000);
   });
+
+  it('the proxy’s own word that a request expired stays within maxQueuedBytes too', async () => {
+    await start({ maxQueuedBytes: 4000, messageTtlMs: 1000 });
+    await tess.accept(G1);
+    const codes = await send(
+      ann,
+      Array.from({ length: 20 }, (_, i) => toTess(`r${i}`, G1)),
+    );
+    const taken = codes.filter((c) => c === 'ok').length;
+    expect(codes.slice(taken)).to.include('ERR_PROXY_FULL');
+    clock.advance(1000); // all expire; each answer is longer than its request, so not all fit
+    expect(proxy.status().queuedBytes).to.be.at.most(4000);
+    const told = (await ann.poll()).json.messages;
+    expect(told.length).to.be.within(1, taken - 1);
+  });
 });
