@@ -142,7 +142,7 @@ export type { RemoteCallOptions, BehaviourClient } from './transport/remote-node
 
 // The proxy: registration, discovery and relay
 export { WtdProxy, WtdProxy as Proxy } from './proxy/proxy.js';
-export type { ProxyOptions, ProxyStatus, ProxyNodeStatus } from './proxy/proxy.js';
+export type { ProxyOptions, ProxyStatus, ProxyNodeStatus, StatusQuery } from './proxy/proxy.js';
 
 // The wtd command's observer, for programs that run a node themselves
 export { Observer } from './cli/observer.js';

@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { JWK } from 'jose';
 import { NodeDownError, WireError, WtdError } from '../errors.js';
 import { WtdProxy } from '../proxy/proxy.js';
+import { ProxyStore } from '../proxy/store.js';
 import type { GrantRecord } from '../security/grant-store.js';
 import { isUsable } from '../security/grants.js';
 import { parseRate } from '../security/rate-limiter.js';
@@ -36,6 +37,73 @@ export const EXIT = Object.freeze({
   /** A node or proxy cannot be reached. */
   unreachable: 4,
 });
+
+/** Opens the store of the proxy in the data directory (beside a running proxy: SQLite lets both in). */
+function openProxyStore(ctx: Ctx): ProxyStore {
+  const dir = join(ctx.dataDir, 'proxy');
+  if (!existsSync(join(dir, 'proxy.db'))) {
+    throw new NotFoundError(`no proxy in ${ctx.dataDir}: run 'wtd proxy' there first (or pass --data-dir)`);
+  }
+  return new ProxyStore(dir);
+}
+
+async function proxyNodes(ctx: Ctx): Promise<number> {
+  const store = openProxyStore(ctx);
+  try {
+    const waiting = new Map<string, number>();
+    for (const w of store.counts().waiting) waiting.set(w.to, (waiting.get(w.to) ?? 0) + w.n);
+    const nodes = store.nodes().map((n) => ({
+      id: n.id,
+      name: n.name,
+      email: n.email,
+      source: n.source,
+      registeredAt: n.registeredAt,
+      lastSeen: n.lastSeen,
+      queued: waiting.get(n.id) ?? 0,
+    }));
+    if (ctx.json) {
+      ctx.io.out(JSON.stringify(nodes, null, 2));
+      return EXIT.ok;
+    }
+    if (nodes.length === 0) {
+      ctx.io.out('No node is registered at this proxy.');
+      return EXIT.ok;
+    }
+    const when = (ms: number): string => (ms > 0 ? new Date(ms).toISOString().slice(0, 16).replace('T', ' ') : 'never');
+    ctx.io.out(
+      table([
+        ['NAME', 'ID', 'E-MAIL', 'FROM', 'REGISTERED', 'LAST SEEN', 'QUEUED'],
+        ...nodes.map((n) =>
+          [n.name, n.id, n.email, n.source || '?', when(n.registeredAt), when(n.lastSeen), String(n.queued)].map(
+            printable,
+          ),
+        ),
+      ]),
+    );
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}
+
+async function proxyRemove(ctx: Ctx, args: string[]): Promise<number> {
+  const [which, ...extra] = args;
+  if (which === undefined || extra.length > 0) throw new UsageError('wtd proxy remove takes one node id or e-mail');
+  const store = openProxyStore(ctx);
+  try {
+    const node = store.find(which);
+    if (node === undefined) throw new NotFoundError(`no node ${which} is registered at this proxy`);
+    store.removeMarked(node.id);
+    output(
+      ctx,
+      { removed: { id: node.id, name: node.name, email: node.email } },
+      `Removed ${node.name} (${node.id}, ${node.email}) and its queue. If it still runs, it registers again at its next ping.`,
+    );
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}
 
 /** A mistake on the command line. */
 class UsageError extends Error {}
@@ -217,6 +285,9 @@ async function runUntilStopped(ctx: Ctx, close: () => Promise<void>): Promise<nu
 
 // ------------------------------------------------------------------ commands
 
+/** Most pages of a proxy's status `wtd directory` reads (a thousand nodes each). */
+const DIRECTORY_PAGES = 100;
+
 /** The options `start` and `observer` share. */
 const START_OPTIONS = {
   port: { type: 'string' },
@@ -315,13 +386,20 @@ and rate, and recent refusals, updating live. It answers on 127.0.0.1 only.`,
   },
 
   proxy: {
-    summary: 'run a proxy, where nodes behind home routers meet',
-    usage: 'wtd proxy [--port 14152] [--host 127.0.0.1]',
+    summary: 'run a proxy, where nodes behind home routers meet; list or remove its nodes',
+    usage: 'wtd proxy [--port 14152] [--host 127.0.0.1] | wtd proxy nodes | wtd proxy remove <id|email>',
     help: `Starts a proxy: nodes register, ping it with what they offer, and it relays their signed
 calls. Its registrations and queues are kept in <data dir>/proxy. Use --host 0.0.0.0 to
-serve other machines. The status page is at its URL. Runs until Ctrl-C.`,
+serve other machines. The status page is at its URL. Runs until Ctrl-C.
+'wtd proxy nodes' lists the registered nodes (e-mail, where they registered from, last seen,
+messages waiting); 'wtd proxy remove <id|email>' removes one with its queue, which frees its
+e-mail for another key (an id that starts with '-' goes after '--': wtd proxy remove -- -x1y2). Both work while the proxy runs (it drops a removed node within a second).`,
     options: { port: { type: 'string' }, host: { type: 'string' } },
     async run(ctx) {
+      const [sub, ...args] = ctx.positionals;
+      if (sub === 'nodes') return proxyNodes(ctx);
+      if (sub === 'remove') return proxyRemove(ctx, args);
+      if (sub !== undefined) throw new UsageError(`wtd proxy takes 'nodes' or 'remove <id|email>', not '${sub}'`);
       const port = portOption(ctx.values.port, 14152);
       ctx.io.err('starting the proxy…');
       const proxy = await WtdProxy.start({
@@ -496,22 +574,20 @@ The rate is calls per s, min, h or d; --burst defaults to the count.`,
         url = readConfig(ctx.dataDir).proxy ?? undefined;
         if (url === undefined || url === null) throw new UsageError('which proxy? give --proxy URL');
       }
-      const res = await send(`${url.replace(/\/+$/, '')}/status.json`, '', 5000, { method: 'GET' }).catch((err) => {
-        throw new NodeDownError(String(url), { cause: err }, 'proxy');
-      });
-      if (res.status !== 200)
-        throw new WireError('ERR_BAD_PROXY', res.status, `the proxy at ${url} answered ${res.status}`);
-      const status = JSON.parse(res.text) as {
-        nodes: {
-          id: string;
-          name: string;
-          online: boolean;
-          missions: string[];
-          address: string | null;
-          lastSeen: number;
-        }[];
-      };
-      const online = status.nodes.filter((n) => n.online);
+      type Listed = { id: string; name: string; online: boolean; missions: string[]; address: string | null };
+      // The proxy lists its nodes a page at a time: read the pages of those online.
+      const online: Listed[] = [];
+      for (let page = 1, pages = 1; page <= pages && page <= DIRECTORY_PAGES; page++) {
+        const where = `${url.replace(/\/+$/, '')}/status.json?online=1&limit=1000&page=${page}`;
+        const res = await send(where, '', 5000, { method: 'GET' }).catch((err) => {
+          throw new NodeDownError(String(url), { cause: err }, 'proxy');
+        });
+        if (res.status !== 200)
+          throw new WireError('ERR_BAD_PROXY', res.status, `the proxy at ${url} answered ${res.status}`);
+        const status = JSON.parse(res.text) as { nodes: Listed[]; pages?: number };
+        online.push(...status.nodes.filter((n) => n.online));
+        pages = typeof status.pages === 'number' ? status.pages : 1;
+      }
       if (ctx.json) {
         ctx.io.out(JSON.stringify(online, null, 2));
         return EXIT.ok;
@@ -679,6 +755,11 @@ function advice(err: unknown): { line: string; code: number } {
     ERR_PROXY_NOT_REGISTERED: 'the proxy does not know this node: join it again',
     ERR_PROXY_QUEUE_FULL: 'the other node is not collecting its messages: try again later',
     ERR_PROXY_EXPIRED: 'the other node was offline for too long',
+    ERR_PROXY_NOT_ACCEPTED: 'the other node does not accept this key: ask its owner for a grant',
+    ERR_PROXY_SENDER_LIMIT: 'too much of yours waits at the proxy: try again once it has been collected',
+    ERR_PROXY_FULL: "the proxy is full: try again later, or ask its operator ('wtd proxy nodes', 'wtd proxy remove')",
+    ERR_PROXY_EMAIL_TAKEN:
+      "another key has this e-mail at the proxy: use another --email, or ask its operator to 'wtd proxy remove' it",
     ERR_DATA_DIR_LOCKED: 'one data directory runs one node: stop the other, or use another --data-dir',
   };
   if (e instanceof WtdError) {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
@@ -6,7 +7,6 @@ import type { JWK } from 'jose';
 import { ProxyRefusal, WireError, WtdError } from '../errors.js';
 import { every, systemWallClock, type ClockTimer, type WallClock } from '../runtime/clock.js';
 import { isClientError, LogThrottle } from '../runtime/log-throttle.js';
-import type { Logger } from '../runtime/node.js';
 import { authenticate, type KeyResolver } from '../security/authenticate.js';
 import {
   checkConnectionLimits,
@@ -16,99 +16,37 @@ import {
 } from '../security/connection-guard.js';
 import { exportPrivate, importPrivate, importPublic, newKeyPair, shortId, type KeyPair } from '../security/keys.js';
 import { ReplayWindow } from '../security/replay-window.js';
-import { MESSAGE_TTL_S, type ProxyClaims } from '../wire/claims.js';
-import { parsePingBody, parseRegisterBody, type DirectoryEntry, type PingAnswer } from '../wire/relay.js';
+import type { ProxyClaims } from '../wire/claims.js';
+import {
+  parsePingBody,
+  parseRegisterBody,
+  type DirectoryEntry,
+  type PingAnswer,
+  type PingLimits,
+  type RegisterAnswer,
+} from '../wire/relay.js';
 import { readJwsBody } from '../wire/request-body.js';
+import { DirectoryLog } from './directory.js';
+import { resolveOptions, type ProxyOptions, type ResolvedOptions } from './proxy-options.js';
+import { Registry, sourceOf } from './registry.js';
 import { RelayHub, type Live } from './relay-hub.js';
 import { statusPage } from './status-page.js';
+import { count, MAX_STATUS_LIMIT, ordered, statusOf, type ProxyStatus, type StatusQuery } from './status.js';
 import { ProxyStore, type NodeRecord } from './store.js';
 
-/**
- * Options for {@link WtdProxy.start}.
- *
- * @example
- * ```ts
- * const proxy = await Proxy.start({ dataDir: './proxy-data', host: '0.0.0.0', maxQueue: 500 });
- * ```
- */
-export interface ProxyOptions {
-  /** Where registrations and queues are kept (`proxy.db`); `':memory:'` keeps nothing. */
-  dataDir: string;
-  /** Default 14152, the original EPMD's port; 0 picks a free one. */
-  port?: number;
-  /** Default `'127.0.0.1'`; `'0.0.0.0'` to serve other machines. */
-  host?: string;
-  /** Most messages waiting for one node. Default 1000. */
-  maxQueue?: number;
-  /** Largest relayed message, in bytes. Default 64 KiB. */
-  maxMessageBytes?: number;
-  /** Largest request body, in bytes. Default 1 MiB. */
-  maxBodyBytes?: number;
-  /** How long a message waits for an offline node, in ms. Default 60 s. */
-  messageTtlMs?: number;
-  /** Most polls held at once, for all nodes. Default 1000. */
-  maxPolls?: number;
-  /** How long a poll is held when there is nothing to deliver, in ms. Default 20 s. */
-  pollHoldMs?: number;
-  /** A node silent for longer than this is offline, in ms. Default 5 s. */
-  offlineAfterMs?: number;
-  /**
-   * Connection bounds ({@link ConnectionLimits}). Defaults: `maxPolls` + 512
-   * connections in all, 32 per source (which bounds the polls one address
-   * can hold), headers in 5 s, a whole request in 10 s (a held poll's
-   * waiting does not count: its request is in), 5 s idle between requests.
-   */
-  connections?: Partial<ConnectionLimits>;
-  /** Where the proxy reports what went wrong (throttled: at most 10 lines of a kind a minute). Default: the console. */
-  logger?: Logger;
-  /** The time of day for signatures, holds, TTLs and who is online. Default: the system's. */
-  wallClock?: WallClock;
-}
+/** How often a node's last-seen time is written while it keeps pinging (it is forgotten after forgetAfterMs unseen). */
+const SEEN_WRITE_MS = 60 * 60 * 1000;
 
-/**
- * One node's line of the proxy's status.
- *
- * @example
- * ```ts
- * for (const n of proxy.status().nodes) console.log(n.name, n.online, n.queued);
- * ```
- */
-export interface ProxyNodeStatus {
-  id: string;
-  name: string;
-  online: boolean;
-  missions: string[];
-  /** How many grant keys it accepts. */
-  grants: number;
-  address: string | null;
-  /** Messages waiting for it. */
-  queued: number;
-  lastSeen: number;
-  /** Messages relayed from it and to it since the proxy started. */
-  sent: number;
-  received: number;
-}
-
-/**
- * What `GET /status.json` (and the page at `GET /`) shows.
- *
- * @example
- * ```ts
- * const status: ProxyStatus = proxy.status();
- * console.log(`${status.nodes.filter((n) => n.online).length} online, ${status.relayed} relayed`);
- * ```
- */
-export interface ProxyStatus {
-  id: string;
-  startedAt: number;
-  now: number;
-  relayed: number;
-  waitingPolls: number;
-  nodes: ProxyNodeStatus[];
-}
+export type { ProxyOptions } from './proxy-options.js';
+export type { ProxyNodeStatus, ProxyStatus, StatusQuery } from './status.js';
 
 function refuse(code: 'ERR_PROXY_NOT_REGISTERED' | 'ERR_PROXY_DENIED', status: number, message: string): never {
   throw new ProxyRefusal(code, status, message);
+}
+
+/** The digest of a list of key ids, to tell whether it changed. */
+function digest(kids: readonly string[]): string {
+  return createHash('sha256').update(kids.join(',')).digest('base64url');
 }
 
 /**
@@ -137,14 +75,16 @@ export class WtdProxy {
   readonly id: string;
   readonly publicJwk: JWK;
   readonly #store: ProxyStore;
-  readonly #options: Required<Omit<ProxyOptions, 'logger' | 'dataDir' | 'port' | 'host' | 'wallClock' | 'connections'>>;
+  readonly #options: ResolvedOptions;
+  readonly #pingLimits: PingLimits;
   readonly #log: LogThrottle;
   readonly #connections: ConnectionLimits;
   readonly #clock: WallClock;
   readonly #replay: ReplayWindow;
   readonly #relay: RelayHub;
-  readonly #nodes = new Map<string, Live>();
-  readonly #byKid = new Map<string, Live>();
+  readonly #registry: Registry;
+  readonly #nodes: Map<string, Live>;
+  readonly #directory = new DirectoryLog();
   readonly #keys = new Map<string, Awaited<ReturnType<typeof importPublic>>['key']>();
   readonly #startedAt: number;
   #server: Server | undefined;
@@ -153,6 +93,8 @@ export class WtdProxy {
   #port = 0;
   // Checks waiting for a state of the proxy (see until), looked at after every change.
   readonly #watchers = new Set<() => void>();
+  // The nodes in the order the status lists them, kept until one comes, goes or is renamed.
+  #ordered: Live[] | undefined;
 
   private constructor(store: ProxyStore, keys: KeyPair, options: ProxyOptions) {
     this.#store = store;
@@ -162,26 +104,28 @@ export class WtdProxy {
     this.#log = new LogThrottle(options.logger ?? console, this.#clock);
     this.#startedAt = this.#clock.now();
     this.#replay = new ReplayWindow(store.replay, this.#clock);
-    this.#options = {
-      maxQueue: options.maxQueue ?? 1000,
-      maxMessageBytes: options.maxMessageBytes ?? 64 * 1024,
-      maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
-      messageTtlMs: options.messageTtlMs ?? MESSAGE_TTL_S * 1000,
-      maxPolls: options.maxPolls ?? 1000,
-      pollHoldMs: options.pollHoldMs ?? 20_000,
-      offlineAfterMs: options.offlineAfterMs ?? 5000,
+    this.#options = resolveOptions(options);
+    this.#pingLimits = {
+      missions: this.#options.maxMissions,
+      accepts: this.#options.maxAccepts,
+      bytes: this.#options.maxPingBytes,
     };
     this.#connections = {
       ...DEFAULT_CONNECTION_LIMITS,
       maxConnections: this.#options.maxPolls + 512,
       ...options.connections,
     };
-    for (const record of store.nodes()) {
-      const live = { record, online: false, queued: store.depth(record.id), sent: 0, received: 0 };
-      this.#nodes.set(record.id, live);
-      this.#byKid.set(record.kid, live);
-    }
-    this.#relay = new RelayHub(store, this.#nodes, this.#options, this.#clock, () => this.#changed());
+    store.takeRemoved(); // removed while no proxy ran: gone from the store already
+    this.#registry = new Registry(store, this.#options);
+    this.#nodes = this.#registry.nodes;
+    this.#relay = new RelayHub(
+      store,
+      this.#nodes,
+      (kid) => this.#registry.byKid(kid),
+      this.#options,
+      this.#clock,
+      () => this.#changed(),
+    );
   }
 
   /** Opens the store in `dataDir` and starts serving. */
@@ -189,6 +133,7 @@ export class WtdProxy {
     if (options === undefined || typeof options.dataDir !== 'string') {
       throw new TypeError("WtdProxy.start(options) needs options.dataDir (a directory, or ':memory:')");
     }
+    resolveOptions(options); // a wrong bound fails before the store is opened
     checkConnectionLimits({ ...DEFAULT_CONNECTION_LIMITS, ...options.connections });
     const store = new ProxyStore(options.dataDir);
     let keys: KeyPair;
@@ -222,27 +167,21 @@ export class WtdProxy {
     return this.#port;
   }
 
-  /** Nodes online, their offers and queues, relay counts. */
-  status(): ProxyStatus {
-    return {
+  /**
+   * The proxy's counts, and its nodes (online first, then by name): all of
+   * them, or the page `query` asks for.
+   */
+  status(query: StatusQuery = {}): ProxyStatus {
+    this.#ordered ??= ordered(this.#nodes.values());
+    return statusOf(this.#ordered, query, {
       id: this.id,
       startedAt: this.#startedAt,
       now: this.#clock.now(),
       relayed: this.#relay.relayed,
+      refused: this.#relay.refused,
       waitingPolls: this.#relay.waitingPolls,
-      nodes: [...this.#nodes.values()].map((n) => ({
-        id: n.record.id,
-        name: n.record.name,
-        online: n.online,
-        missions: n.record.missions,
-        grants: n.record.grants.length,
-        address: n.record.address,
-        queued: n.queued,
-        lastSeen: n.record.lastSeen,
-        sent: n.sent,
-        received: n.received,
-      })),
-    };
+      queuedBytes: this.#relay.queuedBytes,
+    });
   }
 
   /**
@@ -326,7 +265,12 @@ export class WtdProxy {
     });
     router.get('/status.json', (ctx) => {
       ctx.set('Cache-Control', 'no-store');
-      ctx.body = this.status();
+      // One page at a time: what a fetch costs does not grow with the strangers registered.
+      ctx.body = this.status({
+        page: count(ctx.query.page, 1),
+        limit: Math.min(count(ctx.query.limit, 100), MAX_STATUS_LIMIT),
+        online: ctx.query.online === '1' || ctx.query.online === 'true',
+      });
     });
     router.get('/id', (ctx) => {
       ctx.body = { id: this.id, publicJwk: this.publicJwk };
@@ -395,7 +339,7 @@ export class WtdProxy {
   }
 
   readonly #registered: KeyResolver<Live> = async (kid) => {
-    const live = this.#byKid.get(kid);
+    const live = this.#registry.byKid(kid);
     if (live === undefined) refuse('ERR_PROXY_NOT_REGISTERED', 401, 'this key is not registered here; register first');
     let key = this.#keys.get(kid);
     if (key === undefined) {
@@ -405,81 +349,135 @@ export class WtdProxy {
     return { key, found: live };
   };
 
-  /** A registration proves it holds the key it registers: it is signed by it, and names it in `kid`. */
-  readonly #selfSigned: KeyResolver<ReturnType<typeof parseRegisterBody>> = async (kid, peek) => {
-    const body = parseRegisterBody(peek().body);
-    let imported: Awaited<ReturnType<typeof importPublic>>;
-    try {
-      imported = await importPublic(body.publicJwk);
-    } catch {
-      throw new ProxyRefusal('ERR_PROXY_BAD_REQUEST', 400, 'publicJwk must be an Ed25519 public key');
-    }
-    if (imported.thumbprint !== kid) {
-      refuse('ERR_PROXY_DENIED', 401, 'the registration is not signed by the key it registers');
-    }
-    return { key: imported.key, found: body };
-  };
+  /**
+   * A registration proves it holds the key it registers: it is signed by
+   * it, and names it in `kid`. One the proxy may not take (full, or the
+   * e-mail is another key's) is refused before its signature is checked.
+   */
+  #selfSigned(source: string): KeyResolver<ReturnType<typeof parseRegisterBody>> {
+    return async (kid, peek) => {
+      const body = parseRegisterBody(peek().body);
+      this.#registry.admit(kid, body.email, source);
+      let imported: Awaited<ReturnType<typeof importPublic>>;
+      try {
+        imported = await importPublic(body.publicJwk);
+      } catch {
+        throw new ProxyRefusal('ERR_PROXY_BAD_REQUEST', 400, 'publicJwk must be an Ed25519 public key');
+      }
+      if (imported.thumbprint !== kid) {
+        refuse('ERR_PROXY_DENIED', 401, 'the registration is not signed by the key it registers');
+      }
+      return { key: imported.key, found: body };
+    };
+  }
 
-  async #register(ctx: Koa.Context): Promise<{ id: string }> {
-    const { kid, found: body } = await this.#verified(ctx, this.#selfSigned, false);
+  async #register(ctx: Koa.Context): Promise<RegisterAnswer> {
+    const source = sourceOf(ctx.req.socket.remoteAddress);
+    const { kid, found: body } = await this.#verified(ctx, this.#selfSigned(source), false);
+    // Checked again: another registration may have been taken while this one's signature was checked.
+    this.#registry.admit(kid, body.email, source);
     const id = shortId(kid);
     const known = this.#nodes.get(id);
-    const record: NodeRecord = known?.record ?? {
-      id,
-      kid,
-      email: body.email,
-      name: body.name,
-      publicJwk: body.publicJwk,
-      registeredAt: this.#clock.now(),
-      missions: [],
-      grants: [],
-      address: null,
-      lastSeen: 0,
-    };
-    record.email = body.email;
-    record.name = body.name;
-    this.#store.register(record);
     if (known === undefined) {
-      const live = { record, online: false, queued: 0, sent: 0, received: 0 };
-      this.#nodes.set(id, live);
-      this.#byKid.set(kid, live);
+      const record: NodeRecord = {
+        id,
+        kid,
+        email: body.email,
+        name: body.name,
+        publicJwk: body.publicJwk,
+        registeredAt: this.#clock.now(),
+        missions: [],
+        address: null,
+        lastSeen: 0,
+        source,
+      };
+      this.#store.register(record);
+      this.#registry.add(record);
+      this.#ordered = undefined;
+    } else if (known.record.email !== body.email || known.record.name !== body.name) {
+      this.#registry.rename(known, body.email, body.name);
+      this.#store.register(known.record);
+      this.#shown(known);
     }
-    return { id };
+    return { id, limits: this.#pingLimits };
   }
 
   #ping(live: Live, body: unknown): PingAnswer {
-    const { missions, grants, address } = parsePingBody(body);
+    const { missions, accepts, address, since } = parsePingBody(body, this.#pingLimits);
     const record = live.record;
-    const changed =
-      !live.online ||
-      record.address !== address ||
-      JSON.stringify(record.missions) !== JSON.stringify(missions) ||
-      JSON.stringify(record.grants) !== JSON.stringify(grants);
+    const now = this.#clock.now();
+    const shown =
+      !live.online || record.address !== address || JSON.stringify(record.missions) !== JSON.stringify(missions);
     record.missions = missions;
-    record.grants = grants;
     record.address = address;
-    record.lastSeen = this.#clock.now();
+    record.lastSeen = now;
     live.online = true;
-    if (changed) this.#store.saveOffers(record);
-    const directory: DirectoryEntry[] = [...this.#nodes.values()]
-      .filter((n) => n.online)
-      .map((n) => ({
-        id: n.record.id,
-        name: n.record.name,
-        missions: n.record.missions,
-        grants: n.record.grants,
-        address: n.record.address,
-        online: true,
-        lastSeen: n.record.lastSeen,
-      }));
-    return { directory };
+    const kids = digest(accepts);
+    if (kids !== live.acceptsDigest) {
+      this.#store.setAccepts(record.id, accepts);
+      live.acceptsDigest = kids;
+      live.accepts = accepts.length;
+    }
+    if (shown) {
+      this.#store.saveOffers(record);
+      live.savedSeen = now;
+      this.#shown(live);
+    } else if (now - live.savedSeen >= SEEN_WRITE_MS) {
+      this.#store.saveSeen(record.id, now);
+      live.savedSeen = now;
+    }
+    return this.#directory.since(since, this.#options.directoryPage, (id) => this.#entry(id));
   }
 
-  /** Once a second: nodes silent too long go offline, expired messages are answered and dropped, old ids forgotten. */
+  /** What the directory shows of a node now. */
+  #entry(id: string): DirectoryEntry | undefined {
+    const n = this.#nodes.get(id);
+    if (n === undefined) return undefined;
+    const { name, missions, address, lastSeen } = n.record;
+    return { id, name, missions, address, online: n.online, lastSeen };
+  }
+
+  /** What the directory and the status show of `live` changed. */
+  #shown(live: Live): void {
+    this.#directory.touch(live.record.id);
+    this.#ordered = undefined;
+  }
+
+  /**
+   * Lets a node go: from memory, the directory and the store (again, when
+   * another program removed it: what a request wrote since goes too).
+   */
+  #forget(id: string): void {
+    const gone = this.#registry.remove(id);
+    if (gone === undefined) return;
+    this.#store.remove(id);
+    this.#keys.delete(gone.record.kid);
+    this.#relay.release(id);
+    this.#directory.remove(id);
+    this.#ordered = undefined;
+  }
+
+  /**
+   * Once a second: nodes silent too long go offline, nodes unseen for
+   * `forgetAfterMs` (or removed by `wtd proxy remove`) go, expired messages
+   * are answered and dropped, old ids forgotten.
+   */
   #sweep(): void {
     const now = this.#clock.now();
+    const forgotten: string[] = [];
     for (const n of this.#nodes.values()) {
-      if (n.online && now - n.record.lastSeen > this.#options.offlineAfterMs) n.online = false;
+      if (n.online && now - n.record.lastSeen > this.#options.offlineAfterMs) {
+        n.online = false;
+        this.#shown(n);
+      }
+      const seen = Math.max(n.record.lastSeen, n.record.registeredAt);
+      if (!n.online && now - seen > this.#options.forgetAfterMs) forgotten.push(n.record.id);
+    }
+    const removed = this.#store.takeRemoved();
+    if (forgotten.length > 0 || removed.length > 0) {
+      this.#store.batch(() => [...forgotten, ...removed].forEach((id) => this.#forget(id)));
+      // Their queues went with them, and the bytes their senders had in flight there.
+      this.#relay.recount();
     }
     this.#relay.sweep();
     this.#replay.prune();

@@ -2,34 +2,33 @@ import type Koa from 'koa';
 import type { ErrorCode } from '../error-codes.js';
 import { ProxyRefusal, WireError } from '../errors.js';
 import type { ClockTimer, WallClock } from '../runtime/clock.js';
-import { peekClaims } from '../wire/envelope.js';
+import { peekClaims, peekKid } from '../wire/envelope.js';
 import { parseOutgoing, parsePollBody, type OutgoingRelay, type RelayResult } from '../wire/relay.js';
-import type { NodeRecord, ProxyStore } from './store.js';
+import { unshare, type Live } from './live.js';
+import { ROW_BYTES, type Acked, type ProxyStore } from './store.js';
 
-/** A registered node as the proxy holds it in memory. */
-export interface Live {
-  record: NodeRecord;
-  online: boolean;
-  /** Messages waiting for it, kept in step with the store (so an empty queue costs no query). */
-  queued: number;
-  sent: number;
-  received: number;
-}
+export type { Live } from './live.js';
 
 /** The bounds and times of the relay. */
 export interface RelayLimits {
   maxQueue: number;
+  maxQueueBytes: number;
+  senderShare: number;
+  maxSenderBytes: number;
+  maxQueuedBytes: number;
   maxMessageBytes: number;
   messageTtlMs: number;
   maxPolls: number;
   pollHoldMs: number;
+  sweepBatch: number;
 }
 
 interface Waiter {
   /** Answers the held poll: with what waits, or with nothing when a newer poll took its place. */
   release(bySuccessor?: boolean): void;
-  /** Messages queued for the node while this poll waited (it waited because there were none before). */
+  /** Messages queued for the node while this poll waited (it waited because there were none before), up to one poll's worth. */
   arrived: string[];
+  arrivedBytes: number;
 }
 
 /** What a poll answers before it is written: results, and the stored JSON of the messages, spliced in as they are. */
@@ -39,47 +38,113 @@ export interface PollReply {
   retryMs?: number;
 }
 
-/** Most messages delivered by one poll. */
+/** Most messages delivered by one poll, and most bytes after the first. */
 const POLL_BATCH = 256;
+const POLL_BYTES = 1024 * 1024;
+/** Batches of expired messages dropped in one go; more wait for the next turn of the event loop. */
+const SWEEP_STEPS = 8;
 
 /**
  * The relay of a proxy: per-node queues in the store, the one held poll of
  * each node, and the sweep that expires what nobody collected. A message is
  * written before the proxy acknowledges it and kept until its receiver
  * acknowledges it on its next poll.
+ *
+ * What a registration can make it hold is bounded: a destination queues
+ * only requests signed under a key id its own ping accepts (and answers
+ * to requests it sent, one each); each such key id has a share of the
+ * destination's queue; each sender has bytes in flight; each queue and the
+ * whole relay have a ceiling of bytes.
  */
 export class RelayHub {
   readonly #store: ProxyStore;
   readonly #nodes: Map<string, Live>;
+  readonly #ownerOf: (kid: string) => Live | undefined;
   readonly #limits: RelayLimits;
   readonly #clock: WallClock;
   readonly #waiters = new Map<string, Waiter>();
   #relayed = 0;
+  #refused = 0;
+  /** What every stored message costs, together: bounded by maxQueuedBytes. */
+  #bytes = 0;
   #closed = false;
+  #sweeping = false;
 
   readonly #changed: () => void;
 
-  /** `changed` is called when a poll starts to wait (the other changes end a request). */
-  constructor(store: ProxyStore, nodes: Map<string, Live>, limits: RelayLimits, clock: WallClock, changed: () => void) {
+  /**
+   * `ownerOf` names the registered node whose key a key id is, if any;
+   * `changed` is called when a poll starts to wait and after a sweep's
+   * later steps (the other changes end a request).
+   */
+  constructor(
+    store: ProxyStore,
+    nodes: Map<string, Live>,
+    ownerOf: (kid: string) => Live | undefined,
+    limits: RelayLimits,
+    clock: WallClock,
+    changed: () => void,
+  ) {
     this.#changed = changed;
     this.#store = store;
     this.#nodes = nodes;
+    this.#ownerOf = ownerOf;
     this.#limits = limits;
     this.#clock = clock;
+    this.recount();
   }
 
   get relayed(): number {
     return this.#relayed;
   }
 
+  /** Messages refused since the proxy started. */
+  get refused(): number {
+    return this.#refused;
+  }
+
+  /** What the stored messages cost, in bytes. */
+  get queuedBytes(): number {
+    return this.#bytes;
+  }
+
   get waitingPolls(): number {
     return this.#waiters.size;
+  }
+
+  /** Counts again, from the store, what waits for every node and what every sender holds (at start, after removals). */
+  recount(): void {
+    const { waiting, held } = this.#store.counts();
+    this.#bytes = 0;
+    for (const n of this.#nodes.values()) {
+      n.queued = 0;
+      n.queuedBytes = 0;
+      n.shares.clear();
+      n.held = 0;
+    }
+    for (const w of waiting) {
+      const to = this.#nodes.get(w.to);
+      if (to === undefined) continue;
+      to.queued += w.n;
+      to.queuedBytes += w.bytes;
+      if (w.kid !== null) to.shares.set(w.kid, { n: w.n, bytes: w.bytes });
+    }
+    for (const h of held) {
+      this.#bytes += h.bytes;
+      const from = h.from === null ? undefined : this.#nodes.get(h.from);
+      if (from !== undefined) from.held += h.bytes;
+    }
   }
 
   /** Answers every held poll with nothing: the proxy is closing. */
   close(): void {
     this.#closed = true;
     for (const w of [...this.#waiters.values()]) w.release();
+  }
+
+  /** Answers the held poll of a node that is no longer registered, with nothing. */
+  release(id: string): void {
+    this.#waiters.get(id)?.release();
   }
 
   /**
@@ -94,7 +159,8 @@ export class RelayHub {
     const { ack, messages: outgoing } = parsePollBody(body);
     const results = this.#store.batch(() => {
       admit();
-      live.queued -= this.#store.ack(id, ack);
+      const now = this.#clock.now();
+      this.#received(live, this.#store.ack(id, ack, now + this.#limits.messageTtlMs));
       return outgoing.length === 0 ? [] : this.#send(live, outgoing);
     });
     // One poll per node is held: a new one releases the old, with nothing,
@@ -116,6 +182,7 @@ export class RelayHub {
       const onClose = (): void => waiter.release(true);
       waiter = {
         arrived: [],
+        arrivedBytes: 0,
         release: (bySuccessor = false) => {
           timer?.cancel();
           if (this.#waiters.get(id) === waiter) this.#waiters.delete(id);
@@ -130,15 +197,28 @@ export class RelayHub {
       this.#changed();
     });
     if (superseded || this.#closed) return { results, messages: [] };
-    // What arrived while it waited is all that waits, unless some of it expired: then ask the store.
+    // What arrived while it waited is all that waits, unless some of it expired or there was more than
+    // one poll's worth: then ask the store.
     messages = waiter.arrived.length === live.queued ? waiter.arrived : this.#take(live);
     return { results, messages };
+  }
+
+  /** Counts off what `to` acknowledged: from its queue, and from its senders' bytes in flight (but the kept id). */
+  #received(to: Live, acked: Acked[]): void {
+    for (const a of acked) {
+      to.queued--;
+      to.queuedBytes -= a.bytes;
+      if (a.kid !== null) unshare(to, a.kid, a.bytes);
+      const from = a.from === null ? undefined : this.#nodes.get(a.from);
+      if (from !== undefined) from.held -= a.bytes - ROW_BYTES;
+      this.#bytes -= a.bytes - ROW_BYTES;
+    }
   }
 
   /** The JSON of the oldest messages waiting for `live`. */
   #take(live: Live): string[] {
     if (live.queued === 0) return [];
-    return this.#store.take(live.record.id, this.#clock.now(), POLL_BATCH).map((m) => m.body);
+    return this.#store.take(live.record.id, this.#clock.now(), POLL_BATCH, POLL_BYTES);
   }
 
   /** Queues messages for their destinations, each with its own result; wakes the destinations' polls. */
@@ -147,13 +227,13 @@ export class RelayHub {
     const woken = new Set<string>();
     const results = messages.map((m): RelayResult => {
       const parsed = parseOutgoing(m);
-      if ('error' in parsed) return failure(String(parsed.id), parsed.error);
+      if ('error' in parsed) return this.#failure(String(parsed.id), parsed.error);
       try {
         this.#relayOne(live, parsed, now);
         woken.add(parsed.to);
         return { id: parsed.id };
       } catch (err) {
-        if (err instanceof WireError) return failure(parsed.id, err);
+        if (err instanceof WireError) return this.#failure(parsed.id, err);
         throw err;
       }
     });
@@ -161,10 +241,16 @@ export class RelayHub {
     return results;
   }
 
+  #failure(id: string, err: WireError): RelayResult {
+    this.#refused++;
+    return { id, error: { code: err.code, status: err.status, message: err.message } };
+  }
+
   #relayOne(live: Live, msg: OutgoingRelay, now: number): void {
+    const limits = this.#limits;
     const to = this.#nodes.get(msg.to);
     if (to === undefined) refuse('ERR_PROXY_NOT_REGISTERED', 404, `no node ${msg.to} is registered here`);
-    let expiresAt = now + this.#limits.messageTtlMs;
+    let expiresAt = now + limits.messageTtlMs;
     const { to: _, ...rest } = msg;
     const stored = { ...rest, from: live.record.id };
     if (msg.kind === 'request') {
@@ -173,65 +259,188 @@ export class RelayHub {
       if (exp !== undefined) expiresAt = Math.min(expiresAt, exp * 1000);
     }
     const text = JSON.stringify(stored);
-    if (Buffer.byteLength(text) > this.#limits.maxMessageBytes) {
-      refuse('ERR_PROXY_TOO_LARGE', 413, `a relayed message is at most ${this.#limits.maxMessageBytes} bytes`);
+    const size = Buffer.byteLength(text);
+    if (size > limits.maxMessageBytes) {
+      refuse('ERR_PROXY_TOO_LARGE', 413, `a relayed message is at most ${limits.maxMessageBytes} bytes`);
     }
     if (expiresAt <= now) refuse('ERR_PROXY_EXPIRED', 410, 'this message has already expired');
-    if (to.queued >= this.#limits.maxQueue) {
+    // A repeat of a message taken already (its sender did not hear back) is dropped, whatever changed since.
+    if (this.#store.isQueued(to.record.id, msg.id)) return;
+    const kid = msg.kind === 'request' ? this.#accepted(live, to, msg.jws) : this.#answers(live, to, msg.re);
+    const bytes = size + ROW_BYTES;
+    if (to.queued >= limits.maxQueue || to.queuedBytes + bytes > limits.maxQueueBytes) {
       refuse('ERR_PROXY_QUEUE_FULL', 503, `the queue of node ${to.record.id} is full; try again later`);
     }
-    if (this.#store.enqueue(to.record.id, msg.id, text, expiresAt)) {
-      to.queued++;
-      this.#waiters.get(to.record.id)?.arrived.push(text);
-      live.sent++;
-      to.received++;
-      this.#relayed++;
+    if (kid !== null) {
+      const share = to.shares.get(kid);
+      if (
+        share !== undefined &&
+        (share.n >= Math.max(1, Math.floor(limits.maxQueue * limits.senderShare)) ||
+          share.bytes + bytes > limits.maxQueueBytes * limits.senderShare)
+      ) {
+        refuse(
+          'ERR_PROXY_SENDER_LIMIT',
+          429,
+          `what is signed under this key already holds its share of node ${to.record.id}'s queue; try again once it has collected`,
+        );
+      }
+    }
+    if (live.held + bytes > limits.maxSenderBytes) {
+      refuse(
+        'ERR_PROXY_SENDER_LIMIT',
+        429,
+        `this node has ${limits.maxSenderBytes} bytes in flight at the proxy already; try again once they are collected`,
+      );
+    }
+    if (this.#bytes + bytes > limits.maxQueuedBytes) {
+      refuse('ERR_PROXY_FULL', 503, 'the proxy holds as many queued bytes as it may; try again later');
+    }
+    const from = live.record.id;
+    if (
+      !this.#store.enqueue({ to: to.record.id, id: msg.id, body: text, expiresAt, from, kid, kind: msg.kind, bytes })
+    ) {
+      return;
+    }
+    if (msg.kind === 'response') this.#store.markAnswered(from, msg.re);
+    this.#queued(to, kid, bytes, text);
+    live.held += bytes;
+    live.sent++;
+    to.received++;
+    this.#relayed++;
+  }
+
+  /**
+   * The key id a request to `to` is signed under, if `to` accepts it: its
+   * last ping named it, and, when it is a registered node's key, that node
+   * sent it (a node key signs only its own node's messages).
+   */
+  #accepted(from: Live, to: Live, jws: string): string {
+    const kid = peekKid(jws);
+    const owner = kid === undefined ? undefined : this.#ownerOf(kid);
+    if (kid === undefined || (owner !== undefined && owner !== from) || !this.#store.accepts(to.record.id, kid)) {
+      refuse(
+        'ERR_PROXY_NOT_ACCEPTED',
+        403,
+        `node ${to.record.id} does not accept messages signed by this key; it needs a grant from that node`,
+      );
+    }
+    return kid;
+  }
+
+  /** A response is taken only as the one answer to a request `to` sent `from`. */
+  #answers(from: Live, to: Live, re: string): null {
+    if (this.#store.request(from.record.id, re, to.record.id) !== 'open') {
+      refuse(
+        'ERR_PROXY_NOT_ACCEPTED',
+        403,
+        `node ${to.record.id} sent no request ${re} here that waits for an answer (or it was answered)`,
+      );
+    }
+    return null;
+  }
+
+  /** Counts a message queued for `to`, and hands it to `to`'s held poll while one poll's worth has come. */
+  #queued(to: Live, kid: string | null, bytes: number, text: string): void {
+    to.queued++;
+    to.queuedBytes += bytes;
+    this.#bytes += bytes;
+    if (kid !== null) {
+      const share = to.shares.get(kid);
+      if (share === undefined) to.shares.set(kid, { n: 1, bytes });
+      else {
+        share.n++;
+        share.bytes += bytes;
+      }
+    }
+    const waiter = this.#waiters.get(to.record.id);
+    if (waiter !== undefined && waiter.arrived.length < POLL_BATCH && waiter.arrivedBytes + bytes <= POLL_BYTES) {
+      waiter.arrived.push(text);
+      waiter.arrivedBytes += bytes;
     }
   }
 
-  /** Drops what expired; tells the senders of requests nobody collected, at once. */
+  /**
+   * Drops what expired, in batches read without their bodies; tells the
+   * senders of requests nobody collected, at once. A flood that expired all
+   * at once is dropped a few batches per turn of the event loop, so the
+   * proxy keeps answering meanwhile. Then returns some freed pages of the
+   * store to the file system.
+   */
   sweep(): void {
-    const now = this.#clock.now();
-    const lost = this.#store.expire(now);
-    for (const m of lost) {
-      const to = this.#nodes.get(m.to);
-      if (to !== undefined) to.queued--;
+    if (this.#sweeping) return;
+    let more = false;
+    for (let step = 0; step < SWEEP_STEPS; step++) {
+      more = this.#sweepBatch();
+      if (!more) break;
     }
+    this.#store.vacuum(4096);
+    if (!more) return;
+    this.#sweeping = true;
+    setImmediate(() => {
+      this.#sweeping = false;
+      if (this.#closed) return;
+      this.sweep();
+      this.#changed();
+    });
+  }
+
+  /** One batch of the sweep; true if it was full (more may wait). */
+  #sweepBatch(): boolean {
+    const now = this.#clock.now();
     const woken = new Set<string>();
-    this.#store.batch(() => {
+    const dropped = this.#store.batch(() => {
+      const lost = this.#store.expire(now, this.#limits.sweepBatch);
       for (const m of lost) {
-        const msg = JSON.parse(m.body) as { kind: string; from: string; id: string };
-        if (msg.kind !== 'request' || !this.#nodes.has(msg.from)) continue;
-        const answer = {
-          id: `x.${msg.id}`.slice(0, 64),
+        const to = this.#nodes.get(m.to);
+        if (!m.acked && to !== undefined) {
+          to.queued--;
+          to.queuedBytes -= m.bytes;
+          if (m.kid !== null) unshare(to, m.kid, m.bytes);
+        }
+        const from = m.from === null ? undefined : this.#nodes.get(m.from);
+        if (from !== undefined) from.held -= m.bytes;
+        this.#bytes -= m.bytes;
+        if (m.acked || m.kind !== 'request' || from === undefined) continue;
+        const id = `x.${m.id}`.slice(0, 64);
+        const answer = JSON.stringify({
+          id,
           kind: 'response',
           from: m.to,
-          re: msg.id,
+          re: m.id,
           status: 504,
           contentType: 'application/json',
           text: JSON.stringify({
-            error: {
-              code: 'ERR_PROXY_EXPIRED',
-              message: `node ${m.to} did not collect the message before it expired`,
-            },
+            error: { code: 'ERR_PROXY_EXPIRED', message: `node ${m.to} did not collect the message before it expired` },
           }),
+        });
+        const bytes = Buffer.byteLength(answer) + ROW_BYTES;
+        // The proxy's own answer, one per request: charged to no sender, but within the ceiling of all
+        // (past it, the caller's own timeout tells it).
+        if (this.#bytes + bytes > this.#limits.maxQueuedBytes) continue;
+        const expiresAt = now + this.#limits.messageTtlMs;
+        const own = {
+          to: from.record.id,
+          id,
+          body: answer,
+          expiresAt,
+          from: null,
+          kid: null,
+          kind: 'response' as const,
         };
-        if (this.#store.enqueue(msg.from, answer.id, JSON.stringify(answer), now + this.#limits.messageTtlMs)) {
-          this.#nodes.get(msg.from)!.queued++;
-          woken.add(msg.from);
+        if (this.#store.enqueue({ ...own, bytes })) {
+          this.#queued(from, null, bytes, answer);
+          woken.add(from.record.id);
         }
       }
+      return lost.length;
     });
     for (const to of woken) this.#waiters.get(to)?.release();
+    return dropped === this.#limits.sweepBatch;
   }
 }
 
 function refuse(code: ErrorCode, status: number, message: string): never {
   throw new ProxyRefusal(code, status, message);
-}
-
-function failure(id: string, err: WireError): RelayResult {
-  return { id, error: { code: err.code, status: err.status, message: err.message } };
 }
 
 /** The `exp` a JWS claims, read without verifying (the receiver verifies). */

@@ -1,7 +1,9 @@
 /**
  * The proxy's status page: one self-contained HTML document that reads
  * `/status.json` every second and shows the nodes online, what they offer,
- * their queues, when they were last seen and how much was relayed.
+ * their queues, when they were last seen and how much was relayed. It reads
+ * one page of nodes at a time (`?limit=` in its own address sets how many,
+ * default 100), online first, with buttons to the others.
  */
 export function statusPage(): string {
   return `<!doctype html>
@@ -22,6 +24,9 @@ export function statusPage(): string {
   tr.offline td { color: #999; }
   code { font-size: 0.9em; }
   .error { color: #b00020; }
+  nav { margin: 0.8em 0; }
+  nav[hidden] { display: none; }
+  nav button { margin-right: 0.5em; }
 </style>
 </head>
 <body>
@@ -31,7 +36,13 @@ export function statusPage(): string {
   <thead><tr><th>Node</th><th>Status</th><th>Missions</th><th>Queued</th><th>Last seen</th><th>Sent</th><th>Received</th></tr></thead>
   <tbody id="nodes"></tbody>
 </table>
+<nav id="pager" hidden><button id="prev" type="button">previous</button><button id="next" type="button">next</button><span id="pages"></span></nav>
 <script>
+  const wanted = Number(new URLSearchParams(location.search).get('limit'));
+  const limit = Number.isInteger(wanted) && wanted > 0 ? wanted : 100;
+  let page = 1;
+  document.getElementById('prev').onclick = () => { if (page > 1) { page--; refresh(); } };
+  document.getElementById('next').onclick = () => { page++; refresh(); };
   const ago = (ms) => ms < 2000 ? 'just now' : ms < 120000 ? Math.round(ms / 1000) + ' s ago'
     : ms < 7200000 ? Math.round(ms / 60000) + ' min ago' : Math.round(ms / 3600000) + ' h ago';
   function cell(row, text, cls) {
@@ -43,15 +54,20 @@ export function statusPage(): string {
   }
   async function refresh() {
     try {
-      const res = await fetch('/status.json', { cache: 'no-store' });
+      const res = await fetch('/status.json?page=' + page + '&limit=' + limit, { cache: 'no-store' });
       const s = await res.json();
-      const online = s.nodes.filter((n) => n.online).length;
-      document.getElementById('summary').textContent = online + ' of ' + s.nodes.length +
+      page = s.page;
+      document.getElementById('summary').textContent = s.online + ' of ' + s.total +
         ' registered nodes online · ' + s.relayed + ' messages relayed · proxy ' + s.id +
         ' · updated ' + new Date(s.now).toLocaleTimeString();
+      document.getElementById('pager').hidden = s.pages <= 1;
+      document.getElementById('pages').textContent = 'page ' + s.page + ' of ' + s.pages;
+      document.getElementById('prev').disabled = s.page <= 1;
+      document.getElementById('next').disabled = s.page >= s.pages;
       const body = document.getElementById('nodes');
       body.replaceChildren();
-      for (const n of s.nodes.sort((a, b) => Number(b.online) - Number(a.online) || a.name.localeCompare(b.name))) {
+      // Online first, then by name: the proxy sorts, so that the pages follow on.
+      for (const n of s.nodes) {
         const row = document.createElement('tr');
         row.className = n.online ? 'online-row' : 'offline';
         row.dataset.node = n.id;

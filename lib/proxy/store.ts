@@ -1,7 +1,11 @@
 import type Database from 'better-sqlite3';
 import type { JWK } from 'jose';
+import { WtdError } from '../errors.js';
 import { SqliteReplayLog, type ReplayLog } from '../security/replay-window.js';
 import { flush, openDatabase } from '../security/sqlite.js';
+import { migrate, ROW_BYTES } from './store-schema.js';
+
+export { ROW_BYTES } from './store-schema.js';
 
 /** A registered node, as the proxy keeps it. */
 export interface NodeRecord {
@@ -15,9 +19,10 @@ export interface NodeRecord {
   registeredAt: number;
   /** What it offered at its last ping. */
   missions: string[];
-  grants: string[];
   address: string | null;
   lastSeen: number;
+  /** The network it registered from (an IPv4 address, or an IPv6 /64), counted against the per-source bound. */
+  source: string;
 }
 
 interface NodeRow {
@@ -29,22 +34,60 @@ interface NodeRow {
   registered_at: number;
   offers: string;
   last_seen: number;
+  source: string;
 }
 
-/** A relayed message waiting in a queue: its JSON and when it may be dropped. */
-export interface QueuedMessage {
+/** A message to queue, with what the relay's bounds count of it. */
+export interface Enqueued {
+  to: string;
   id: string;
   body: string;
   expiresAt: number;
+  /** The registered node that sent it; null for the proxy's own answers. */
+  from: string | null;
+  /** The key id it is signed under (requests), or null (responses). */
+  kid: string | null;
+  kind: 'request' | 'response';
+  /** What it costs while waiting ({@link ROW_BYTES} more than its JSON). */
+  bytes: number;
+}
+
+/** A message the sweep dropped, without its body. */
+export interface Dropped {
+  to: string;
+  from: string | null;
+  kid: string | null;
+  kind: string | null;
+  id: string;
+  bytes: number;
+  acked: boolean;
+}
+
+/** What a message acknowledged by its receiver cost while it waited. */
+export interface Acked {
+  from: string | null;
+  kid: string | null;
+  bytes: number;
+}
+
+/** The key an e-mail is unique by: one key per e-mail, whatever its letters' case. */
+export function emailKey(email: string): string {
+  return email.toLowerCase();
 }
 
 /**
  * What a proxy keeps across restarts, in `proxy.db` (SQLite): its own key,
- * the registered nodes, the undelivered messages of every queue and the
- * replay window of the requests it accepted. A message is written before
- * the proxy acknowledges it, and stays until its receiver acknowledges it.
- * Acknowledged messages keep their id until they expire, so a repeat of one
- * is recognised and dropped.
+ * the registered nodes and the key ids each accepts, the undelivered
+ * messages of every queue and the replay window of the requests it
+ * accepted. A message is written before the proxy acknowledges it, and
+ * stays until its receiver acknowledges it. Acknowledged messages keep
+ * their id until they expire, so a repeat of one is recognised and dropped.
+ *
+ * The file vacuums incrementally: pages freed by expired messages go back
+ * to the file system a few thousand at a time ({@link vacuum}), so the file
+ * shrinks once a flood has expired. Another program (`wtd proxy remove`)
+ * may open it while the proxy runs: WAL mode and SQLite's busy timeout let
+ * both write.
  */
 export class ProxyStore {
   readonly #db: Database.Database;
@@ -53,44 +96,82 @@ export class ProxyStore {
   readonly replay: ReplayLog;
 
   constructor(dataDir: string) {
-    this.#db = openDatabase(
-      dataDir,
-      'proxy.db',
-      `
-        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS nodes (
-          id TEXT PRIMARY KEY, kid TEXT NOT NULL UNIQUE, email TEXT NOT NULL, name TEXT NOT NULL,
-          public_jwk TEXT NOT NULL, registered_at INTEGER NOT NULL, offers TEXT NOT NULL, last_seen INTEGER NOT NULL);
-        CREATE TABLE IF NOT EXISTS messages (
-          seq INTEGER PRIMARY KEY AUTOINCREMENT, to_node TEXT NOT NULL, id TEXT NOT NULL, body TEXT,
-          expires_at INTEGER NOT NULL, acked INTEGER NOT NULL DEFAULT 0, UNIQUE (to_node, id));
-        CREATE INDEX IF NOT EXISTS waiting ON messages (to_node, acked, seq);
-      `,
-      'proxy store',
-    );
-    const db = this.#db;
+    const db = openDatabase(dataDir, 'proxy.db', '', 'proxy store');
+    this.#db = db;
+    try {
+      migrate(db);
+    } catch (err) {
+      db.close();
+      throw new WtdError('ERR_STORE', `could not open the proxy store in ${dataDir}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
     this.replay = new SqliteReplayLog(db);
     this.#q = {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
       upsertNode: db.prepare(
-        `INSERT INTO nodes (id, kid, email, name, public_jwk, registered_at, offers, last_seen)
-         VALUES (@id, @kid, @email, @name, @public_jwk, @registered_at, @offers, @last_seen)
-         ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name`,
+        `INSERT INTO nodes (id, kid, email, email_key, name, public_jwk, registered_at, offers, last_seen, source)
+         VALUES (@id, @kid, @email, @email_key, @name, @public_jwk, @registered_at, @offers, @last_seen, @source)
+         ON CONFLICT (id) DO UPDATE SET email = excluded.email, email_key = excluded.email_key, name = excluded.name`,
       ),
       nodes: db.prepare<[], NodeRow>('SELECT * FROM nodes ORDER BY registered_at'),
+      node: db.prepare<[string, string], NodeRow>('SELECT * FROM nodes WHERE id = ? OR email_key = ?'),
       saveOffers: db.prepare('UPDATE nodes SET offers = ?, last_seen = ? WHERE id = ?'),
-      enqueue: db.prepare('INSERT OR IGNORE INTO messages (to_node, id, body, expires_at) VALUES (?, ?, ?, ?)'),
-      depth: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM messages WHERE to_node = ? AND acked = 0'),
-      take: db.prepare<[string, number, number], QueuedMessage>(
-        `SELECT id, body, expires_at AS expiresAt FROM messages
+      saveSeen: db.prepare('UPDATE nodes SET last_seen = ? WHERE id = ?'),
+      dropNode: db.prepare('DELETE FROM nodes WHERE id = ?'),
+      dropAccepts: db.prepare('DELETE FROM accepts WHERE node = ?'),
+      dropQueue: db.prepare('DELETE FROM messages WHERE to_node = ?'),
+      addAccept: db.prepare('INSERT OR IGNORE INTO accepts (node, kid) VALUES (?, ?)'),
+      accepts: db.prepare<[string, string], { n: number }>('SELECT 1 AS n FROM accepts WHERE node = ? AND kid = ?'),
+      acceptCounts: db.prepare<[], { node: string; n: number }>(
+        'SELECT node, count(*) AS n FROM accepts GROUP BY node',
+      ),
+      markRemoved: db.prepare('INSERT OR IGNORE INTO removed (id) VALUES (?)'),
+      removed: db.prepare<[], { id: string }>('SELECT id FROM removed'),
+      unmarkRemoved: db.prepare('DELETE FROM removed WHERE id = ?'),
+      enqueue: db.prepare(
+        `INSERT OR IGNORE INTO messages (to_node, id, body, expires_at, from_node, kid, kind, bytes)
+         VALUES (@to, @id, @body, @expiresAt, @from, @kid, @kind, @bytes)`,
+      ),
+      queued: db.prepare<[string, string], { n: number }>('SELECT 1 AS n FROM messages WHERE to_node = ? AND id = ?'),
+      request: db.prepare<[string, string, string], { answered: number }>(
+        "SELECT answered FROM messages WHERE to_node = ? AND id = ? AND from_node = ? AND kind = 'request'",
+      ),
+      answered: db.prepare('UPDATE messages SET answered = 1 WHERE to_node = ? AND id = ?'),
+      take: db.prepare<[string, number, number], { body: string; bytes: number }>(
+        `SELECT body, bytes FROM messages
          WHERE to_node = ? AND acked = 0 AND expires_at > ? ORDER BY seq LIMIT ?`,
       ),
-      ack: db.prepare('UPDATE messages SET acked = 1, body = NULL WHERE to_node = ? AND id = ? AND acked = 0'),
-      expired: db.prepare<[number], { to_node: string; id: string; body: string }>(
-        'SELECT to_node, id, body FROM messages WHERE acked = 0 AND expires_at <= ?',
+      acked: db.prepare<[string, string], { from_node: string | null; kid: string | null; bytes: number }>(
+        'SELECT from_node, kid, bytes FROM messages WHERE to_node = ? AND id = ? AND acked = 0',
       ),
-      dropExpired: db.prepare('DELETE FROM messages WHERE expires_at <= ?'),
+      ack: db.prepare(
+        `UPDATE messages SET acked = 1, body = NULL, bytes = ${ROW_BYTES}, expires_at = max(expires_at, ?)
+         WHERE to_node = ? AND id = ? AND acked = 0`,
+      ),
+      expire: db.prepare<
+        [number, number],
+        {
+          to_node: string;
+          from_node: string | null;
+          kid: string | null;
+          kind: string | null;
+          id: string;
+          bytes: number;
+          acked: number;
+        }
+      >(
+        `DELETE FROM messages WHERE seq IN
+           (SELECT seq FROM messages WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)
+         RETURNING to_node, from_node, kid, kind, id, bytes, acked`,
+      ),
+      waiting: db.prepare<[], { to_node: string; kid: string | null; n: number; bytes: number }>(
+        'SELECT to_node, kid, count(*) AS n, total(bytes) AS bytes FROM messages WHERE acked = 0 GROUP BY to_node, kid',
+      ),
+      held: db.prepare<[], { from_node: string | null; bytes: number }>(
+        'SELECT from_node, total(bytes) AS bytes FROM messages GROUP BY from_node',
+      ),
     };
   }
 
@@ -109,73 +190,175 @@ export class ProxyStore {
       id: node.id,
       kid: node.kid,
       email: node.email,
+      email_key: emailKey(node.email),
       name: node.name,
       public_jwk: JSON.stringify(node.publicJwk),
       registered_at: node.registeredAt,
-      offers: JSON.stringify({ missions: node.missions, grants: node.grants, address: node.address }),
+      offers: offersOf(node),
       last_seen: node.lastSeen,
+      source: node.source,
     });
   }
 
   /** Every registered node. */
   nodes(): NodeRecord[] {
-    return this.#q.nodes.all().map((row) => {
-      const offers = JSON.parse(row.offers) as { missions: string[]; grants: string[]; address: string | null };
-      return {
-        id: row.id,
-        kid: row.kid,
-        email: row.email,
-        name: row.name,
-        publicJwk: JSON.parse(row.public_jwk) as JWK,
-        registeredAt: row.registered_at,
-        missions: offers.missions,
-        grants: offers.grants,
-        address: offers.address,
-        lastSeen: row.last_seen,
-      };
-    });
+    return this.#q.nodes.all().map(recordOf);
+  }
+
+  /** The node with this id or e-mail, if one is registered. */
+  find(idOrEmail: string): NodeRecord | undefined {
+    const row = this.#q.node.get(idOrEmail, emailKey(idOrEmail));
+    return row === undefined ? undefined : recordOf(row);
   }
 
   saveOffers(node: NodeRecord): void {
-    this.#q.saveOffers.run(
-      JSON.stringify({ missions: node.missions, grants: node.grants, address: node.address }),
-      node.lastSeen,
-      node.id,
-    );
+    this.#q.saveOffers.run(offersOf(node), node.lastSeen, node.id);
   }
 
-  /** Queues `body` for `to`; false if a message with this id was already queued there (it is dropped). */
-  enqueue(to: string, id: string, body: string, expiresAt: number): boolean {
-    return this.#q.enqueue.run(to, id, body, expiresAt).changes === 1;
+  /** Records when a node was last seen (not at every ping: often enough to forget the right ones). */
+  saveSeen(id: string, lastSeen: number): void {
+    this.#q.saveSeen.run(lastSeen, id);
   }
 
-  /** Messages waiting for `to`, not yet acknowledged. */
-  depth(to: string): number {
-    return this.#q.depth.get(to)!.n;
-  }
-
-  /** The oldest unacknowledged, unexpired messages for `to`. */
-  take(to: string, now: number, limit: number): QueuedMessage[] {
-    return this.#q.take.all(to, now, limit);
-  }
-
-  /** Marks messages received by `to`; returns how many were waiting. */
-  ack(to: string, ids: readonly string[]): number {
-    if (ids.length === 0) return 0;
-    return this.batch(() => {
-      let n = 0;
-      for (const id of ids) n += this.#q.ack.run(to, id).changes;
-      return n;
+  /** The key ids `node` accepts messages under become `kids`. */
+  setAccepts(node: string, kids: readonly string[]): void {
+    this.batch(() => {
+      this.#q.dropAccepts.run(node);
+      for (const kid of kids) this.#q.addAccept.run(node, kid);
     });
   }
 
-  /** Drops every message past its time; returns those never delivered, to tell their senders. */
-  expire(now: number): { to: string; id: string; body: string }[] {
-    return this.#db.transaction(() => {
-      const lost = this.#q.expired.all(now).map((r) => ({ to: r.to_node, id: r.id, body: r.body }));
-      this.#q.dropExpired.run(now);
-      return lost;
-    })();
+  /** Whether `node`'s last ping named `kid` among the keys it accepts. */
+  accepts(node: string, kid: string): boolean {
+    return this.#q.accepts.get(node, kid) !== undefined;
+  }
+
+  /** How many key ids each node accepts. */
+  acceptCounts(): Map<string, number> {
+    return new Map(this.#q.acceptCounts.all().map((r) => [r.node, r.n]));
+  }
+
+  /** Drops a node, what it accepts and its queue. */
+  remove(id: string): void {
+    this.batch(() => {
+      this.#q.dropNode.run(id);
+      this.#q.dropAccepts.run(id);
+      this.#q.dropQueue.run(id);
+    });
+  }
+
+  /**
+   * {@link remove}, by another program than the running proxy (`wtd proxy
+   * remove`): the node is also marked, so a running proxy drops it too at
+   * its next sweep.
+   */
+  removeMarked(id: string): void {
+    this.batch(() => {
+      this.remove(id);
+      this.#q.markRemoved.run(id);
+    });
+  }
+
+  /** The nodes another program removed since the last call; their marks are cleared. */
+  takeRemoved(): string[] {
+    const ids = this.#q.removed.all().map((r) => r.id);
+    if (ids.length > 0) this.batch(() => ids.forEach((id) => this.#q.unmarkRemoved.run(id)));
+    return ids;
+  }
+
+  /** Queues a message; false if one with this id was already queued for `to` (it is dropped). */
+  enqueue(m: Enqueued): boolean {
+    return this.#q.enqueue.run(m).changes === 1;
+  }
+
+  /** Whether a message with this id was queued for `to` (and not yet expired). */
+  isQueued(to: string, id: string): boolean {
+    return this.#q.queued.get(to, id) !== undefined;
+  }
+
+  /**
+   * Whether `requester` sent `responder` the request `re` and it is still
+   * kept: 'open' until one answer to it was taken, then 'answered'.
+   */
+  request(responder: string, re: string, requester: string): 'open' | 'answered' | undefined {
+    const row = this.#q.request.get(responder, re, requester);
+    return row === undefined ? undefined : row.answered === 0 ? 'open' : 'answered';
+  }
+
+  markAnswered(responder: string, re: string): void {
+    this.#q.answered.run(responder, re);
+  }
+
+  /** The JSON of the oldest unacknowledged, unexpired messages for `to`: at most `limit`, and `maxBytes` after the first. */
+  take(to: string, now: number, limit: number, maxBytes: number): string[] {
+    const out: string[] = [];
+    let bytes = 0;
+    for (const row of this.#q.take.iterate(to, now, limit)) {
+      if (out.length > 0 && bytes + row.bytes > maxBytes) break;
+      out.push(row.body);
+      bytes += row.bytes;
+    }
+    return out;
+  }
+
+  /**
+   * Marks messages received by `to` (their bodies go; their ids stay until
+   * `keepUntil` at least, so that a repeat is dropped and an answer to a
+   * request is still recognised); returns what each of them cost.
+   */
+  ack(to: string, ids: readonly string[], keepUntil: number): Acked[] {
+    if (ids.length === 0) return [];
+    return this.batch(() => {
+      const acked: Acked[] = [];
+      for (const id of ids) {
+        const row = this.#q.acked.get(to, id);
+        if (row === undefined) continue;
+        this.#q.ack.run(keepUntil, to, id);
+        acked.push({ from: row.from_node, kid: row.kid, bytes: row.bytes });
+      }
+      return acked;
+    });
+  }
+
+  /** Drops at most `limit` messages past their time, oldest first, in one commit; returns them without their bodies. */
+  expire(now: number, limit: number): Dropped[] {
+    return this.batch(() =>
+      this.#q.expire.all(now, limit).map((r) => ({
+        to: r.to_node,
+        from: r.from_node,
+        kid: r.kid,
+        kind: r.kind,
+        id: r.id,
+        bytes: r.bytes,
+        acked: r.acked === 1,
+      })),
+    );
+  }
+
+  /** What waits for each node, per key id it was signed under; and what each sender's messages cost. */
+  counts(): {
+    waiting: { to: string; kid: string | null; n: number; bytes: number }[];
+    held: { from: string | null; bytes: number }[];
+  } {
+    return {
+      waiting: this.#q.waiting.all().map((r) => ({ to: r.to_node, kid: r.kid, n: r.n, bytes: r.bytes })),
+      held: this.#q.held.all().map((r) => ({ from: r.from_node, bytes: r.bytes })),
+    };
+  }
+
+  /**
+   * Returns up to `pages` free pages to the file system, and checkpoints
+   * and truncates the write-ahead log, so the files shrink now (at most one
+   * checkpoint a sweep, and only when pages were free). Returns how many
+   * were free.
+   */
+  vacuum(pages: number): number {
+    if (this.#db.memory) return 0;
+    const free = this.#db.pragma('freelist_count', { simple: true }) as number;
+    if (free === 0) return 0;
+    this.#db.pragma(`incremental_vacuum(${Math.max(1, Math.floor(pages))})`);
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    return free;
   }
 
   /** Runs `fn` in one transaction (one commit for a batch of messages). */
@@ -186,4 +369,24 @@ export class ProxyStore {
   close(): void {
     this.#db.close();
   }
+}
+
+function offersOf(node: NodeRecord): string {
+  return JSON.stringify({ missions: node.missions, address: node.address });
+}
+
+function recordOf(row: NodeRow): NodeRecord {
+  const offers = JSON.parse(row.offers) as { missions?: string[]; address?: string | null };
+  return {
+    id: row.id,
+    kid: row.kid,
+    email: row.email,
+    name: row.name,
+    publicJwk: JSON.parse(row.public_jwk) as JWK,
+    registeredAt: row.registered_at,
+    missions: offers.missions ?? [],
+    address: offers.address ?? null,
+    lastSeen: row.last_seen,
+    source: row.source,
+  };
 }

@@ -84,14 +84,14 @@ export class PidRoutes {
     return this.#peers.get(kid)?.iss;
   }
 
+  /** The key ids of the peers allowed to send pid messages here. */
+  kids(): string[] {
+    return [...this.#peers.keys()];
+  }
+
   /** The codec context of a peer's messages. */
   context(kid: string): CodecContext | undefined {
     return this.#peers.get(kid)?.context;
-  }
-
-  /** The key ids whose pid messages this node accepts. */
-  kids(): string[] {
-    return [...this.#peers.keys()];
   }
 
   /** Drops what is kept for `kid`: it may no longer send here, and what waited for its pids is dropped. */

@@ -9,12 +9,15 @@ import type {
   PingAnswer,
   PingBody,
   PollAnswer,
+  PingLimits,
   PollBody,
+  RegisterAnswer,
   RegisterBody,
 } from '../wire/relay.js';
 import { send, type HttpResponse } from './http-client.js';
 import type { NodeIdentity } from './identity.js';
 import type { Link } from './link.js';
+import { DirectoryView, withinLimits, type DirectoryListener } from './proxy-directory.js';
 import { refusalFrom } from './refusals.js';
 import type { Arrival } from './server.js';
 
@@ -41,8 +44,12 @@ export interface ProxyClientDeps {
   name: string;
   clock: WallClock;
   logger: Logger;
-  /** What the node offers now, for the ping. */
-  offers: () => Omit<PingBody, 'name'>;
+  /**
+   * What the node offers now, for the ping: its missions, and the key ids
+   * it accepts messages under, most wanted first (what is past the proxy's
+   * bounds is left out).
+   */
+  offers: () => Omit<PingBody, 'name' | 'since'>;
   /** Runs a request relayed to the node (through the same checks as a direct one). */
   dispatch: (method: string, path: string, jws: string, arrival: Arrival) => Promise<HttpResponse>;
 }
@@ -56,6 +63,8 @@ interface Outgoing {
   message: OutgoingRelay;
   /** Epoch ms after which it is no longer worth sending. */
   deadline: number;
+  /** How many times the proxy said its receiver does not accept it (yet). */
+  refusals: number;
   resolve(): void;
   reject(err: Error): void;
 }
@@ -70,8 +79,16 @@ const POLL_TIMEOUT_MS = 30_000;
 const REPOLL_AFTER_MS = 1;
 /** How long to wait before polling again after the proxy could not be reached. */
 const RETRY_MS = 1000;
-
-type DirectoryListener = (entry: DirectoryEntry) => void;
+/**
+ * A request the proxy refused because its receiver does not accept its key
+ * is sent again this many times, this far apart: a grant made a moment ago
+ * (by another program on the receiver's machine) is accepted at the
+ * receiver's next ping.
+ */
+const NOT_ACCEPTED_RETRIES = 2;
+const NOT_ACCEPTED_RETRY_MS = 1000;
+/** Most pages of directory changes read at one ping (the rest are read at the next ones). */
+const DIRECTORY_PAGES = 20;
 
 /**
  * A node's membership of a proxy: registration, the ping that publishes
@@ -93,8 +110,16 @@ export class ProxyClient {
   #acks: string[] = [];
   // Relayed requests already handled, by relay id, with when they can be forgotten.
   readonly #handled = new Map<string, number>();
-  readonly #directory = new Map<string, DirectoryEntry>();
-  readonly #listeners = { nodeup: new Set<DirectoryListener>(), nodedown: new Set<DirectoryListener>() };
+  readonly #directory: DirectoryView;
+  // The proxy's bounds of a ping, and the key ids the last ping said this node accepts.
+  #limits: PingLimits | undefined;
+  #published = new Set<string>();
+  #trimmed = false;
+  // The ping on its way, and the one to send after it (pings go one at a time, in order).
+  #pingNow: Promise<DirectoryEntry[]> | undefined;
+  #pingNext: Promise<DirectoryEntry[]> | undefined;
+  // Requests waiting to be sent again after their receiver did not accept them.
+  readonly #later = new Set<{ timer: NodeJS.Timeout; outgoing: Outgoing }>();
   #pinger: ClockTimer | undefined;
   readonly #abort = new AbortController();
   #stopped = false;
@@ -103,6 +128,7 @@ export class ProxyClient {
 
   private constructor(deps: ProxyClientDeps, url: string, email: string) {
     this.#deps = deps;
+    this.#directory = new DirectoryView(deps.logger);
     this.url = url.replace(/\/+$/, '');
     this.#email = email;
   }
@@ -118,7 +144,8 @@ export class ProxyClient {
     }
     this.#proxyId = String((info as { id?: unknown }).id ?? '');
     const body: RegisterBody = { email: this.#email, name: this.#deps.name, publicJwk: this.#deps.identity.publicJwk };
-    await this.#signed('/register', body);
+    const answer = (await this.#signed('/register', body)) as RegisterAnswer;
+    this.#limits = answer.limits;
   }
 
   #rejoining: Promise<void> | undefined;
@@ -164,36 +191,81 @@ export class ProxyClient {
 
   /** The online nodes the proxy listed at the last ping, this node included. */
   directory(): DirectoryEntry[] {
-    return [...this.#directory.values()];
+    return this.#directory.entries();
   }
 
   /** Listens for nodes coming online (`nodeup`) or going offline (`nodedown`). */
   on(event: 'nodeup' | 'nodedown', listener: DirectoryListener): void {
-    this.#listeners[event].add(listener);
+    this.#directory.on(event, listener);
   }
 
   off(event: 'nodeup' | 'nodedown', listener: DirectoryListener): void {
-    this.#listeners[event].delete(listener);
+    this.#directory.off(event, listener);
   }
 
-  /** Publishes what this node offers and reads the directory back. */
-  async ping(): Promise<DirectoryEntry[]> {
-    const body: PingBody = { name: this.#deps.name, ...this.#deps.offers() };
-    const result = (await this.#signed(`/nodes/${this.#deps.identity.id}/ping`, body)) as PingAnswer;
-    if (this.#stopped) return result.directory;
-    const online = new Map(result.directory.map((e) => [e.id, e]));
-    for (const [id, entry] of this.#directory) {
-      if (!online.has(id)) {
-        this.#directory.delete(id);
-        this.#emit('nodedown', { ...entry, online: false });
+  /**
+   * Publishes what this node offers and reads the directory's changes since
+   * the last ping (all its pages); resolves with the directory. Pings go one
+   * at a time: one asked for while another is on its way is sent after it
+   * (with what the node offers then), and asks made meanwhile share it.
+   */
+  ping(): Promise<DirectoryEntry[]> {
+    if (this.#pingNext !== undefined) return this.#pingNext;
+    if (this.#pingNow === undefined) {
+      this.#pingNow = this.#pingPages().finally(() => (this.#pingNow = undefined));
+      return this.#pingNow;
+    }
+    this.#pingNext = this.#pingNow
+      .catch(() => undefined)
+      .then(() => {
+        this.#pingNext = undefined;
+        return this.ping();
+      });
+    return this.#pingNext;
+  }
+
+  /** Whether the last ping told the proxy this node accepts messages signed under `kid`. */
+  publishes(kid: string): boolean {
+    return this.#published.has(kid);
+  }
+
+  async #pingPages(): Promise<DirectoryEntry[]> {
+    const path = `/nodes/${this.#deps.identity.id}/ping`;
+    for (let page = 0; page < DIRECTORY_PAGES; page++) {
+      const offers = this.#offers();
+      const body: PingBody = {
+        name: this.#deps.name,
+        ...offers,
+        ...(this.#directory.cursor === undefined ? {} : { since: this.#directory.cursor }),
+      };
+      const answer = (await this.#signed(path, body)) as PingAnswer;
+      if (!Array.isArray(answer.changes) || typeof answer.cursor !== 'string') {
+        throw new WireError('ERR_BAD_PROXY', 502, `the proxy at ${this.url} answered a ping with no directory changes`);
       }
+      this.#published = new Set(offers.accepts);
+      if (this.#stopped) break;
+      this.#directory.apply(answer);
+      if (answer.more !== true) break;
     }
-    for (const [id, entry] of online) {
-      const known = this.#directory.has(id);
-      this.#directory.set(id, entry);
-      if (!known) this.#emit('nodeup', entry);
+    return this.directory();
+  }
+
+  /** What the node offers, within the proxy's bounds: what does not fit is left out (and said once). */
+  #offers(): Omit<PingBody, 'name' | 'since'> {
+    const offers = this.#deps.offers();
+    const kept = this.#limits === undefined ? offers : withinLimits(offers, this.#limits);
+    if (
+      !this.#trimmed &&
+      (kept.missions.length < offers.missions.length || kept.accepts.length < offers.accepts.length)
+    ) {
+      this.#trimmed = true;
+      this.#deps.logger.error(
+        `the proxy at ${this.url} takes ${this.#limits!.missions} missions and ${this.#limits!.accepts} accepted keys ` +
+          `a ping: ${offers.missions.length - kept.missions.length} missions and ` +
+          `${offers.accepts.length - kept.accepts.length} keys were left out`,
+      );
     }
-    return result.directory;
+    return kept;
   }
 
   /** A link to node `nodeId` through this proxy. */
@@ -240,6 +312,11 @@ export class ProxyClient {
     this.#pinger?.cancel();
     this.#abort.abort(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
     await Promise.all(this.#exchanges);
+    for (const later of this.#later) {
+      clearTimeout(later.timer);
+      later.outgoing.reject(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
+    }
+    this.#later.clear();
     for (const p of this.#pending.values()) p.reject(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
     for (const o of this.#outbox.splice(0)) o.reject(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
   }
@@ -255,16 +332,6 @@ export class ProxyClient {
 
   #recovered(what: string): void {
     this.#down.delete(what);
-  }
-
-  #emit(event: 'nodeup' | 'nodedown', entry: DirectoryEntry): void {
-    for (const l of this.#listeners[event]) {
-      try {
-        l(entry);
-      } catch (err) {
-        this.#deps.logger.error(`a ${event} listener threw: ${(err as Error).message}`, err);
-      }
-    }
   }
 
   /**
@@ -329,6 +396,7 @@ export class ProxyClient {
     batch.forEach((o, i) => {
       const r = res.results[i];
       if (r?.error === undefined) o.resolve();
+      else if (r.error.code === 'ERR_PROXY_NOT_ACCEPTED' && this.#again(o)) return;
       else
         o.reject(
           refusalFrom({
@@ -344,6 +412,26 @@ export class ProxyClient {
       this.#receive(m);
     }
     if (res.retryMs !== undefined && !this.#stopped) await new Promise((r) => setTimeout(r, res.retryMs));
+  }
+
+  /**
+   * Sends a request its receiver did not accept again in a moment, a few
+   * times, while it is still wanted: its key may be a grant made just now.
+   */
+  #again(o: Outgoing): boolean {
+    if (o.message.kind !== 'request' || o.refusals >= NOT_ACCEPTED_RETRIES || this.#stopped) return false;
+    if (o.deadline <= this.#deps.clock.now() + NOT_ACCEPTED_RETRY_MS) return false;
+    o.refusals++;
+    const later = {
+      outgoing: o,
+      timer: setTimeout(() => {
+        this.#later.delete(later);
+        this.#outbox.push(o);
+        this.#kick();
+      }, NOT_ACCEPTED_RETRY_MS),
+    };
+    this.#later.add(later);
+    return true;
   }
 
   #receive(m: DeliveredRelay): void {
@@ -411,6 +499,7 @@ export class ProxyClient {
     return new Promise<void>((resolve, reject) => {
       this.#outbox.push({
         message,
+        refusals: 0,
         resolve,
         reject,
         deadline: deadline ?? this.#deps.clock.now() + MESSAGE_TTL_S * 1000,

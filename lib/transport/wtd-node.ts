@@ -6,6 +6,7 @@ import { Node, type Logger } from '../runtime/node.js';
 import type { LogThrottle } from '../runtime/log-throttle.js';
 import { DataDirLock } from '../security/data-dir-lock.js';
 import type { GrantRecord, GrantStore } from '../security/grant-store.js';
+import { isUsable } from '../security/grants.js';
 import { exportPrivate, importPrivate, newKeyPair, type KeyPair } from '../security/keys.js';
 import { SqliteGrantStore } from '../security/sqlite-store.js';
 import type { DirectoryEntry } from '../wire/relay.js';
@@ -19,6 +20,9 @@ import { RemoteNode } from './remote-node.js';
 import type { RateState, WtdNodeOptions } from './node-options.js';
 import { DEFAULT_OUTBOX, type OutboxStats } from './outbox.js';
 import { DEFAULT_LIMITS } from './server.js';
+
+/** How long a grant that ended (revoked or expired) is still named to the proxy as accepted: its holder hears why from this node. */
+const ENDED_GRANT_NOTICE_MS = 24 * 60 * 60 * 1000;
 
 /**
  * A node that other nodes can reach: a {@link Node} with an Ed25519
@@ -190,7 +194,7 @@ export class WtdNode extends Node {
       throw new WtdError('ERR_ALREADY_JOINED', `node ${this.name} already joined the proxy at ${this.#proxy.url}`);
     }
     this.#takeLock();
-    const { identity, gate, dispatcher } = this.#parts;
+    const { identity, routes, dispatcher } = this.#parts;
     this.#proxy = await ProxyClient.join(
       {
         identity,
@@ -199,15 +203,33 @@ export class WtdNode extends Node {
         logger: this.logger,
         offers: () => ({
           missions: Object.keys(this.missions.describe()),
-          grants: this.grants()
-            .filter((g) => gate.isUsable(g.kid))
-            .map((g) => g.kid),
+          accepts: this.#accepts(routes.kids()),
           address: this.address ?? null,
         }),
         dispatch: (method, path, jws, arrival) => dispatcher.dispatch(method, path, jws, arrival),
       },
       options,
     );
+  }
+
+  /**
+   * The key ids this node accepts messages under, for the proxy (which
+   * queues nothing else for it), most wanted first: its usable grants, the
+   * node keys of peers it takes pid messages from, then grants ended in the
+   * last day, so that their holders still hear from this node why it
+   * refuses them (revoked, expired) rather than from the proxy.
+   */
+  #accepts(peers: string[]): string[] {
+    const now = this.wallClock.now();
+    const grants = this.grants();
+    const ended = (g: GrantRecord): number => Math.min(g.revokedAt ?? Infinity, g.expiresAt ?? Infinity);
+    return [
+      ...new Set([
+        ...grants.filter((g) => isUsable(g, now)).map((g) => g.kid),
+        ...peers,
+        ...grants.filter((g) => !isUsable(g, now) && now - ended(g) < ENDED_GRANT_NOTICE_MS).map((g) => g.kid),
+      ]),
+    ];
   }
 
   /** Leaves the proxy: stops pinging and polling (the node drops off the directory a few seconds later). */
@@ -255,7 +277,10 @@ export class WtdNode extends Node {
   async grant(options: GrantOptions & { to: JWK }): Promise<GrantRecord>;
   async grant(options: GrantOptions): Promise<GrantFile>;
   async grant(options: GrantOptions): Promise<GrantRecord | GrantFile> {
-    return this.#parts.issuer.grant(options);
+    const made = await this.#parts.issuer.grant(options);
+    // The proxy queues for this node only what its last ping accepts: it hears of the grant now.
+    await this.#proxy?.ping().catch(() => undefined);
+    return made;
   }
 
   /** Revokes a grant at once, for every request not yet checked; it stays revoked after a restart. */
@@ -309,6 +334,11 @@ export class WtdNode extends Node {
       conn,
     );
     this.#remotes.add(remote);
+    // Its pid messages come back through the proxy, which queues them once this node's ping accepts its key.
+    const proxy = this.#proxy;
+    if (conn.via === 'proxy' && proxy !== undefined && !proxy.publishes(conn.nodeKid)) {
+      await proxy.ping().catch(() => undefined);
+    }
     return remote;
   }
 

@@ -90,6 +90,22 @@ export function peekClaims(jws: string): Record<string, unknown> {
   return parsePart(jws.slice(jws.indexOf('.') + 1, jws.lastIndexOf('.')), 'payload');
 }
 
+/**
+ * The `kid` a compact JWS's header names, read without verifying: the proxy
+ * queues a relayed request only under a key id its receiver accepts (the
+ * receiver verifies). Undefined when there is no readable one.
+ */
+export function peekKid(jws: string): string | undefined {
+  const dot = jws.indexOf('.');
+  if (dot <= 0) return undefined;
+  try {
+    const kid = parsePart(jws.slice(0, dot), 'protected header').kid;
+    return typeof kid === 'string' && kid.length > 0 && kid.length <= 128 ? kid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function parsePart(part: string, what: string): Record<string, unknown> {
   let value: unknown;
   try {

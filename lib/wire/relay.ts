@@ -18,13 +18,35 @@ export interface RegisterBody {
   publicJwk: JWK;
 }
 
-/** `PUT /nodes/<id>/ping`: what the node offers. */
+/** The answer to a registration: the node id, and the bounds its pings must keep to. */
+export interface RegisterAnswer {
+  id: string;
+  limits?: PingLimits;
+}
+
+/** The most a ping may carry: missions and accepted key ids (counts), and the whole body (bytes of JSON). */
+export interface PingLimits {
+  missions: number;
+  accepts: number;
+  bytes: number;
+}
+
+/** The bounds of a ping when the proxy names none. */
+export const PING_LIMITS: Readonly<PingLimits> = Object.freeze({ missions: 64, accepts: 256, bytes: 32 * 1024 });
+
+/** `PUT /nodes/<id>/ping`: what the node offers, and how far it has read the directory. */
 export interface PingBody {
   name: string;
   missions: string[];
-  /** The grant key ids it accepts. */
-  grants: string[];
+  /**
+   * The key ids it accepts messages signed by: its grants, and the node keys
+   * of peers it takes pid messages from. The proxy queues for the node only
+   * requests signed under one of these; they are not published.
+   */
+  accepts: string[];
   address: string | null;
+  /** The `cursor` of the last directory answer it read; absent for the whole directory. */
+  since?: string;
 }
 
 /**
@@ -41,18 +63,26 @@ export interface DirectoryEntry {
   name: string;
   /** The missions it offers. */
   missions: string[];
-  /** The grant key ids it accepts. */
-  grants: string[];
   /** Where it can be reached directly, if it listens; null for a node behind a router. */
   address: string | null;
   online: boolean;
-  /** Epoch ms of its last ping or poll. */
+  /** Epoch ms of the ping that made this entry: when it came online, changed its offer, or was last seen. */
   lastSeen: number;
 }
 
-/** The answer to a ping. */
+/**
+ * The answer to a ping: the directory's changes since the ping's `since`,
+ * at most one page of them. An entry replaces what the node knew of that
+ * id; one with `online: false` means the node went offline or away.
+ */
 export interface PingAnswer {
-  directory: DirectoryEntry[];
+  /** Where this answer leaves the reader: the next ping's `since`. */
+  cursor: string;
+  /** The changes start from an empty directory (the cursor was unknown or too old): drop the rest once `more` is false. */
+  reset: boolean;
+  changes: DirectoryEntry[];
+  /** More changes wait: ping again with `cursor` for the next page. */
+  more: boolean;
 }
 
 /** A request relayed to another node: the path on it and the signed JWS, byte for byte. */
@@ -113,8 +143,9 @@ const RELAY_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const ADDRESS = /^https?:\/\/[^\s\u0000-\u001f\u007f-\u009f]{1,200}$/;
 /** The mission-name rule of `@WtdExport` and `@WtdBehaviour`. */
 const MISSION = /^[a-z][a-z0-9_]{0,63}$/;
-/** A grant key id: an RFC 7638 thumbprint, base64url. */
+/** A key id: an RFC 7638 thumbprint, base64url. */
 const KID = /^[A-Za-z0-9_-]{1,128}$/;
+const CURSOR = /^[A-Za-z0-9_.-]{1,64}$/;
 
 function bad(message: string): never {
   throw new WireError('ERR_PROXY_BAD_REQUEST', 400, message);
@@ -144,15 +175,37 @@ export function parseRegisterBody(body: unknown): RegisterBody {
   return { email: b.email, name, publicJwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x } };
 }
 
-/** Reads a ping; an address that is not an http(s) URL is taken as none. */
-export function parsePingBody(body: unknown): PingBody {
+function tooLarge(message: string): never {
+  throw new WireError('ERR_PROXY_TOO_LARGE', 413, message);
+}
+
+/**
+ * Reads a ping within `limits`: more missions or accepted key ids than they
+ * allow, or a body longer than their bytes, is refused with
+ * `ERR_PROXY_TOO_LARGE` (413); a malformed one with `ERR_PROXY_BAD_REQUEST`.
+ * An address that is not an http(s) URL is taken as none, a cursor not of
+ * the proxy's making as none (the whole directory). `grants`, the name the
+ * accepted list had before, is read when `accepts` is absent.
+ */
+export function parsePingBody(body: unknown, limits: PingLimits = PING_LIMITS): PingBody {
   const b = record(body ?? {}, 'a ping');
-  return {
+  const missions = b.missions ?? [];
+  const accepts = b.accepts ?? b.grants ?? [];
+  if (Array.isArray(missions) && missions.length > limits.missions) {
+    tooLarge(`a ping offers at most ${limits.missions} missions`);
+  }
+  if (Array.isArray(accepts) && accepts.length > limits.accepts) {
+    tooLarge(`a ping names at most ${limits.accepts} accepted key ids`);
+  }
+  const ping: PingBody = {
     name: typeof b.name === 'string' ? b.name : '',
-    missions: strings(b.missions ?? [], 256, 'missions', MISSION),
-    grants: strings(b.grants ?? [], 4096, 'grants', KID),
+    missions: strings(missions, limits.missions, 'missions', MISSION),
+    accepts: strings(accepts, limits.accepts, 'accepted key ids', KID),
     address: typeof b.address === 'string' && ADDRESS.test(b.address) ? b.address : null,
+    ...(typeof b.since === 'string' && CURSOR.test(b.since) ? { since: b.since } : {}),
   };
+  if (Buffer.byteLength(JSON.stringify(ping)) > limits.bytes) tooLarge(`a ping is at most ${limits.bytes} bytes`);
+  return ping;
 }
 
 /** Reads a poll's acknowledgements and the list of messages it carries (each read by {@link parseOutgoing}). */

@@ -103,11 +103,12 @@ describe('WtdProxy: durable queues, delivery at most once', () => {
     try {
       const a = await RawClient.register(proxy, 'a@example.org');
       const b = await RawClient.register(proxy, 'b@example.org');
-      const message = { id: 'm1', kind: 'request', to: b.id, path: '/apply/X/y', jws: 'a.b.c' };
+      await b.accept(a.kid);
+      const message = RawClient.request('m1', b.id, a.kid);
       const sent = await a.poll({ messages: [message, message] });
       expect(sent.json.results).to.deep.equal([{ id: 'm1' }, { id: 'm1' }]);
       const first = await b.poll();
-      expect(first.json.messages.map((m) => [m.id, m.from, m.jws])).to.deep.equal([['m1', a.id, 'a.b.c']]);
+      expect(first.json.messages.map((m) => [m.id, m.from, m.jws])).to.deep.equal([['m1', a.id, message.jws]]);
       // The answer to that poll was "lost": the next poll, acknowledging nothing, brings it again.
       const again = await b.poll();
       expect(again.json.messages.map((m) => m.id)).to.deep.equal(['m1']);
@@ -172,6 +173,7 @@ describe('WtdProxy: refusals', () => {
       logger: new MemoryLogger(),
       pollHoldMs: 100,
       maxQueue: 2,
+      senderShare: 1,
       maxMessageBytes: 2048,
       messageTtlMs: 300,
       maxPolls: 1,
@@ -185,7 +187,8 @@ describe('WtdProxy: refusals', () => {
 
   it('another node cannot poll Alice’s queue, nor ping or send as her', async () => {
     const alice = await RawClient.register(proxy, 'alice@example.org', clock);
-    await raw.poll({ messages: [{ id: 'for-alice', kind: 'request', to: alice.id, path: '/pid/1', jws: 'a.b.c' }] });
+    await alice.accept(raw.kid);
+    await raw.poll({ messages: [RawClient.request('for-alice', alice.id, raw.kid)] });
     for (const op of ['poll', 'ping']) {
       const res = await raw.put(`/nodes/${alice.id}/${op}`, {});
       expect([res.status, res.code]).to.deep.equal([403, 'ERR_PROXY_DENIED']);
@@ -222,16 +225,10 @@ describe('WtdProxy: refusals', () => {
 
   it('bounds: a full queue, an oversized message, an unknown node, too many waiting polls', async () => {
     const target = await RawClient.register(proxy, 't@example.org', clock);
-    const msg = (id: string, extra: object = {}) => ({
-      id,
-      kind: 'request',
-      to: target.id,
-      path: '/pid/1',
-      jws: 'a.b.c',
-      ...extra,
-    });
+    await target.accept(raw.kid);
+    const msg = (id: string, extra: Record<string, unknown> = {}) => RawClient.request(id, target.id, raw.kid, extra);
     const res = await raw.poll({
-      messages: [msg('1'), msg('2'), msg('3'), msg('4', { jws: 'x'.repeat(4096) }), msg('5', { to: 'nobody' })],
+      messages: [msg('1'), msg('2'), msg('3'), msg('4', { path: 'x'.repeat(4096) }), msg('5', { to: 'nobody' })],
     });
     expect(res.json.results.map((r) => r.error?.code ?? 'ok')).to.deep.equal([
       'ok',
@@ -252,7 +249,8 @@ describe('WtdProxy: refusals', () => {
 
   it('a message not collected within its TTL is dropped and its sender told: ERR_PROXY_EXPIRED', async () => {
     const target = await RawClient.register(proxy, 't@example.org', clock);
-    await raw.poll({ messages: [{ id: 'late', kind: 'request', to: target.id, path: '/pid/1', jws: 'a.b.c' }] });
+    await target.accept(raw.kid);
+    await raw.poll({ messages: [RawClient.request('late', target.id, raw.kid)] });
     clock.advance(299);
     expect(proxy.status().nodes.find((n) => n.id === target.id)!.queued).to.equal(1);
     clock.advance(701); // past its TTL (300 ms), at the sweep (every second)

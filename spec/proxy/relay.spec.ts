@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import {
   ManualClock,
   NodeDownError,
+  ProxyRefusal,
   WireError,
   WtdError,
   WtdNode,
@@ -32,7 +33,9 @@ describe('WtdProxy: three nodes calling each other only through the proxy', () =
     const alice = c.bob.directory().find((e) => e.name === 'alice')!;
     expect(alice.id).to.equal(c.alice.id);
     expect(alice.missions).to.deep.equal(['other', 'probe']);
-    expect(alice.grants).to.deep.equal([c.grant.kid]);
+    // The key ids she accepts are for the proxy alone: the directory does not publish them.
+    expect(alice).to.not.have.property('grants');
+    expect(c.proxy.status().nodes.find((n) => n.id === c.alice.id)!.accepts).to.equal(1);
     expect(alice.address).to.equal(c.alice.address);
     const carol = c.bob.directory().find((e) => e.name === 'carol')!;
     expect([carol.address, carol.online, carol.missions]).to.deep.equal([null, true, []]);
@@ -61,11 +64,11 @@ describe('WtdProxy: three nodes calling each other only through the proxy', () =
     expect([toBob.via, toCarol.via]).to.deep.equal(['proxy', 'proxy']);
     expect(await toBob.call('Probe', 'touch', ['to bob'])).to.equal('to bob');
     expect(await toCarol.call('Probe', 'touch', ['to carol'])).to.equal('to carol');
-    // Trust is one-way: Alice granted nothing to Carol.
+    // Trust is one-way: Alice granted nothing to Carol, so the proxy queues nothing of Carol's for her.
     const err = await rejection(
       (await c.carol.connect({ nodeKey: c.alice.publicJwk }, { via: 'proxy' })).call('Probe', 'touch', [1]),
     );
-    expect([err.code, err.status]).to.deep.equal(['ERR_UNKNOWN_KEY', 401]);
+    expect([err.constructor, err.code, err.status]).to.deep.equal([ProxyRefusal, 'ERR_PROXY_NOT_ACCEPTED', 403]);
   });
 
   it('a pid Bob passes comes back through the proxy: Alice sends, Bob receives', async () => {
@@ -78,6 +81,8 @@ describe('WtdProxy: three nodes calling each other only through the proxy', () =
     await c.alice.onIdle(); // Bob's node took every message (each is acknowledged)
     await flush();
     expect(got).to.deep.equal([{ ping: 0 }, { ping: 1 }, { ping: 2 }]);
+    // Bob's ping named Alice's node key before his call left: none of her messages had to wait for it.
+    expect(c.proxy.status().refused).to.equal(0);
   });
 
   it('many calls at once all come back to the right caller', async () => {

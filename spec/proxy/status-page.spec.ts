@@ -3,7 +3,7 @@ import type { Browser } from 'playwright-core';
 import { WtdNode, WtdProxy } from '../../lib/index.js';
 import { launchBrowser } from '../fixtures/browser.js';
 import { MemoryLogger } from '../fixtures/helpers.js';
-import { closeAll } from '../fixtures/proxy.js';
+import { closeAll, RawClient } from '../fixtures/proxy.js';
 import { Probe } from '../fixtures/remote.js';
 
 describe('WtdProxy status page (GET /) in headless Chromium', function () {
@@ -47,6 +47,75 @@ describe('WtdProxy status page (GET /) in headless Chromium', function () {
       await page.close();
     } finally {
       await closeAll(bob, alice, proxy);
+    }
+  });
+
+  it('pages through the nodes, a page of ?limit= at a time, without a reload', async () => {
+    const logger = new MemoryLogger();
+    const proxy = await WtdProxy.start({ dataDir: ':memory:', port: 0, logger });
+    const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:', logger });
+    const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:', logger });
+    try {
+      await alice.joinProxy({ url: proxy.url, email: 'alice@example.org' });
+      await bob.joinProxy({ url: proxy.url, email: 'bob@example.org' });
+      await RawClient.register(proxy, 'silent@example.org'); // registered, never online: last
+      const page = await browser.newPage();
+      await page.goto(`${proxy.url}/?limit=1`);
+      await page.locator(`tr[data-node="${alice.id}"]`).waitFor();
+      expect(await page.locator('tbody tr').count()).to.equal(1);
+      expect(await page.locator('#pages').textContent()).to.equal('page 1 of 3');
+      expect(await page.locator('#summary').textContent()).to.match(/^2 of 3 registered nodes online/);
+      await page.locator('#next').click();
+      await page.locator(`tr[data-node="${bob.id}"]`).waitFor();
+      await page.locator('#next').click();
+      await page.locator('tbody tr .status', { hasText: 'offline' }).waitFor();
+      expect(await page.locator('#next').isDisabled()).to.equal(true);
+      await page.locator('#prev').click();
+      await page.locator(`tr[data-node="${bob.id}"]`).waitFor();
+      await page.close();
+    } finally {
+      await closeAll(bob, alice, proxy);
+    }
+  });
+
+  it('GET /status.json lists one page of nodes, online first: ?page= and ?limit= (100 by default, at most 1000), ?online=1', async () => {
+    const logger = new MemoryLogger();
+    const proxy = await WtdProxy.start({ dataDir: ':memory:', port: 0, logger, maxNodesPerSource: 200 });
+    try {
+      const raws: RawClient[] = [];
+      for (let i = 0; i < 102; i += 17) {
+        const batch = Array.from({ length: Math.min(17, 102 - i) }, (_, j) =>
+          RawClient.register(proxy, `n${i + j}@example.org`),
+        );
+        raws.push(...(await Promise.all(batch)));
+      }
+      const online = raws.slice(-2);
+      for (const r of online) await r.accept();
+      const get = async (query: string) => {
+        const res = await fetch(`${proxy.url}/status.json${query}`);
+        return (await res.json()) as {
+          total: number;
+          online: number;
+          page: number;
+          pages: number;
+          limit: number;
+          nodes: { id: string; online: boolean }[];
+        };
+      };
+      const first = await get('');
+      expect([first.total, first.online, first.page, first.pages, first.limit, first.nodes.length]).to.deep.equal([
+        102, 2, 1, 2, 100, 100,
+      ]);
+      expect(first.nodes.slice(0, 2).map((n) => n.online)).to.deep.equal([true, true]);
+      expect((await get('?page=2')).nodes).to.have.length(2);
+      expect((await get('?page=99')).page).to.equal(2);
+      const top = await get('?limit=2');
+      expect(top.nodes.map((n) => n.id).sort()).to.deep.equal(online.map((r) => r.id).sort());
+      const all = await get('?limit=5000');
+      expect([all.limit, all.nodes.length]).to.deep.equal([1000, 102]);
+      expect((await get('?online=1')).nodes.map((n) => n.online)).to.deep.equal([true, true]);
+    } finally {
+      await proxy.close();
     }
   });
 
