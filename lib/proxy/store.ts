@@ -140,8 +140,12 @@ export class ProxyStore {
       ),
       answered: db.prepare('UPDATE messages SET answered = 1 WHERE to_node = ? AND id = ?'),
       take: db.prepare<[string, number, number], { body: string; bytes: number }>(
-        `SELECT body, bytes FROM messages
-         WHERE to_node = ? AND acked = 0 AND expires_at > ? ORDER BY seq LIMIT ?`,
+        // Fair between senders: one message of each key id in turn, each key's in the order sent, so
+        // what one key floods the queue with does not delay another's.
+        `SELECT body, bytes FROM (
+           SELECT body, bytes, seq, row_number() OVER (PARTITION BY kid ORDER BY seq) AS turn FROM messages
+           WHERE to_node = ? AND acked = 0 AND expires_at > ?)
+         ORDER BY turn, seq LIMIT ?`,
       ),
       acked: db.prepare<[string, string], { from_node: string | null; kid: string | null; bytes: number }>(
         'SELECT from_node, kid, bytes FROM messages WHERE to_node = ? AND id = ? AND acked = 0',

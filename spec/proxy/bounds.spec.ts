@@ -177,3 +177,35 @@ describe('WtdProxy relay bounds: what a registration can make the proxy hold', (
     expect(told.length).to.be.within(1, taken - 1);
   });
 });
+
+describe('WtdProxy delivery is fair between senders', () => {
+  it('a node’s poll takes one message of each key id in turn, each key’s in the order sent', async () => {
+    const clock = new ManualClock(Date.now());
+    const proxy = await WtdProxy.start({
+      dataDir: ':memory:',
+      port: 0,
+      logger: new MemoryLogger(),
+      wallClock: clock,
+      pollHoldMs: 100,
+    });
+    try {
+      const ann = await RawClient.register(proxy, 'ann@example.org', clock);
+      const ben = await RawClient.register(proxy, 'ben@example.org', clock);
+      const tess = await RawClient.register(proxy, 'tess@example.org', clock, 100);
+      await tess.accept(G1, G2);
+      const flood = Array.from({ length: 50 }, (_, i) => RawClient.request(`a${i}`, tess.id, G1, { path: '/pid/1' }));
+      expect((await ann.poll({ messages: flood })).status).to.equal(200);
+      const honest = [
+        RawClient.request('b0', tess.id, G2, { path: '/pid/1' }),
+        RawClient.request('b1', tess.id, G2, { path: '/pid/1' }),
+      ];
+      expect((await ben.poll({ messages: honest })).status).to.equal(200);
+      const got = (await tess.poll()).json.messages.map((m: { id: string }) => m.id);
+      // Ben's two come second and fourth, not behind Ann's fifty.
+      expect(got.slice(0, 5)).to.deep.equal(['a0', 'b0', 'a1', 'b1', 'a2']);
+      expect(got.filter((id: string) => id.startsWith('a'))).to.deep.equal(flood.map((m) => m.id));
+    } finally {
+      await proxy.close();
+    }
+  });
+});
