@@ -82,6 +82,7 @@ export const ERROR_CODES = [
   'ERR_MISSION_NOT_GRANTED',
   'ERR_RATE_LIMITED',
   'ERR_BAD_ARGUMENTS',
+  'ERR_BAD_ARITY',
   'ERR_PID_NOT_GRANTED',
   'ERR_NOT_SUPPORTED',
   // Answers
@@ -97,6 +98,12 @@ export const ERROR_CODES = [
   'ERR_PROXY_TOO_LARGE',
   'ERR_PROXY_EXPIRED',
   'ERR_PROXY_BUSY',
+  // The wtd command
+  'ERR_USAGE',
+  'ERR_MISSING',
+  'ERR_UNKNOWN_MISSION',
+  'ERR_MODULE_LOAD',
+  'ERR_INTERRUPTED',
 ] as const;
 
 /**

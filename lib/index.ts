@@ -26,6 +26,7 @@ export {
   RateLimitedError,
   ProxyRefusal,
   DataDirLockedError,
+  CommandError,
   formatReason,
 } from './errors.js';
 export type { WtdErrorOptions } from './errors.js';
@@ -120,7 +121,10 @@ export type {
   MissionEntry,
   LoadOptions,
   AnyClass,
+  Catalogued,
 } from './missions/mission-table.js';
+export type { Arity } from './missions/arity.js';
+export type { ExportOptions } from './missions/decorators.js';
 
 // Security
 export { SqliteGrantStore } from './security/sqlite-store.js';
