@@ -136,6 +136,7 @@ export { WtdNode } from './transport/wtd-node.js';
 export type { WtdNodeOptions, RateState } from './transport/node-options.js';
 export type { GrantOptions, GrantFile } from './transport/grant-issuer.js';
 export type { ConnectOptions, ConnectTarget } from './transport/connect.js';
+export type { ContactCard } from './transport/contact-card.js';
 export type { JoinOptions } from './transport/proxy-client.js';
 export type { DirectoryEntry } from './wire/relay.js';
 export type { ServerLimits } from './transport/server.js';
