@@ -37,11 +37,17 @@ export async function loadModule(node: WtdNode, file: string): Promise<string[]>
   return loaded;
 }
 
-/** Imports the module file `file`: refused for TypeScript, reported with its file and line if it fails. */
-export async function importModule(file: string): Promise<Record<string, unknown>> {
+/** Refuses a module file that is TypeScript (saying what to give instead) or that does not exist; returns its path. */
+export function checkModuleFile(file: string): string {
   const path = isAbsolute(file) ? file : resolve(file);
   if (/\.(c|m)?tsx?$/.test(path)) throw typeScriptGiven(file, path);
   if (!existsSync(path)) throw new NotFoundError(`the module file ${file} does not exist`);
+  return path;
+}
+
+/** Imports the module file `file`: refused for TypeScript, reported with its file and line if it fails. */
+export async function importModule(file: string): Promise<Record<string, unknown>> {
+  const path = checkModuleFile(file);
   try {
     return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (err) {
@@ -69,7 +75,7 @@ function typeScriptGiven(file: string, path: string): UsageError {
   const js = compiledPath(path);
   return new UsageError(
     `${file} is TypeScript, and wtd start runs JavaScript: compile it first (npx tsc), ` +
-      `then give the file it writes: wtd start ${js === undefined ? '<the .js file>' : relative(process.cwd(), js)}`,
+      `then give the file it writes: wtd start ${js === undefined ? '<the .js file>' : shown(js)}`,
   );
 }
 
@@ -80,11 +86,7 @@ function compiledPath(path: string): string | undefined {
     if (existsSync(config)) {
       let options: { outDir?: string; rootDir?: string } = {};
       try {
-        // tsconfig.json may have comments and trailing commas; the common ones are removed here.
-        const text = readFileSync(config, 'utf8')
-          .replace(/^\s*\/\/.*$/gm, '')
-          .replace(/\/\*[\s\S]*?\*\//g, '')
-          .replace(/,(\s*[}\]])/g, '$1');
+        const text = jsonWithoutComments(readFileSync(config, 'utf8'));
         options = (JSON.parse(text) as { compilerOptions?: typeof options }).compilerOptions ?? {};
       } catch {
         return undefined;
@@ -98,6 +100,36 @@ function compiledPath(path: string): string | undefined {
     }
     if (dirname(dir) === dir) return undefined;
   }
+}
+
+/** tsconfig.json's JSON with comments: without its comments and trailing commas. */
+function jsonWithoutComments(text: string): string {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '"') {
+      const end = skipString(text, i);
+      out += text.slice(i, end + 1);
+      i = end;
+    } else if (c === '/' && text[i + 1] === '/') {
+      i = text.indexOf('\n', i) - 1;
+      if (i < 0) break;
+    } else if (c === '/' && text[i + 1] === '*') {
+      i = text.indexOf('*/', i + 2) + 1;
+      if (i === 0) break;
+    } else {
+      out += c;
+    }
+  }
+  return out.replace(/,(\s*[}\]])/g, '$1');
+}
+
+function skipString(text: string, i: number): number {
+  for (let j = i + 1; j < text.length; j++) {
+    if (text[j] === '\\') j++;
+    else if (text[j] === '"') return j;
+  }
+  return text.length;
 }
 
 /** The error for a module that could not be imported: what failed, and where. */
@@ -125,11 +157,11 @@ function at(err: unknown): string {
   const stack = (err as Error)?.stack;
   if (typeof stack !== 'string') return '';
   for (const line of stack.split('\n')) {
-    const m = /((?:file:\/\/)?\/[^\s()]+):(\d+):(\d+)\)?\s*$/.exec(line);
+    const m = /(?:\(|at )((?:file:\/\/)?\/[^\s()]+):(\d+):(\d+)\)?\s*$/.exec(line);
     if (m === null) continue;
     const file = m[1]!.startsWith('file://') ? fileURLToPath(m[1]!) : m[1]!;
     if (file.startsWith(OWN + sep) || file.includes(`${sep}node_modules${sep}`)) continue;
-    return ` at ${relative(process.cwd(), file)}:${m[2]}:${m[3]}`;
+    return ` at ${shown(file)}:${m[2]}:${m[3]}`;
   }
   return '';
 }
@@ -149,7 +181,7 @@ function syntaxErrorAt(entry: string): string {
     const check = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 });
     if (check.status !== 0) {
       const m = /^(.+):(\d+)$/m.exec(check.stderr ?? '');
-      if (m !== null) return ` at ${relative(process.cwd(), m[1]!)}:${m[2]}`;
+      if (m !== null) return ` at ${shown(m[1]!)}:${m[2]}`;
       return '';
     }
     const text = readFileSync(file, 'utf8');
@@ -158,6 +190,12 @@ function syntaxErrorAt(entry: string): string {
     }
   }
   return '';
+}
+
+/** `path` relative to the working directory when it is below it, else as it is. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel.startsWith('..') || isAbsolute(rel) ? path : rel;
 }
 
 function missingHint(err: unknown): string | undefined {

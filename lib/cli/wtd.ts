@@ -32,7 +32,7 @@ import {
   type Ctx,
   type NodeConfig,
 } from './command.js';
-import { loadModule } from './load-module.js';
+import { checkModuleFile, loadModule } from './load-module.js';
 import { missions } from './missions.js';
 import { Observer } from './observer.js';
 import { hinted, humanReport, jsonReport, report } from './report.js';
@@ -475,6 +475,7 @@ function portOption(value: unknown, fallback: number): number {
 
 async function startNode(ctx: Ctx, withObserver: boolean): Promise<number> {
   const file = ctx.positionals[0]!;
+  checkModuleFile(file);
   const v = ctx.values;
   const port = portOption(v.port, 14153);
   const observerPort = portOption(v['observer-port'], 14154);
@@ -557,7 +558,7 @@ function listenHint(err: unknown, flag: string): unknown {
 
 // ------------------------------------------------------------------ entry point
 
-/** Every command, by name: what \`wtd --help\` lists and the CLI reference documents. */
+/** Every command, by name: what `wtd --help` lists and the CLI reference documents. */
 export const COMMANDS: Readonly<Record<string, Command>> = commands;
 
 function mainHelp(): string {
@@ -578,15 +579,15 @@ function mainHelp(): string {
   ].join('\n');
 }
 
-/** The help of one command, as \`wtd <command> --help\` prints it. */
+/** The help of one command, as `wtd <command> --help` prints it. */
 export function commandHelp(name: string): string {
   const command = commands[name]!;
   return `usage: ${command.usage}\n\n${command.help}`;
 }
 
 /**
- * Runs the \`wtd\` command with \`argv\` (without \`node\` and the script) and
- * returns its exit code. Long-running commands return once \`io.stop\` resolves.
+ * Runs the `wtd` command with `argv` (without `node` and the script) and
+ * returns its exit code. Long-running commands return once `io.stop` resolves.
  */
 export async function runWtd(argv: string[], given: CliIo): Promise<number> {
   // Names, missions, addresses and messages can come from other people's
@@ -633,7 +634,7 @@ export async function runWtd(argv: string[], given: CliIo): Promise<number> {
       dataDir: resolve((values['data-dir'] as string | undefined) ?? defaultDataDir(io.env)),
     };
   } catch (err) {
-    return fail(io, name, err, json, debug);
+    return fail(io, name, err, json, debug, true);
   }
   try {
     return await command.run(ctx);
@@ -642,8 +643,12 @@ export async function runWtd(argv: string[], given: CliIo): Promise<number> {
   }
 }
 
-/** Reports a failure of command \`name\` ('' for none) and returns its exit code. */
-function fail(io: CliIo, name: string, err: unknown, json: boolean, debug: boolean): number {
+/**
+ * Reports a failure of command `name` ('' for none) and returns its exit
+ * code; `usage` adds the command's usage line (for a command line that
+ * could not be read).
+ */
+function fail(io: CliIo, name: string, err: unknown, json: boolean, debug: boolean, usage = false): number {
   const r = report(err);
   if (r.code === 'ERR_LISTEN' && r.hint === undefined && name === 'proxy') {
     r.hint = 'another program has that port: pick another with --port (0 takes any free one)';
@@ -652,7 +657,7 @@ function fail(io: CliIo, name: string, err: unknown, json: boolean, debug: boole
     io.out(jsonReport(r));
   } else {
     for (const line of humanReport(name, r)) io.err(line);
-    if (r.code === 'ERR_USAGE' && name !== '') io.err(`usage: ${commands[name]!.usage}`);
+    if (usage && name !== '') io.err(`usage: ${commands[name]!.usage}`);
   }
   if (debug) io.err((err as Error)?.stack ?? String(err));
   return r.exit;
