@@ -56,6 +56,8 @@ export function projectFiles(p: ProjectFacts): Record<string, string> {
           experimentalDecorators: true,
           sourceMap: true,
           skipLibCheck: true,
+          // npm start builds again after npm test: only what changed.
+          incremental: true,
         },
         include: ['src', 'spec'],
       },
