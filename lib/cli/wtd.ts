@@ -34,6 +34,7 @@ import {
 } from './command.js';
 import { checkModuleFile, loadModule } from './load-module.js';
 import { missions } from './missions.js';
+import { cliReference } from './reference.js';
 import { Observer } from './observer.js';
 import { hinted, humanReport, jsonReport, report } from './report.js';
 import { ownVersion, scaffold } from './scaffold.js';
@@ -576,6 +577,7 @@ function mainHelp(): string {
     'to show stack traces.',
     'Exit codes: 0 ok, 1 failed or refused, 2 bad command line, 3 not found, 4 unreachable,',
     '130 stopped by Ctrl-C.',
+    "'wtd help <command>' is 'wtd <command> --help'; 'wtd help --markdown' prints them all.",
   ].join('\n');
 }
 
@@ -600,6 +602,10 @@ export async function runWtd(argv: string[], given: CliIo): Promise<number> {
   }
   if (name === '--version') {
     io.out(ownVersion());
+    return EXIT.ok;
+  }
+  if (name === 'help' && rest[0] === '--markdown') {
+    io.out(cliReference(commands, mainHelp()));
     return EXIT.ok;
   }
   if (name === 'help') return runWtd([rest[0]!, '--help'], given);
