@@ -9,6 +9,7 @@ import type { Node } from '../runtime/node.js';
 import type { Pid } from '../runtime/pid.js';
 import { isUsable } from '../security/grants.js';
 import { WtdNode } from '../transport/wtd-node.js';
+import { formatRate } from './command.js';
 import { observerPage } from './observer-page.js';
 
 /**
@@ -77,7 +78,8 @@ export interface ObserverSnapshot {
     state: 'active' | 'revoked' | 'expired';
     tokens: number | null;
   }[];
-  refusals: { at: number; code: string; status: number; path: string; message: string }[];
+  /** The last refusals, newest first; `grant` is the label of the grant the request came under, if it is one of this node's. */
+  refusals: { at: number; code: string; status: number; path: string; message: string; grant: string | null }[];
 }
 
 const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/;
@@ -210,6 +212,7 @@ export class Observer {
       );
     const wtd = node instanceof WtdNode ? node : undefined;
     const now = wtd?.wallClock.now() ?? Date.now();
+    const grants = wtd?.grants() ?? [];
     return {
       at: now,
       node: {
@@ -220,18 +223,36 @@ export class Observer {
       },
       tree,
       processes,
-      missions: missionTable(node).describe(),
-      grants: (wtd?.grants() ?? []).map((g) => ({
+      missions: Object.fromEntries(
+        Object.entries(missionTable(node).catalogue()).map(([m, c]) => [
+          m,
+          {
+            functions: c.functions,
+            behaviours: c.behaviours.map((b) => `${b.module} (${b.kind}: ${b.ops.join(', ') || 'nothing'})`),
+          },
+        ]),
+      ),
+      grants: grants.map((g) => ({
         kid: g.kid,
         label: g.label,
         missions: g.missions,
-        rate: `${g.rate.count} per ${g.rate.intervalMs} ms (burst ${g.rate.burst})`,
+        rate: formatRate(g.rate),
         uses: g.uses,
         lastUsedAt: g.lastUsedAt,
         state: g.revokedAt !== null ? 'revoked' : isUsable(g, now) ? 'active' : 'expired',
         tokens: wtd?.rateState(g.kid)?.tokens ?? null,
       })),
-      refusals: wtd?.recentRefusals().slice(-20).reverse() ?? [],
+      refusals: (wtd?.recentRefusals().slice(-20).reverse() ?? []).map((r) => {
+        const grant = r.kid === null ? undefined : grants.find((g) => g.kid === r.kid);
+        return {
+          at: r.at,
+          code: r.code,
+          status: r.status,
+          path: r.path,
+          message: r.message,
+          grant: grant === undefined ? null : grant.label || grant.kid.slice(0, 12),
+        };
+      }),
     };
   }
 

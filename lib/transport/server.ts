@@ -151,14 +151,14 @@ export class Dispatcher {
         retryAfter: undefined,
       };
     } catch (err) {
-      return this.refuse(err, path);
+      return this.refuse(err, path, jws);
     }
   }
 
   /** The answer for an error: a refusal for a {@link WireError} (noted for the observer), else a 500 logged once. */
-  refuse(err: unknown, path: string): HttpResponse {
+  refuse(err: unknown, path: string, jws?: string): HttpResponse {
     if (err instanceof WireError) {
-      this.#deps.refusals.note(err, path);
+      this.#deps.refusals.note(err, path, jws);
       return refusalResponse(err);
     }
     this.#deps.logger.error(`refused a request: ${(err as Error).message}`, err);

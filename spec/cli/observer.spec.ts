@@ -47,7 +47,8 @@ describe('wtd observer: a live page of the running node, on this machine only', 
     try {
       const remote = await bob.connect(grant);
       await remote.call('Greeter', 'hello', ['bob']);
-      // A refused request: a body that is no JWS.
+      // Refused requests: one under bob's grant, and a body that is no JWS.
+      await remote.call('Greeter', 'secret').catch(() => undefined);
       expect((await put(`${node.address}/apply/Greeter/hello`, 'not-a-jws')).code).to.equal('ERR_BAD_JWS');
     } finally {
       await bob.close();
@@ -69,18 +70,28 @@ describe('wtd observer: a live page of the running node, on this machine only', 
       .and.include('worker · Visitors');
     const procRow = await page.locator(`#processes tr[data-pid="${String(visitors)}"] td`).allTextContents();
     expect(procRow).to.deep.equal([String(visitors), 'visitors', 'waiting', '0', 'gen_server · Visitors']);
+    // In the wtd command's words: arities, rates, one time format.
     expect(await page.locator('#missions td').allTextContents()).to.deep.equal([
       'greetings',
-      'Greeter/hello, Greeter/countdown',
-      'Visitors',
+      'Greeter/hello/1, Greeter/countdown/2',
+      'Visitors (gen_server: call/1)',
     ]);
     const grantRow = await page.locator(`#grants tr[data-kid="${grant.kid}"] td`).allTextContents();
-    expect([grantRow[1], grantRow[3], grantRow[4], grantRow[6]]).to.deep.equal(['greetings', '4', '1', 'active']);
-    expect(await page.locator('#refusals td').allTextContents()).to.include.members([
-      'ERR_BAD_JWS',
-      '400',
-      '/apply/Greeter/hello',
+    expect([grantRow[1], grantRow[2], grantRow[3], grantRow[4], grantRow[6]]).to.deep.equal([
+      'greetings',
+      '5/min',
+      '4', // a refusal takes no token
+      '1',
+      'active',
     ]);
+    expect(grantRow[5]).to.match(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+    // Each refusal says which grant it came under.
+    const refusals = (await page.locator('#refusals tr').allInnerTexts()).map((r) => r.split('\t'));
+    expect(refusals.map((r) => r.slice(1, 5))).to.deep.equal([
+      ['no grant of this node', 'ERR_BAD_JWS', '400', '/apply/Greeter/hello'],
+      ['bob', 'ERR_MISSION_NOT_GRANTED', '403', '/apply/Greeter/secret'],
+    ]);
+    expect(refusals[0]![0]).to.match(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
 
     // The worker crashes; the supervisor restarts it; the open page follows without a reload.
     await GenServer.call(visitors, 'crash').catch(() => undefined);
