@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError, either, type Arguments } from './command.js';
+import { UsageError, type Arguments } from './command.js';
 
 /**
  * The command line of one command, read strictly in the command's own
@@ -113,5 +113,3 @@ function distance(a: string, b: string): number {
   }
   return d[a.length]![b.length]!;
 }
-
-export { either };

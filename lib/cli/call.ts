@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CommandError, DataDirLockedError, WireError, WtdError } from '../errors.js';
-import { BEHAVIOUR_OP_TABLE, type BehaviourKind, type BehaviourOp } from '../missions/behaviour-ops.js';
+import { BEHAVIOUR_OP_TABLE, camelCase, type BehaviourKind, type BehaviourOp } from '../missions/behaviour-ops.js';
 import type { Catalogued } from '../missions/mission-table.js';
 import { isContactCard, type ContactCard } from '../transport/contact-card.js';
 import type { RemoteNode } from '../transport/remote-node.js';
@@ -229,8 +229,7 @@ function behaviourCall(
     string,
     (...args: unknown[]) => Promise<unknown>
   >;
-  const method = ask.op.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-  return client[method]!(...ask.args, { timeout });
+  return client[camelCase(ask.op)]!(...ask.args, { timeout });
 }
 
 /**
