@@ -104,6 +104,13 @@ describe('the wtd package: packed, installed, and scaffolding a project of its o
     const made = await run('npx', ['--no-install', 'wtd', 'new', 'my-app', '--wtd', `file:${tarball}`], consumer);
     expect(made.out).to.include('cd my-app');
     app = join(consumer, 'my-app');
+    // Without --wtd, a project made by an installed wtd depends on its version from npm.
+    await run('npx', ['--no-install', 'wtd', 'new', 'plain'], consumer);
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    const plain = JSON.parse(readFileSync(join(consumer, 'plain', 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    expect(plain.dependencies).to.deep.equal({ wtd: `^${version}` });
   });
 
   it("wtd new: the project's own npm test passes, and npm start runs its node", async () => {
