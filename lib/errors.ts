@@ -414,3 +414,27 @@ export class DataDirLockedError extends WtdError {
     this.pid = pid;
   }
 }
+
+/**
+ * A `wtd` command that cannot do what it was asked: a command line it
+ * cannot run (`ERR_USAGE`), a file, grant or node it names that does not
+ * exist (`ERR_MISSING`), a grant of a mission the node does not offer
+ * (`ERR_UNKNOWN_MISSION`), a module file that failed to load
+ * (`ERR_MODULE_LOAD`), or a command stopped by Ctrl-C (`ERR_INTERRUPTED`).
+ * `hint` says what to do next, when the message does not.
+ *
+ * @example
+ * ```ts
+ * // wtd grant --missions nope --rate 1/s --out x.grant --json   (exit 1), on stdout:
+ * // { "error": { "code": "ERR_UNKNOWN_MISSION", "message": "alice does not offer the mission nope", ... } }
+ * const err = new CommandError('ERR_USAGE', 'wtd grants takes no arguments', { hint: 'wtd grants --help' });
+ * ```
+ */
+export class CommandError extends WtdError {
+  /** What to do next, in the command's words; undefined when the message says it already. */
+  readonly hint: string | undefined;
+  constructor(code: ErrorCode, message: string, options?: WtdErrorOptions & { hint?: string }) {
+    super(code, message, options);
+    this.hint = options?.hint;
+  }
+}

@@ -26,6 +26,7 @@ export {
   RateLimitedError,
   ProxyRefusal,
   DataDirLockedError,
+  CommandError,
   formatReason,
 } from './errors.js';
 export type { WtdErrorOptions } from './errors.js';
@@ -120,7 +121,10 @@ export type {
   MissionEntry,
   LoadOptions,
   AnyClass,
+  Catalogued,
 } from './missions/mission-table.js';
+export type { Arity } from './missions/arity.js';
+export type { ExportOptions } from './missions/decorators.js';
 
 // Security
 export { SqliteGrantStore } from './security/sqlite-store.js';
@@ -132,6 +136,7 @@ export { WtdNode } from './transport/wtd-node.js';
 export type { WtdNodeOptions, RateState } from './transport/node-options.js';
 export type { GrantOptions, GrantFile } from './transport/grant-issuer.js';
 export type { ConnectOptions, ConnectTarget } from './transport/connect.js';
+export type { ContactCard } from './transport/contact-card.js';
 export type { JoinOptions } from './transport/proxy-client.js';
 export type { DirectoryEntry } from './wire/relay.js';
 export type { ServerLimits } from './transport/server.js';

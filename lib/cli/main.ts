@@ -1,10 +1,21 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { runWtd } from './wtd.js';
+import { EXIT, runWtd } from './wtd.js';
 
+// Stack traces of the user's modules point at their TypeScript when they were compiled with source maps.
+process.setSourceMapsEnabled(true);
+
+// The first Ctrl-C (or SIGTERM) asks the command to stop: a node closes, a call ends at once
+// saying whether it may have run. A second one does not wait for that.
 const stop = new Promise<void>((resolve) => {
-  process.once('SIGINT', resolve);
-  process.once('SIGTERM', resolve);
+  let asked = false;
+  const onSignal = (): void => {
+    if (asked) process.exit(EXIT.interrupted);
+    asked = true;
+    resolve();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 });
 const code = await runWtd(process.argv.slice(2), {
   out: (text) => process.stdout.write(`${text}\n`),

@@ -38,11 +38,12 @@ export function observerPage(): string {
 <table><thead><tr><th>Grant</th><th>Missions</th><th>Rate</th><th>Tokens left</th><th>Uses</th><th>Last use</th><th>Outbox</th><th>Dropped</th><th>State</th></tr></thead>
 <tbody id="grants"></tbody></table>
 <h2>Recent refusals</h2>
-<table><thead><tr><th>When</th><th>From</th><th>Code</th><th>Status</th><th>Path</th><th>Why</th></tr></thead>
+<table><thead><tr><th>When</th><th>From</th><th>Grant</th><th>Code</th><th>Status</th><th>Path</th><th>Why</th></tr></thead>
 <tbody id="refusals"></tbody></table>
 <script>
   const $ = (id) => document.getElementById(id);
-  const time = (ms) => ms ? new Date(ms).toLocaleTimeString() : 'never';
+  // As the wtd command prints times.
+  const time = (ms) => ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC' : 'never';
   function row(body, cells, attrs) {
     const tr = document.createElement('tr');
     for (const [k, v] of Object.entries(attrs || {})) tr.dataset[k] = v;
@@ -97,8 +98,8 @@ export function observerPage(): string {
       String(g.outbox.queued), String(g.outbox.dropped), [g.state, g.state]], { kid: g.kid });
     empty(gs, 9, 'no grants');
     const rs = $('refusals'); rs.replaceChildren();
-    for (const r of s.refusals) row(rs, [time(r.at), r.source, r.code, String(r.status), r.path, r.message]);
-    empty(rs, 6, 'none');
+    for (const r of s.refusals) row(rs, [time(r.at), r.source, r.grant || 'no grant of this node', r.code, String(r.status), r.path, r.message]);
+    empty(rs, 7, 'none');
   }
   refresh();
   setInterval(refresh, 1000);

@@ -12,6 +12,7 @@ import type { Pid } from '../runtime/pid.js';
 import { ConnectionGuard, type ConnectionLimits } from '../security/connection-guard.js';
 import { isUsable } from '../security/grants.js';
 import { WtdNode } from '../transport/wtd-node.js';
+import { formatRate } from './command.js';
 import { observerPage } from './observer-page.js';
 
 /**
@@ -82,7 +83,16 @@ export interface ObserverSnapshot {
     /** Messages waiting for the grantee's pids, and dropped because its outbox was full. */
     outbox: { queued: number; dropped: number };
   }[];
-  refusals: { at: number; code: string; status: number; path: string; message: string; source: string }[];
+  /** The last refusals, newest first: where each came from, and the label of the grant it came under, if one of this node's. */
+  refusals: {
+    at: number;
+    code: string;
+    status: number;
+    path: string;
+    message: string;
+    source: string;
+    grant: string | null;
+  }[];
 }
 
 const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/;
@@ -239,6 +249,7 @@ export class Observer {
     const wtd = node instanceof WtdNode ? node : undefined;
     const now = wtd?.wallClock.now() ?? Date.now();
     const outboxes = wtd?.outboxStats() ?? {};
+    const grants = wtd?.grants() ?? [];
     return {
       at: now,
       node: {
@@ -249,19 +260,38 @@ export class Observer {
       },
       tree,
       processes,
-      missions: missionTable(node).describe(),
-      grants: (wtd?.grants() ?? []).map((g) => ({
+      missions: Object.fromEntries(
+        Object.entries(missionTable(node).catalogue()).map(([m, c]) => [
+          m,
+          {
+            functions: c.functions,
+            behaviours: c.behaviours.map((b) => `${b.module} (${b.kind}: ${b.ops.join(', ') || 'nothing'})`),
+          },
+        ]),
+      ),
+      grants: grants.map((g) => ({
         outbox: { queued: outboxes[g.kid]?.queued ?? 0, dropped: outboxes[g.kid]?.dropped ?? 0 },
         kid: g.kid,
         label: g.label,
         missions: g.missions,
-        rate: `${g.rate.count} per ${g.rate.intervalMs} ms (burst ${g.rate.burst})`,
+        rate: formatRate(g.rate),
         uses: g.uses,
         lastUsedAt: g.lastUsedAt,
         state: g.revokedAt !== null ? 'revoked' : isUsable(g, now) ? 'active' : 'expired',
         tokens: wtd?.rateState(g.kid)?.tokens ?? null,
       })),
-      refusals: wtd?.recentRefusals().slice(-20).reverse() ?? [],
+      refusals: (wtd?.recentRefusals().slice(-20).reverse() ?? []).map((r) => {
+        const grant = r.kid === null ? undefined : grants.find((g) => g.kid === r.kid);
+        return {
+          at: r.at,
+          code: r.code,
+          status: r.status,
+          path: r.path,
+          message: r.message,
+          source: r.source,
+          grant: grant === undefined ? null : grant.label || grant.kid.slice(0, 12),
+        };
+      }),
     };
   }
 

@@ -1,42 +1,46 @@
-import { existsSync, readFileSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { JWK } from 'jose';
-import { NodeDownError, WireError, WtdError } from '../errors.js';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CommandError, NodeDownError, WireError, WtdError } from '../errors.js';
 import { WtdProxy } from '../proxy/proxy.js';
 import { ProxyStore } from '../proxy/store.js';
 import type { GrantRecord } from '../security/grant-store.js';
 import { isUsable } from '../security/grants.js';
 import { parseRate } from '../security/rate-limiter.js';
+import { publicKeyOf } from '../transport/contact-card.js';
 import { send } from '../transport/http-client.js';
-import type { GrantFile } from '../transport/grant-issuer.js';
 import { WtdNode } from '../transport/wtd-node.js';
+import { didYouMean, parseCommandLine } from './args.js';
+import { call, checkUrl } from './call.js';
+import {
+  COMMON,
+  EXIT,
+  NotFoundError,
+  UsageError,
+  defaultDataDir,
+  describeCatalogue,
+  either,
+  formatRate,
+  openNode,
+  output,
+  readConfig,
+  readJsonFile,
+  table,
+  when,
+  withNode,
+  writeConfig,
+  type CliIo,
+  type Command,
+  type Ctx,
+  type NodeConfig,
+} from './command.js';
+import { checkModuleFile, loadModule } from './load-module.js';
+import { missions } from './missions.js';
+import { cliReference } from './reference.js';
 import { Observer } from './observer.js';
+import { hinted, humanReport, jsonReport, report } from './report.js';
+import { ownVersion, scaffold } from './scaffold.js';
 
-/** Where the command writes, and what ends a long-running command (a node, a proxy). */
-export interface CliIo {
-  out(text: string): void;
-  err(text: string): void;
-  /** Resolves when a long-running command should stop (Ctrl-C). */
-  stop: Promise<void>;
-  /** The environment (`WTD_DATA`). */
-  env: Record<string, string | undefined>;
-}
-
-/** What the exit codes mean. */
-export const EXIT = Object.freeze({
-  ok: 0,
-  /** The operation failed or was refused (a remote error, a revoked grant...). */
-  failed: 1,
-  /** The command line is wrong: unknown flag, missing argument. */
-  usage: 2,
-  /** Something named does not exist: a file, a grant, a node not initialised. */
-  notFound: 3,
-  /** A node or proxy cannot be reached. */
-  unreachable: 4,
-});
+export { EXIT, type CliIo } from './command.js';
 
 /** Opens the store of the proxy in the data directory (beside a running proxy: SQLite lets both in). */
 function openProxyStore(ctx: Ctx): ProxyStore {
@@ -105,99 +109,8 @@ async function proxyRemove(ctx: Ctx, args: string[]): Promise<number> {
   }
 }
 
-/** A mistake on the command line. */
-class UsageError extends Error {}
-
-/** Something named that does not exist. */
-class NotFoundError extends Error {}
-
-interface NodeConfig {
-  name: string;
-  /** Where the node last listened, and the proxy it last joined: put in the grant files it makes. */
-  address?: string | null;
-  proxy?: string | null;
-  email?: string | null;
-}
-
-interface Command {
-  summary: string;
-  usage: string;
-  help: string;
-  options: NonNullable<ParseArgsConfig['options']>;
-  run(ctx: Ctx): Promise<number>;
-}
-
-interface Ctx {
-  io: CliIo;
-  values: Record<string, string | boolean | undefined>;
-  positionals: string[];
-  json: boolean;
-  dataDir: string;
-}
-
-const COMMON = {
-  json: { type: 'boolean' },
-  debug: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  'data-dir': { type: 'string' },
-} as const;
-
-function defaultDataDir(env: CliIo['env']): string {
-  return env.WTD_DATA ?? join(homedir(), '.wtd');
-}
-
-function readConfig(dataDir: string): NodeConfig {
-  const file = join(dataDir, 'node.json');
-  if (!existsSync(file)) {
-    throw new NotFoundError(`no node in ${dataDir}: run 'wtd init --name <name>' first (or pass --data-dir)`);
-  }
-  return JSON.parse(readFileSync(file, 'utf8')) as NodeConfig;
-}
-
-function writeConfig(dataDir: string, config: NodeConfig): void {
-  writeFileSync(join(dataDir, 'node.json'), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-}
-
-/**
- * Opens the node of the data directory. `shared` for commands that only
- * read or write grants: they run beside a node started in another program
- * (which holds the directory's lock).
- */
-async function openNode(ctx: Ctx, shared: boolean): Promise<{ node: WtdNode; config: NodeConfig }> {
-  const config = readConfig(ctx.dataDir);
-  const node = await WtdNode.start({
-    name: config.name,
-    dataDir: ctx.dataDir,
-    shared,
-    advertise: { address: config.address ?? null, proxy: config.proxy ?? null },
-  });
-  return { node, config };
-}
-
-/** Opens the node of the data directory, runs `fn` with it, and closes it whatever happens. */
-async function withNode<T>(ctx: Ctx, fn: (node: WtdNode, config: NodeConfig) => Promise<T> | T): Promise<T> {
-  const { node, config } = await openNode(ctx, true);
-  try {
-    return await fn(node, config);
-  } finally {
-    await node.close();
-  }
-}
-
-function readJsonFile(path: string, what: string): unknown {
-  if (!existsSync(path)) throw new NotFoundError(`${what} ${path} does not exist`);
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch {
-    throw new UsageError(`${what} ${path} is not JSON`);
-  }
-}
-
-function readGrantFile(path: string): GrantFile {
-  const grant = readJsonFile(path, 'the grant file') as GrantFile;
-  if (grant?.wtd !== 'grant') throw new UsageError(`${path} is not a WTD grant file`);
-  return grant;
-}
+/** Mission names, as the node's mission table takes them. */
+const MISSION = /^[a-z][a-z0-9_]{0,63}$/;
 
 /** `7d`, `12h`, `30m`, `45s` → ms. */
 function parseDuration(text: string): number {
@@ -206,74 +119,13 @@ function parseDuration(text: string): number {
   return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
-
 /** A grant id prefix as a command-line argument (ids may start with '-', which would read as a flag). */
 function revokeArg(kid: string): string {
   return `${kid.startsWith('-') ? '-- ' : ''}${kid.slice(0, 12)}`;
 }
 
-function formatRate(rate: GrantRecord['rate']): string {
-  const units: [number, string][] = [
-    [86_400_000, 'd'],
-    [3_600_000, 'h'],
-    [60_000, 'min'],
-    [1000, 's'],
-  ];
-  const unit = units.find(([ms]) => rate.intervalMs === ms);
-  const base = unit === undefined ? `${rate.count}/${rate.intervalMs}ms` : `${rate.count}/${unit[1]}`;
-  return rate.burst === rate.count ? base : `${base} (burst ${rate.burst})`;
-}
-
-function when(ms: number | null): string {
-  return ms === null ? 'never' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
-}
-
 function grantState(g: GrantRecord): string {
   return g.revokedAt !== null ? 'revoked' : isUsable(g, Date.now()) ? 'active' : 'expired';
-}
-
-function output(ctx: Ctx, json: unknown, human: string): void {
-  ctx.io.out(ctx.json ? JSON.stringify(json, null, 2) : human);
-}
-
-/** Loads what a module file exports into `node`, then runs its `start(node)` if it has one. */
-async function loadModule(node: WtdNode, file: string): Promise<string[]> {
-  const path = isAbsolute(file) ? file : resolve(file);
-  if (!existsSync(path)) throw new NotFoundError(`the module file ${file} does not exist`);
-  const mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-  const loaded: string[] = [];
-  for (const [name, value] of Object.entries(mod)) {
-    if (typeof value !== 'function' || !/^class[\s{]/.test(Function.prototype.toString.call(value))) continue;
-    try {
-      node.load(value as abstract new (...args: never[]) => unknown);
-      loaded.push(name);
-    } catch (err) {
-      if ((err as WtdError).code !== 'ERR_NOTHING_EXPORTED') throw err;
-    }
-  }
-  const start = mod.start ?? mod.main;
-  if (typeof start === 'function') await (start as (n: WtdNode) => unknown)(node);
-  return loaded;
-}
-
-function describeOffer(node: WtdNode): string {
-  const missions = node.missions.describe();
-  const lines = Object.entries(missions).map(
-    ([m, d]) =>
-      `  ${m}: ${[...d.functions, ...d.behaviours.map((b) => `${b} (behaviour)`)].join(', ') || '(nothing yet)'}`,
-  );
-  return lines.length === 0 ? '  (no missions: mark methods with @WtdExport)' : lines.join('\n');
 }
 
 async function runUntilStopped(ctx: Ctx, close: () => Promise<void>): Promise<number> {
@@ -281,6 +133,37 @@ async function runUntilStopped(ctx: Ctx, close: () => Promise<void>): Promise<nu
   ctx.io.err('stopping…');
   await close();
   return EXIT.ok;
+}
+
+/** Refuses a grant of missions the node did not offer when it last started (`ERR_UNKNOWN_MISSION`). */
+function checkOffered(config: NodeConfig, wanted: string[]): void {
+  if (config.offer === undefined) {
+    throw new CommandError(
+      'ERR_UNKNOWN_MISSION',
+      `${config.name} has not started yet, so it is not known whether it offers ${either(wanted)}`,
+      { hint: "'wtd start <module file>' once records what it offers; --allow-unknown grants anyway" },
+    );
+  }
+  const offered = Object.keys(config.offer);
+  const unknown = wanted.filter((m) => !offered.includes(m));
+  if (unknown.length === 0) return;
+  throw new CommandError(
+    'ERR_UNKNOWN_MISSION',
+    `${config.name} does not offer ${unknown.length === 1 ? 'the mission' : 'the missions'} ` +
+      `${unknown.map((m) => `${m}${didYouMean(m, offered)}`).join(', ')}`,
+    {
+      hint:
+        offered.length === 0
+          ? 'it offered no missions when it last started; --allow-unknown grants anyway'
+          : `it offers ${either(offered)} ('wtd missions' says what each covers); --allow-unknown grants anyway`,
+    },
+  );
+}
+
+/** What the granted missions covered when the node last started, for the grantee's messages. */
+function coveredBy(config: NodeConfig, wanted: string[]): NodeConfig['offer'] {
+  if (config.offer === undefined) return undefined;
+  return Object.fromEntries(wanted.flatMap((m) => (config.offer![m] === undefined ? [] : [[m, config.offer![m]!]])));
 }
 
 // ------------------------------------------------------------------ commands
@@ -305,6 +188,7 @@ const commands: Record<string, Command> = {
     help: `Creates the node's Ed25519 identity in its data directory (default ~/.wtd, or $WTD_DATA).
 Running it again changes nothing and says who the node is.`,
     options: { name: { type: 'string' } },
+    args: { min: 0, max: 0 },
     async run(ctx) {
       const file = join(ctx.dataDir, 'node.json');
       if (existsSync(file)) {
@@ -329,30 +213,36 @@ Running it again changes nothing and says who the node is.`,
         ctx,
         { name, id, dataDir: ctx.dataDir, created: true },
         `Created node ${name} (${id}) in ${ctx.dataDir}.\n` +
-          `Next: 'wtd whoami' prints the public key to send to a friend; 'wtd start <module file>' runs the node.`,
+          `Next: 'wtd whoami --out ${name}.card' writes the card to send a friend; 'wtd start <module file>' runs the node.`,
       );
       return EXIT.ok;
     },
   },
 
   whoami: {
-    summary: "print this node's id and the public key to send to a friend",
-    usage: 'wtd whoami [--out key.pub]',
-    help: `Prints the node's name, id and public key. The public key is safe to share: a friend
-grants you missions with 'wtd grant --to <your key file>'. --out writes it to a file.`,
+    summary: "print this node's contact card: its name, id, public key and where it is reached",
+    usage: 'wtd whoami [--out alice.card]',
+    help: `Prints the node's contact card: its name, id, public key, and the address and proxy it
+was last reached at. Nothing in it is secret. --out writes it to a file to send a friend:
+they grant you missions with 'wtd grant --to <your card>', and you call them with
+'wtd call --to <their card>'.`,
     options: { out: { type: 'string' } },
+    args: { min: 0, max: 0 },
     async run(ctx) {
-      const { key, config } = await withNode(ctx, (node, config) => ({
-        key: { wtd: 'key', name: config.name, id: node.id, publicJwk: node.publicJwk },
-        config,
-      }));
+      const card = await withNode(ctx, (node) => node.card());
       const out = ctx.values.out as string | undefined;
-      if (out !== undefined) writeFileSync(out, `${JSON.stringify(key, null, 2)}\n`);
+      if (out !== undefined) writeFileSync(out, `${JSON.stringify(card, null, 2)}\n`);
       output(
         ctx,
-        { ...key, dataDir: ctx.dataDir },
-        `${config.name} (${key.id})\npublic key: ${JSON.stringify(key.publicJwk)}` +
-          (out === undefined ? `\nSave it with --out ${config.name}.pub and send that file.` : `\nwrote ${out}`),
+        { ...card, dataDir: ctx.dataDir, ...(out === undefined ? {} : { file: out }) },
+        [
+          `${card.name} (${card.id})`,
+          `public key: ${JSON.stringify(card.publicJwk)}`,
+          `reached at: ${card.address ?? (card.proxy === null ? 'nowhere yet (wtd start records it)' : `the proxy ${card.proxy}`)}`,
+          out === undefined
+            ? `Write it to a file to send with --out ${card.name}.card.`
+            : `Wrote ${out}: send it to whoever grants you missions (nothing in it is secret).`,
+        ].join('\n'),
       );
       return EXIT.ok;
     },
@@ -365,9 +255,11 @@ grants you missions with 'wtd grant --to <your key file>'. --out writes it to a 
     help: `Loads the classes the module file exports (their @WtdExport and @WtdBehaviour marks),
 calls its exported start(node) if there is one (to start servers and supervisors),
 listens for direct calls and, with --proxy, joins a proxy so that nodes behind routers
-can call it. Prints what it offers and runs until Ctrl-C.
+can call it. Prints what it offers and runs until Ctrl-C. The module is JavaScript: compile
+TypeScript first (npx tsc) and give the .js file it writes.
 --observer serves a live page of the node on http://127.0.0.1:14154/ (this machine only).`,
     options: { ...START_OPTIONS, observer: { type: 'boolean' } },
+    args: { min: 1, max: 1 },
     async run(ctx) {
       return startNode(ctx, ctx.values.observer === true);
     },
@@ -380,6 +272,7 @@ can call it. Prints what it offers and runs until Ctrl-C.
 every process with its mailbox and status, the missions offered, the grants with their use
 and rate, and recent refusals, updating live. It answers on 127.0.0.1 only.`,
     options: START_OPTIONS,
+    args: { min: 1, max: 1 },
     async run(ctx) {
       return startNode(ctx, true);
     },
@@ -417,13 +310,16 @@ e-mail for another key (an id that starts with '-' goes after '--': wtd proxy re
   },
 
   grant: {
-    summary: 'grant missions to a friend: to their public key, or as a grant file',
+    summary: 'grant missions to a friend: to their card (or key), or as a grant file',
     usage:
-      'wtd grant --missions a,b --rate 10/s [--burst N] [--expires 7d] [--label bob] (--to bob.pub | --out bob.grant)',
-    help: `--to bob.pub grants to Bob's own key (the safer way: his private key never moves).
+      'wtd grant --missions a,b --rate 10/s [--burst N] [--expires 7d] [--label bob] (--to bob.card | --out bob.grant)',
+    help: `--to bob.card grants to Bob's own key (the safer way: his private key never moves), read from
+the card 'wtd whoami --out' writes on his side; then send him yours, and he calls with 'wtd call --to'.
 --out bob.grant makes a new key for Bob and writes it with your node's address into a
 grant file: give it to him privately, whoever holds it can use the grant.
-The rate is calls per s, min, h or d; --burst defaults to the count.`,
+The rate is calls per s, min, h or d; --burst defaults to the count.
+The missions must be ones the node offered when it last started ('wtd missions' lists them);
+--allow-unknown grants others on purpose (a module not loaded yet).`,
     options: {
       missions: { type: 'string' },
       rate: { type: 'string' },
@@ -432,13 +328,25 @@ The rate is calls per s, min, h or d; --burst defaults to the count.`,
       label: { type: 'string' },
       to: { type: 'string' },
       out: { type: 'string' },
+      'allow-unknown': { type: 'boolean' },
     },
+    args: { min: 0, max: 0 },
     async run(ctx) {
       const v = ctx.values;
       if (typeof v.missions !== 'string') throw new UsageError('--missions is required, e.g. --missions greetings');
       if (typeof v.rate !== 'string') throw new UsageError('--rate is required, e.g. --rate 10/s');
       if ((v.to === undefined) === (v.out === undefined)) {
-        throw new UsageError('give either --to <their key file> or --out <grant file>');
+        throw new UsageError('give either --to <their card> or --out <grant file>');
+      }
+      const wanted = v.missions
+        .split(',')
+        .map((m) => m.trim())
+        .filter((m) => m !== '');
+      const bad = wanted.find((m) => !MISSION.test(m));
+      if (wanted.length === 0 || bad !== undefined) {
+        throw new UsageError(
+          `--missions takes mission names (lowercase letters, digits and '_', starting with a letter), got '${bad ?? v.missions}'`,
+        );
       }
       const burst = v.burst === undefined ? undefined : Number(v.burst);
       if (burst !== undefined && !(Number.isInteger(burst) && burst >= 1)) {
@@ -448,36 +356,57 @@ The rate is calls per s, min, h or d; --burst defaults to the count.`,
       try {
         rate = parseRate(v.rate, burst);
       } catch (err) {
-        throw new UsageError((err as Error).message);
+        throw new UsageError(`--rate: ${(err as Error).message}`);
       }
+      let to: { name?: string; publicJwk: unknown } | undefined;
+      if (typeof v.to === 'string') {
+        const given = readJsonFile(v.to, 'the card') as { wtd?: unknown; name?: unknown };
+        if (given?.wtd === 'grant') throw new UsageError(`${v.to} is a grant file, not a card: --to takes a card`);
+        try {
+          to = { name: typeof given?.name === 'string' ? given.name : undefined, publicJwk: publicKeyOf(given) };
+        } catch (err) {
+          throw hinted(err as Error, "give the card 'wtd whoami --out <file>' writes on their side");
+        }
+      }
+      const label = (v.label as string | undefined) ?? to?.name;
       const options = {
-        missions: v.missions.split(',').map((m) => m.trim()),
+        missions: wanted,
         rate,
         ...(v.expires === undefined ? {} : { expires: parseDuration(v.expires as string) }),
-        ...(v.label === undefined ? {} : { label: v.label as string }),
+        ...(label === undefined ? {} : { label }),
       };
-      let to: JWK | undefined;
-      if (typeof v.to === 'string') {
-        const key = readJsonFile(v.to, 'the key file') as { publicJwk?: JWK } & JWK;
-        to = key.publicJwk ?? key;
-      }
       await withNode(ctx, async (node, config) => {
         if (to === undefined && !config.address && !config.proxy) {
           throw new UsageError(
-            "this node has not run yet, so a grant file could not say where to reach it: run 'wtd start' once " +
-              '(it records its address and proxy), then grant again; or grant to their key with --to',
+            'this node has not run yet, so a grant file could not say where to reach it',
+            "run 'wtd start' once (it records its address and proxy), then grant again; or grant to their card with --to",
           );
         }
+        if (v['allow-unknown'] !== true) checkOffered(config, wanted);
         if (to !== undefined) {
-          const record = await node.grant({ ...options, to });
+          const record = await node.grant({ ...options, to: to.publicJwk as never });
+          const card = `${config.name}.card`;
+          const given = ctx.values['data-dir'] as string | undefined;
+          const dir = given === undefined ? '' : ` --data-dir ${given}`;
+          const them = record.label || 'your friend';
           output(
             ctx,
-            record,
-            `Granted ${record.missions.join(', ')} at ${v.rate} to key ${record.kid.slice(0, 12)}` +
-              `${record.label ? ` (${record.label})` : ''}. Revoke it with 'wtd revoke ${revokeArg(record.kid)}'.`,
+            {
+              ...record,
+              next: [
+                `wtd whoami --out ${card}${dir}`,
+                `wtd call --to ${card} --key-dir <their data dir> <module> <function> [args]`,
+              ],
+            },
+            [
+              `Granted ${record.missions.join(', ')} at ${v.rate} to ${them}'s key ${record.kid.slice(0, 12)}. ` +
+                `Revoke it with 'wtd revoke ${revokeArg(record.kid)}'.`,
+              `Now send ${them} your card (nothing in it is secret): wtd whoami --out ${card}${dir}`,
+              `With it, ${them} calls: wtd call --to ${card} --key-dir <their data dir> <module> <function> [args]`,
+            ].join('\n'),
           );
         } else {
-          const file = await node.grant(options);
+          const file = { ...(await node.grant(options)), covers: coveredBy(config, wanted) };
           writeFileSync(v.out as string, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
           chmodSync(v.out as string, 0o600);
           const where = file.node.address ?? file.node.proxy;
@@ -498,6 +427,7 @@ The rate is calls per s, min, h or d; --burst defaults to the count.`,
     usage: 'wtd grants [--json]',
     help: 'Lists every grant: its id, label, missions, rate, uses, last use and state (active, revoked, expired).',
     options: {},
+    args: { min: 0, max: 0 },
     async run(ctx) {
       const grants = await withNode(ctx, (node) => node.grants());
       if (ctx.json) {
@@ -537,9 +467,9 @@ The rate is calls per s, min, h or d; --burst defaults to the count.`,
     usage: 'wtd revoke <grant>',
     help: 'Revokes the grant whose id starts with <grant>, or whose label is <grant>. The next request under it is refused, also on a running node.',
     options: {},
+    args: { min: 1, max: 1 },
     async run(ctx) {
-      const which = ctx.positionals[0];
-      if (which === undefined) throw new UsageError('which grant? give its id (or the start of it) or its label');
+      const which = ctx.positionals[0]!;
       await withNode(ctx, (node) => {
         const grants = node.grants();
         const exact = grants.filter((g) => g.kid === which || g.label === which);
@@ -568,6 +498,7 @@ The rate is calls per s, min, h or d; --burst defaults to the count.`,
     usage: 'wtd directory [--proxy URL]',
     help: 'Lists the nodes online at the proxy (default: the one this node last joined) with their missions.',
     options: { proxy: { type: 'string' } },
+    args: { min: 0, max: 0 },
     async run(ctx) {
       let url = ctx.values.proxy as string | undefined;
       if (url === undefined) {
@@ -606,48 +537,9 @@ The rate is calls per s, min, h or d; --burst defaults to the count.`,
     },
   },
 
-  call: {
-    summary: 'try a call with a grant file',
-    usage: `wtd call <grant file> <module> <function> [args as a JSON array] [--timeout ms] [--email E]`,
-    help: `Calls <module>.<function>(...args) on the node that made the grant file, directly or through
-its proxy, and prints the result as JSON. Example: wtd call bob.grant Greeter hello '["bob"]'`,
-    options: { timeout: { type: 'string' }, email: { type: 'string' }, proxy: { type: 'string' } },
-    async run(ctx) {
-      const [file, module, fn, argsText] = ctx.positionals;
-      if (file === undefined || module === undefined || fn === undefined) {
-        throw new UsageError('give a grant file, a module and a function');
-      }
-      let args: unknown = [];
-      if (argsText !== undefined) {
-        try {
-          args = JSON.parse(argsText);
-        } catch {
-          throw new UsageError(`the arguments must be a JSON array, e.g. '["bob", 2]'; got ${argsText}`);
-        }
-        if (!Array.isArray(args)) throw new UsageError(`the arguments must be a JSON array, e.g. '[${argsText}]'`);
-      }
-      const timeout = ctx.values.timeout === undefined ? 5000 : Number(ctx.values.timeout);
-      if (!(timeout > 0)) throw new UsageError(`--timeout takes milliseconds, got '${String(ctx.values.timeout)}'`);
-      const grant = readGrantFile(file);
-      // The caller's identity is kept in the data directory: a grant is bound to the node that used it first.
-      const callerDir = join(ctx.dataDir, 'caller');
-      mkdirSync(callerDir, { recursive: true, mode: 0o700 });
-      const node = await WtdNode.start({ name: 'wtd-call', dataDir: callerDir });
-      try {
-        const proxy = (ctx.values.proxy as string | undefined) ?? grant.node.proxy ?? null;
-        if (grant.node.address === null && proxy !== null) {
-          ctx.io.err(`joining the proxy at ${proxy}…`);
-          await node.joinProxy({ url: proxy, email: (ctx.values.email as string | undefined) ?? 'wtd-call@localhost' });
-        }
-        const remote = await node.connect(grant);
-        const result = await remote.call(module, fn, args as unknown[], { timeout });
-        ctx.io.out(JSON.stringify(result, null, ctx.json ? 2 : undefined) ?? 'undefined');
-      } finally {
-        await node.close();
-      }
-      return EXIT.ok;
-    },
-  },
+  call,
+  missions,
+  new: scaffold,
 };
 
 function portOption(value: unknown, fallback: number): number {
@@ -659,18 +551,25 @@ function portOption(value: unknown, fallback: number): number {
 }
 
 async function startNode(ctx: Ctx, withObserver: boolean): Promise<number> {
-  const file = ctx.positionals[0];
-  if (file === undefined) throw new UsageError('which module file? e.g. wtd start dist/samples/greeter.js');
+  const file = ctx.positionals[0]!;
+  checkModuleFile(file);
   const v = ctx.values;
+  const port = portOption(v.port, 14153);
+  const observerPort = portOption(v['observer-port'], 14154);
+  if (typeof v.proxy === 'string') checkUrl(v.proxy, '--proxy');
+  if (typeof v.email === 'string' && !v.email.includes('@')) {
+    throw new UsageError(`--email takes an e-mail address, got '${v.email}'`);
+  }
   const { node, config } = await openNode(ctx, false);
   let observer: Observer | undefined;
   try {
     const loaded = await loadModule(node, file);
     if (v['no-listen'] !== true) {
-      const { address } = await node.listen({
-        port: portOption(v.port, 14153),
-        host: (v.host as string | undefined) ?? '127.0.0.1',
-      });
+      const { address } = await node
+        .listen({ port, host: (v.host as string | undefined) ?? '127.0.0.1' })
+        .catch((err: unknown) => {
+          throw listenHint(err, '--port');
+        });
       config.address = address;
     } else {
       config.address = null;
@@ -683,13 +582,20 @@ async function startNode(ctx: Ctx, withObserver: boolean): Promise<number> {
       config.proxy = v.proxy;
       config.email = email;
     }
+    const offer = node.missions.catalogue();
+    config.offer = offer;
+    config.offeredAt = Date.now();
     writeConfig(ctx.dataDir, config);
-    if (withObserver) observer = await Observer.start(node, { port: portOption(v['observer-port'], 14154) });
+    if (withObserver) {
+      observer = await Observer.start(node, { port: observerPort }).catch((err: unknown) => {
+        throw listenHint(err, '--observer-port');
+      });
+    }
     const facts = {
       name: node.name,
       id: node.id,
       loaded,
-      missions: node.missions.describe(),
+      missions: offer,
       address: node.address ?? null,
       proxy: node.proxyUrl ?? null,
       observer: observer?.url ?? null,
@@ -699,7 +605,7 @@ async function startNode(ctx: Ctx, withObserver: boolean): Promise<number> {
       facts,
       [
         `node ${node.name} (${node.id}) is running.`,
-        `offers:\n${describeOffer(node)}`,
+        `offers:\n${describeCatalogue(offer)}`,
         node.address !== undefined ? `listening at ${node.address}` : 'not listening (no open port)',
         node.proxyUrl !== undefined ? `on the proxy at ${node.proxyUrl}` : undefined,
         observer !== undefined ? `observer: ${observer.url}` : undefined,
@@ -719,9 +625,18 @@ async function startNode(ctx: Ctx, withObserver: boolean): Promise<number> {
   });
 }
 
+/** An `ERR_LISTEN` with the flag that picks another port. */
+function listenHint(err: unknown, flag: string): unknown {
+  if (err instanceof WtdError && err.code === 'ERR_LISTEN') {
+    return hinted(err, `another program has that port: pick another with ${flag} (0 takes any free one)`);
+  }
+  return err;
+}
+
 // ------------------------------------------------------------------ entry point
 
-const VERSION = '0.1.0';
+/** Every command, by name: what `wtd --help` lists and the CLI reference documents. */
+export const COMMANDS: Readonly<Record<string, Command>> = commands;
 
 function mainHelp(): string {
   const names = Object.keys(commands);
@@ -733,44 +648,19 @@ function mainHelp(): string {
     '',
     ...names.map((n) => `  ${n.padEnd(width)}  ${commands[n]!.summary}`),
     '',
-    'Every command takes --data-dir DIR (default $WTD_DATA or ~/.wtd), --json for scripts,',
-    'and --debug to show stack traces.',
-    'Exit codes: 0 ok, 1 failed or refused, 2 bad command line, 3 not found, 4 unreachable.',
+    'Every command takes --data-dir DIR (default $WTD_DATA or ~/.wtd), --json for scripts',
+    '(errors too: {"error": {"code", "message", "hint", "exit"}} on stdout), and --debug',
+    'to show stack traces.',
+    'Exit codes: 0 ok, 1 failed or refused, 2 bad command line, 3 not found, 4 unreachable,',
+    '130 stopped by Ctrl-C.',
+    "'wtd help <command>' is 'wtd <command> --help'; 'wtd help --markdown' prints them all.",
   ].join('\n');
 }
 
-/** What to tell a person about an error: one line, and what to do next. */
-function advice(err: unknown): { line: string; code: number } {
-  if (err instanceof UsageError) return { line: err.message, code: EXIT.usage };
-  if (err instanceof NotFoundError) return { line: err.message, code: EXIT.notFound };
-  const e = err as WtdError & { retryAfterS?: number };
-  const hints: Record<string, string> = {
-    ERR_CALL_TIMEOUT: 'no answer in time: is the node running and online? try a longer --timeout',
-    ERR_UNKNOWN_KEY: 'the node does not know this grant: check you have the right file and node',
-    ERR_MISSION_NOT_GRANTED: 'the grant does not cover that: check the module and function names',
-    ERR_RATE_LIMITED: `over the grant's rate: retry in ${e.retryAfterS ?? 1} s`,
-    ERR_NO_ADDRESS: 'the grant file has no address: ask for one made after the node listened or joined a proxy',
-    ERR_BAD_KEY: 'the key file is not a WTD public key: use the file `wtd whoami --out` writes',
-    ERR_LISTEN: 'is another program using that port? pick another with --port',
-    ERR_PROXY_NOT_REGISTERED: 'the proxy does not know this node: join it again',
-    ERR_PROXY_QUEUE_FULL: 'the other node is not collecting its messages: try again later',
-    ERR_PROXY_EXPIRED: 'the other node was offline for too long',
-    ERR_PROXY_NOT_ACCEPTED: 'the other node does not accept this key: ask its owner for a grant',
-    ERR_PROXY_SENDER_LIMIT: 'too much of yours waits at the proxy: try again once it has been collected',
-    ERR_PROXY_FULL: "the proxy is full: try again later, or ask its operator ('wtd proxy nodes', 'wtd proxy remove')",
-    ERR_PROXY_EMAIL_TAKEN:
-      "another key has this e-mail at the proxy: use another --email, or ask its operator to 'wtd proxy remove' it",
-    ERR_DATA_DIR_LOCKED: 'one data directory runs one node: stop the other, or use another --data-dir',
-  };
-  if (e instanceof WtdError) {
-    const code = e.code === 'ERR_NODE_DOWN' || e.code === 'ERR_CALL_TIMEOUT' ? EXIT.unreachable : EXIT.failed;
-    const hint = hints[e.code];
-    return { line: `${e.message} [${e.code}]${hint === undefined ? '' : `: ${hint}`}`, code };
-  }
-  if (err instanceof SyntaxError || err instanceof TypeError || err instanceof RangeError) {
-    return { line: err.message, code: EXIT.usage };
-  }
-  return { line: (err as Error)?.message ?? String(err), code: EXIT.failed };
+/** The help of one command, as `wtd <command> --help` prints it. */
+export function commandHelp(name: string): string {
+  const command = commands[name]!;
+  return `usage: ${command.usage}\n\n${command.help}`;
 }
 
 /**
@@ -782,52 +672,77 @@ export async function runWtd(argv: string[], given: CliIo): Promise<number> {
   // nodes: no control character of theirs reaches the terminal.
   const io: CliIo = { ...given, out: (t) => given.out(printable(t)), err: (t) => given.err(printable(t)) };
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined || name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
     io.out(mainHelp());
     return name === undefined ? EXIT.usage : EXIT.ok;
   }
   if (name === '--version') {
-    io.out(VERSION);
+    io.out(ownVersion());
     return EXIT.ok;
   }
-  const command = commands[name];
+  if (name === 'help' && rest[0] === '--markdown') {
+    io.out(cliReference(commands, mainHelp()));
+    return EXIT.ok;
+  }
+  if (name === 'help') return runWtd([rest[0]!, '--help'], given);
+  const json = rest.includes('--json');
+  const debug = rest.includes('--debug');
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (command === undefined) {
-    io.err(`wtd: there is no command '${name}'. Run 'wtd --help' for the list.`);
-    return EXIT.usage;
+    return fail(
+      io,
+      '',
+      new UsageError(
+        `there is no command '${name}'${didYouMean(name, Object.keys(commands))}`,
+        "'wtd --help' lists them",
+      ),
+      json,
+      debug,
+    );
   }
-  let parsed;
+  let ctx: Ctx;
   try {
-    parsed = parseArgs({
-      args: rest,
-      options: { ...COMMON, ...command.options },
-      allowPositionals: true,
-      strict: true,
-    });
+    const { values, positionals } = parseCommandLine(name, rest, { ...COMMON, ...command.options }, command.args);
+    if (values.help === true) {
+      io.out(commandHelp(name));
+      return EXIT.ok;
+    }
+    ctx = {
+      io,
+      name,
+      values,
+      positionals,
+      json: values.json === true,
+      dataDir: resolve((values['data-dir'] as string | undefined) ?? defaultDataDir(io.env)),
+    };
   } catch (err) {
-    io.err(`wtd ${name}: ${(err as Error).message.split('\n')[0]}\nusage: ${command.usage}`);
-    return EXIT.usage;
+    return fail(io, name, err, json, debug, true);
   }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
-  if (values.help === true) {
-    io.out(`usage: ${command.usage}\n\n${command.help}`);
-    return EXIT.ok;
-  }
-  const ctx: Ctx = {
-    io,
-    values,
-    positionals: parsed.positionals,
-    json: values.json === true,
-    dataDir: resolve((values['data-dir'] as string | undefined) ?? defaultDataDir(io.env)),
-  };
   try {
     return await command.run(ctx);
   } catch (err) {
-    const { line, code } = advice(err);
-    io.err(`wtd ${name}: ${line}`);
-    if (code === EXIT.usage && err instanceof UsageError) io.err(`usage: ${command.usage}`);
-    if (values.debug === true) io.err((err as Error)?.stack ?? String(err));
-    return code;
+    return fail(io, name, err, json, debug);
   }
+}
+
+/**
+ * Reports a failure of command `name` ('' for none) and returns its exit
+ * code; `usage` adds the command's usage line (for a command line that
+ * could not be read).
+ */
+function fail(io: CliIo, name: string, err: unknown, json: boolean, debug: boolean, usage = false): number {
+  const r = report(err);
+  if (r.code === 'ERR_LISTEN' && r.hint === undefined && name === 'proxy') {
+    r.hint = 'another program has that port: pick another with --port (0 takes any free one)';
+  }
+  if (json) {
+    io.out(jsonReport(r));
+  } else {
+    for (const line of humanReport(name, r)) io.err(line);
+    if (usage && name !== '') io.err(`usage: ${commands[name]!.usage}`);
+  }
+  if (debug) io.err((err as Error)?.stack ?? String(err));
+  return r.exit;
 }
 
 /**

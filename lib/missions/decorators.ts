@@ -12,6 +12,32 @@ export interface ExportRecord {
   isStatic: boolean;
   /** Whether the decorator saw a method (a property descriptor with a function value). */
   isMethod: boolean;
+  /** The arity declared in the decorator's options, if any; checked when loaded. */
+  arity?: unknown;
+}
+
+/**
+ * Options of {@link WtdExport}.
+ *
+ * @example
+ * ```ts
+ * class Greeter {
+ *   @WtdExport('greetings', { arity: { min: 0, max: 1 } }) // hello() and hello('bob')
+ *   static hello(name?: string) { return `hello, ${name ?? 'stranger'}`; }
+ * }
+ * ```
+ */
+export interface ExportOptions {
+  /**
+   * How many arguments a caller must pass: a number, or `{ min, max }`
+   * (`max` omitted: no upper bound). A call with another number is refused
+   * before the function runs, `ERR_BAD_ARITY`. Default: from the function
+   * itself, `min` its `length` (the parameters before the first one with a
+   * default) and `max` the parameters it declares, unbounded with a rest
+   * parameter. A TypeScript optional parameter (`name?: string`) compiles to
+   * a plain one, so declare it here: `{ arity: { min: 0, max: 1 } }`.
+   */
+  arity?: number | { min: number; max?: number };
 }
 
 /**
@@ -19,6 +45,10 @@ export interface ExportRecord {
  * (the seed's `-wtd_export({mission, [fn/arity]})`). Static methods are
  * called on the class; instance methods on the instance the node loads.
  * Stack the decorator to put one method in several missions.
+ *
+ * A caller must pass as many arguments as the method takes (see
+ * {@link ExportOptions.arity}); a call with another number is refused
+ * before it runs, `ERR_BAD_ARITY`.
  *
  * It only records; nothing is checked or exposed until the class is loaded
  * into a node's mission table, and nothing is callable until a grant allows it.
@@ -33,12 +63,14 @@ export interface ExportRecord {
  * ```
  * (This example runs in `samples/api-examples.ts` or `samples/readme.ts`.)
  */
-export function WtdExport(mission: string) {
+export function WtdExport(mission: string, options: ExportOptions = {}) {
   return (target: object, key: string | symbol, descriptor?: PropertyDescriptor): void => {
     const isStatic = typeof target === 'function';
     const owner = isStatic ? target : (target as { constructor: object }).constructor;
     const records: ExportRecord[] = Reflect.getOwnMetadata(EXPORTS_KEY, owner) ?? [];
-    records.push({ mission, key, isStatic, isMethod: typeof descriptor?.value === 'function' });
+    const record: ExportRecord = { mission, key, isStatic, isMethod: typeof descriptor?.value === 'function' };
+    if (options?.arity !== undefined) record.arity = options.arity;
+    records.push(record);
     Reflect.defineMetadata(EXPORTS_KEY, records, owner);
   };
 }

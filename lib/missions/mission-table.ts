@@ -6,7 +6,8 @@ import { GenFsm } from '../behaviours/gen-fsm.js';
 import { GenStatem } from '../behaviours/gen-statem.js';
 import { GenServer } from '../behaviours/gen-server.js';
 import { Supervisor } from '../behaviours/supervisor.js';
-import { BEHAVIOUR_OPS, type BehaviourKind } from './behaviour-ops.js';
+import { arityOf, formatArity, type Arity } from './arity.js';
+import { BEHAVIOUR_OPS, behaviourOp, implementsOp, type BehaviourKind } from './behaviour-ops.js';
 import type { Node } from '../runtime/node.js';
 import { BEHAVIOUR_KEY, EXPORTS_KEY, type ExportRecord } from './decorators.js';
 
@@ -25,6 +26,8 @@ export interface ExportedFunction {
   readonly name: string;
   /** `module/name`, as in the URL `PUT /apply/<module>/<name>`. */
   readonly path: string;
+  /** How many arguments a call must pass; another number is refused before it runs (`ERR_BAD_ARITY`). */
+  readonly arity: Arity;
   /** Calls the function with `this` bound as it was loaded. */
   readonly invoke: (...args: unknown[]) => unknown;
 }
@@ -72,6 +75,22 @@ export interface MissionEntry {
 export interface LoadOptions {
   /** The module name in URLs. Default: the class name. */
   module?: string;
+}
+
+/**
+ * One mission in {@link MissionTable.catalogue}: its functions as
+ * `Module/name/arity`, its behaviours with their kind and operations.
+ *
+ * @example
+ * ```ts
+ * const greetings: Catalogued = missionTable(node).catalogue().greetings!;
+ * greetings.functions; // ['Greeter/hello/1', 'Greeter/countdown/2']
+ * greetings.behaviours; // [{ module: 'Visitors', kind: 'gen_server', ops: ['call/1'] }]: what it implements
+ * ```
+ */
+export interface Catalogued {
+  functions: string[];
+  behaviours: { module: string; kind: BehaviourKind; ops: string[] }[];
 }
 
 const MISSION_NAME = /^[a-z][a-z0-9_]{0,63}$/;
@@ -148,7 +167,8 @@ export class MissionTable {
    * instance's class, whose instance methods are then bound to it) and adds
    * them. Throws a `MissionError` and adds nothing if any mark is wrong:
    * `ERR_INVALID_MISSION`, `ERR_NOT_A_METHOD`, `ERR_NOT_A_BEHAVIOUR`,
-   * `ERR_DUPLICATE_MODULE`, `ERR_INVALID_NAME`, `ERR_NEEDS_INSTANCE` or `ERR_NOTHING_EXPORTED`.
+   * `ERR_DUPLICATE_MODULE`, `ERR_INVALID_NAME`, `ERR_NEEDS_INSTANCE`, `ERR_BAD_ARITY`
+   * (an arity in `@WtdExport` that is not one) or `ERR_NOTHING_EXPORTED`.
    */
   load(target: AnyClass | object, options: LoadOptions = {}): void {
     const isClass = typeof target === 'function';
@@ -208,6 +228,7 @@ export class MissionTable {
           module,
           name: r.key,
           path: `${module}/${r.key}`,
+          arity: arityOf(fn as (...args: never[]) => unknown, r.arity, where),
           invoke: (...args: unknown[]) => (fn as (...a: unknown[]) => unknown).apply(bound, args),
         });
       }
@@ -289,6 +310,31 @@ export class MissionTable {
     for (const name of this.missions()) {
       const m = this.#missions.get(name)!;
       out[name] = { functions: m.functions.map((f) => f.path), behaviours: m.behaviours.map((b) => b.module) };
+    }
+    return out;
+  }
+
+  /**
+   * What each mission offers, with the arity of each function (Erlang's
+   * `name/arity`: `Greeter/hello/1`, `Maths/sum/1..3`, `Dev/test/0..`) and
+   * the kind and the operations each behaviour implements (`call/1`): what
+   * `wtd missions` prints.
+   */
+  catalogue(): Record<string, Catalogued> {
+    const out: Record<string, Catalogued> = {};
+    for (const name of this.missions()) {
+      const m = this.#missions.get(name)!;
+      out[name] = {
+        functions: m.functions.map((f) => `${f.path}/${formatArity(f.arity)}`),
+        behaviours: m.behaviours.map((b) => ({
+          module: b.module,
+          kind: b.kind,
+          ops: b.ops.flatMap((name) => {
+            const op = behaviourOp(b.kind, name)!;
+            return implementsOp(b.cls, op) ? [`${name}/${op.arity}`] : [];
+          }),
+        })),
+      };
     }
     return out;
   }

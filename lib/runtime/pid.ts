@@ -12,6 +12,14 @@
 export const PROCESS: unique symbol = Symbol('wtd.process');
 
 /**
+ * The id of the node a pid of another node lives on (its `node` is that
+ * node's name, for people): two nodes may share a name, never an id. Set
+ * only on pids of other nodes, so local pids carry nothing more.
+ * @internal
+ */
+export const NODE_ID: unique symbol = Symbol('wtd.nodeId');
+
+/**
  * Names one process: the node it lives on, a number unique on that node, and
  * a serial that tells apart node incarnations. Printed like Erlang's pids:
  * `<alice.42.0>`.
@@ -35,6 +43,8 @@ export class Pid {
   readonly serial: number;
   /** @internal */
   [PROCESS]: unknown;
+  /** @internal */
+  declare [NODE_ID]?: string;
 
   /** @internal */
   constructor(node: string, id: number, serial: number, process?: unknown) {
@@ -48,7 +58,11 @@ export class Pid {
   equals(other: unknown): boolean {
     return (
       other === this ||
-      (other instanceof Pid && other.id === this.id && other.node === this.node && other.serial === this.serial)
+      (other instanceof Pid &&
+        other.id === this.id &&
+        other.node === this.node &&
+        other.serial === this.serial &&
+        other[NODE_ID] === this[NODE_ID])
     );
   }
 

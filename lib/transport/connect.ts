@@ -2,6 +2,7 @@ import type { JWK } from 'jose';
 import { WtdError } from '../errors.js';
 import { importPrivate, importPublic, shortId } from '../security/keys.js';
 import { sign } from '../wire/envelope.js';
+import { isContactCard, publicKeyOf, type ContactCard } from './contact-card.js';
 import type { GrantFile } from './grant-issuer.js';
 import type { NodeIdentity, Signer } from './identity.js';
 import { directLink, type Link } from './link.js';
@@ -34,18 +35,19 @@ export interface ConnectOptions {
  * ```
  */
 export interface ConnectTarget {
-  /** The node's public key (its id is derived from it). */
-  nodeKey: JWK;
+  /** The node's public key (its id is derived from it), or its contact card. */
+  nodeKey: JWK | ContactCard;
   /** Its address, if it listens; without one the call goes through the proxy. */
   address?: string | null;
 }
 
 /**
- * How to reach the node a grant file or a target names, and with which key
- * to sign: the grant file's own, or this node's (for a grant made to its key).
+ * How to reach the node a grant file, a contact card or a target names, and
+ * with which key to sign: the grant file's own, or this node's (for a grant
+ * made to its key).
  */
 export async function connectionTo(
-  target: GrantFile | ConnectTarget,
+  target: GrantFile | ConnectTarget | ContactCard,
   options: ConnectOptions,
   own: NodeIdentity,
   proxy: ProxyClient | undefined,
@@ -63,11 +65,21 @@ export async function connectionTo(
     grantKid = target.kid;
     signer = (kind, claims) => sign(kind, claims, grantKey, grantKid);
   } else {
-    const t = target as ConnectTarget;
-    nodeJwk = t.nodeKey;
-    address = t.address ?? null;
+    const t = (isContactCard(target) ? { nodeKey: target } : target) as ConnectTarget;
+    if (t === null || typeof t !== 'object' || t.nodeKey === undefined) {
+      throw new TypeError('connect(target) expects a grant file, a contact card or { nodeKey, address }');
+    }
+    const card = isContactCard(t.nodeKey) ? t.nodeKey : undefined;
+    nodeJwk = publicKeyOf(t.nodeKey);
+    address = t.address !== undefined ? t.address : (card?.address ?? null);
     grantKid = own.kid;
     signer = own.sign.bind(own);
+    if (card !== undefined) {
+      const id = shortId((await importPublic(nodeJwk)).thumbprint);
+      if (card.id !== undefined && card.id !== id) {
+        throw new WtdError('ERR_BAD_KEY', `this contact card says node ${card.id}, but its key is node ${id}'s`);
+      }
+    }
   }
   const nodeKey = await importPublic(nodeJwk);
   const nodeId = shortId(nodeKey.thumbprint);

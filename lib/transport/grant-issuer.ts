@@ -3,6 +3,7 @@ import type { WallClock } from '../runtime/clock.js';
 import type { GrantRecord, GrantStore, RateLimit } from '../security/grant-store.js';
 import { exportPrivate, importPublic, newKeyPair, shortId } from '../security/keys.js';
 import { parseRate } from '../security/rate-limiter.js';
+import { publicKeyOf, type ContactCard } from './contact-card.js';
 import type { NodeIdentity } from './identity.js';
 
 /**
@@ -26,8 +27,12 @@ export interface GrantOptions {
   /** When the grant ends: a Date, or a lifetime in ms. */
   expires?: Date | number;
   label?: string;
-  /** The grantee's public key (the safer way: their private key never moves). Without it a key pair is made and put in the grant file. */
-  to?: JWK;
+  /**
+   * The grantee's public key, or their contact card (the safer way: their
+   * private key never moves). Without it a key pair is made and put in the
+   * grant file.
+   */
+  to?: JWK | ContactCard;
 }
 
 /**
@@ -117,8 +122,9 @@ export class GrantIssuer {
     // A grant to a node's own key is used by that node only; an issued key by whichever node uses it first.
     let iss: string | null = null;
     if (options.to !== undefined) {
-      const imported = await importPublic(options.to);
-      publicJwk = { kty: options.to.kty, crv: options.to.crv, x: options.to.x };
+      const to = publicKeyOf(options.to);
+      const imported = await importPublic(to);
+      publicJwk = { kty: to.kty, crv: to.crv, x: to.x };
       kid = imported.thumbprint;
       iss = shortId(kid);
     } else {

@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { WireError } from '../errors.js';
+import { checkArity } from '../missions/arity.js';
 import { behaviourOp, implementsOp, type BehaviourOp } from '../missions/behaviour-ops.js';
 import type { MissionTable } from '../missions/mission-table.js';
 import type { WallClock } from '../runtime/clock.js';
@@ -108,6 +109,7 @@ export class RequestHandlers {
     this.#gate.take(r.grant);
     const context = this.#context(r);
     const args = this.#args(r.claims.body, context);
+    checkArity(exported.path, exported.arity, args.length);
     const run = this.#execute(r, () => exported.invoke(...args));
     if (r.claims.cast === true) {
       run.catch(() => undefined); // a cast whose grant was revoked while it waited is dropped
@@ -211,9 +213,7 @@ export class RequestHandlers {
     }
     const args = this.#codec.decode(body as Encoded, context);
     if (!Array.isArray(args)) throw new WireError('ERR_BAD_ARGUMENTS', 400, 'the arguments must be an array');
-    if (op !== undefined && args.length !== op.arity) {
-      throw new WireError('ERR_BAD_ARGUMENTS', 400, `this operation takes ${op.arity} argument(s), got ${args.length}`);
-    }
+    if (op !== undefined) checkArity('this operation', { min: op.arity, max: op.arity }, args.length);
     return args;
   }
 

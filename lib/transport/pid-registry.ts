@@ -3,7 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { NotSerializableError, WireError } from '../errors.js';
 import { Process } from '../runtime/process.js';
 import type { Node } from '../runtime/node.js';
-import { Pid, PROCESS } from '../runtime/pid.js';
+import { NODE_ID, Pid, PROCESS } from '../runtime/pid.js';
 import type { BilletDoux } from '../wire/codec.js';
 
 /** Who may send to a pid that was handed out, and how to check them. */
@@ -75,7 +75,7 @@ export class PidRegistry {
         this.#tokens.delete(key);
       });
     }
-    return { node: this.nodeId, id: pid.id, token };
+    return { node: this.nodeId, name: this.node.name, id: pid.id, token };
   }
 
   /** The local pid `token` stands for, if `kid` is the sender it was handed to and is still valid. */
@@ -90,6 +90,9 @@ export class PidRegistry {
     if (billet.node === this.nodeId) {
       throw new WireError('ERR_BAD_PID', 400, 'a pid cannot claim to live on the node it is sent to');
     }
-    return new Pid(billet.node, billet.id, 0, new RemoteMailbox(route, billet.id, billet.token));
+    // It prints with the node's name, as the node's own pids do; it is told apart by the node's id.
+    const pid = new Pid(billet.name ?? billet.node, billet.id, 0, new RemoteMailbox(route, billet.id, billet.token));
+    pid[NODE_ID] = billet.node;
+    return pid;
   }
 }

@@ -17,6 +17,8 @@ export interface Refusal {
   message: string;
   /** Who sent it: the remote address, or `proxy:<node id>` for a relayed request. */
   source: string;
+  /** The key id the request said it was signed with (a grant's, or a peer's), if it could be read. */
+  kid: string | null;
 }
 
 /** How many refusals are listed in all. */
@@ -41,8 +43,11 @@ export class RefusalLog {
     this.#clock = clock;
   }
 
-  /** Notes a refusal of `path` from `source`. */
-  note(err: WireError, path: string, source = 'unknown'): void {
+  /**
+   * Notes a refusal of `path` from `source`, whose body was `jws` (its
+   * header's kid is kept, unverified).
+   */
+  note(err: WireError, path: string, source = 'unknown', jws?: string): void {
     let entries = this.#bySource.get(source);
     if (entries === undefined) {
       entries = [];
@@ -51,7 +56,15 @@ export class RefusalLog {
       this.#bySource.delete(source);
     }
     this.#bySource.set(source, entries);
-    entries.push({ at: this.#clock.now(), code: err.code, status: err.status, path, message: err.message, source });
+    entries.push({
+      at: this.#clock.now(),
+      code: err.code,
+      status: err.status,
+      path,
+      message: err.message,
+      source,
+      kid: jws === undefined ? null : claimedKid(jws),
+    });
     if (entries.length > KEPT_PER_SOURCE) entries.shift();
   }
 
@@ -60,5 +73,17 @@ export class RefusalLog {
     const all = [...this.#bySource.values()].flat();
     all.sort((a, b) => a.at - b.at);
     return all.slice(-KEPT);
+  }
+}
+
+/** The `kid` in the protected header of `jws`, if it has a readable one (nothing is verified: it is for the owner to read). */
+function claimedKid(jws: string): string | null {
+  const header = jws.slice(0, Math.min(jws.indexOf('.'), 1024));
+  if (header.length === 0) return null;
+  try {
+    const kid = (JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { kid?: unknown }).kid;
+    return typeof kid === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(kid) ? kid : null;
+  } catch {
+    return null;
   }
 }

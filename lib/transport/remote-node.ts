@@ -86,7 +86,7 @@ export type BehaviourClient<K extends BehaviourKind> = {
  * every reply is checked against the node's key.
  *
  * Errors: `ERR_CALL_TIMEOUT` (no reply in time, counted from the call),
- * `ERR_NODE_DOWN` (cannot connect), a {@link RateLimitedError} over the
+ * `ERR_NODE_DOWN` (cannot connect), a {@link Errors.RateLimitedError | RateLimitedError} over the
  * grant's rate (`retryAfterS`), a `WireError` with the remote's refusal code
  * (`ERR_GRANT_REVOKED`, `ERR_MISSION_NOT_GRANTED`, ...), or a `RemoteError`
  * when the remote code threw.

@@ -171,18 +171,19 @@ export class Dispatcher {
         retryAfter: undefined,
       };
     } catch (err) {
-      return this.refuse(err, path, arrival.source);
+      return this.refuse(err, path, arrival.source, jws);
     }
   }
 
   /**
    * The answer for an error: a refusal for a {@link WireError} (noted for
-   * the observer, not logged), else a 500 logged as one line (throttled;
-   * with the stack only for a fault of this node, not a client's doing).
+   * the observer with its source and claimed key id, not logged), else a
+   * 500 logged as one line (throttled; with the stack only for a fault of
+   * this node, not a client's doing).
    */
-  refuse(err: unknown, path: string, source?: string): HttpResponse {
+  refuse(err: unknown, path: string, source?: string, jws?: string): HttpResponse {
     if (err instanceof WireError) {
-      this.#deps.refusals.note(err, path, source);
+      this.#deps.refusals.note(err, path, source, jws);
       return refusalResponse(err);
     }
     this.#deps.log.error('internal', `refused a request to ${path}`, err);

@@ -11,6 +11,7 @@ import { exportPrivate, importPrivate, newKeyPair, type KeyPair } from '../secur
 import { SqliteGrantStore } from '../security/sqlite-store.js';
 import type { DirectoryEntry } from '../wire/relay.js';
 import { connectionTo, type ConnectOptions, type ConnectTarget } from './connect.js';
+import type { ContactCard } from './contact-card.js';
 import type { GrantFile, GrantOptions } from './grant-issuer.js';
 import { Listener } from './listener.js';
 import { assembleParts, type NodeParts } from './node-parts.js';
@@ -53,6 +54,7 @@ export class WtdNode extends Node {
   /** The time of day this node signs and expires by. */
   readonly wallClock: WallClock;
   readonly #parts: NodeParts;
+  readonly #whereabouts: () => { address: string | null; proxy: string | null };
   readonly #store: GrantStore;
   readonly #dataDir: string;
   #lock: DataDirLock | undefined;
@@ -69,14 +71,15 @@ export class WtdNode extends Node {
     this.#lock = lock;
     this.#dataDir = options.dataDir;
     const advertise = options.advertise ?? {};
+    this.#whereabouts = () => ({
+      address: this.address ?? advertise.address ?? null,
+      proxy: this.#proxy?.url ?? advertise.proxy ?? null,
+    });
     this.#parts = assembleParts(this, {
       store,
       keys,
       clock: this.wallClock,
-      whereabouts: () => ({
-        address: this.address ?? advertise.address ?? null,
-        proxy: this.#proxy?.url ?? advertise.proxy ?? null,
-      }),
+      whereabouts: this.#whereabouts,
       outbox: { ...DEFAULT_OUTBOX, ...options.outbox },
     });
     this.id = this.#parts.identity.id;
@@ -123,6 +126,22 @@ export class WtdNode extends Node {
   load(target: AnyClass | object, options?: LoadOptions): this {
     this.missions.load(target, options);
     return this;
+  }
+
+  /**
+   * This node's contact card: its name, id, public key, and where it can be
+   * reached now (its address, the proxy it joined). Nothing secret: send it
+   * to whoever should grant this node missions, or call it under a grant
+   * made to its key.
+   *
+   * @example
+   * ```ts
+   * writeFileSync('bob.card', JSON.stringify(bob.card())); // Alice: grant({ missions, rate, to: bobCard })
+   * ```
+   */
+  card(): ContactCard {
+    const { address, proxy } = this.#whereabouts();
+    return { wtd: 'card', version: 1, name: this.name, id: this.id, publicJwk: this.publicJwk, address, proxy };
   }
 
   /** The URL others reach this node at, once listening. */
@@ -274,7 +293,7 @@ export class WtdNode extends Node {
    * grant is stored and its record returned; without it a key pair is made
    * and a grant file returned for the grantee: keep it secret, it is the key.
    */
-  async grant(options: GrantOptions & { to: JWK }): Promise<GrantRecord>;
+  async grant(options: GrantOptions & { to: JWK | ContactCard }): Promise<GrantRecord>;
   async grant(options: GrantOptions): Promise<GrantFile>;
   async grant(options: GrantOptions): Promise<GrantRecord | GrantFile> {
     const made = await this.#parts.issuer.grant(options);
@@ -313,12 +332,13 @@ export class WtdNode extends Node {
   }
 
   /**
-   * Connects to another node with a grant file (the seed's way), or with
-   * `{ nodeKey, address }` for a grant made to this node's own public key.
+   * Connects to another node with a grant file (the seed's way), or, for a
+   * grant made to this node's own public key, with the node's contact card
+   * (what `wtd whoami --out` writes, or its {@link card}) or `{ nodeKey, address }`.
    * The calls go straight to the node's address, or through the proxy this
    * node joined when the target has no address (or `via: 'proxy'`).
    */
-  async connect(target: GrantFile | ConnectTarget, options: ConnectOptions = {}): Promise<RemoteNode> {
+  async connect(target: GrantFile | ContactCard | ConnectTarget, options: ConnectOptions = {}): Promise<RemoteNode> {
     const { identity, codec, routes, outbound, receive } = this.#parts;
     const conn = await connectionTo(target, options, identity, this.#proxy);
     const remote = new RemoteNode(

@@ -4,19 +4,24 @@ import { Pid } from '../runtime/pid.js';
 
 /**
  * What a pid becomes on the wire (the seed's "billet-doux"): the node it
- * lives on, its number, and an unguessable token that the origin node
- * checks before it accepts a message for it.
+ * lives on (its id, and its name for people to read), its number, and an
+ * unguessable token that the origin node checks before it accepts a
+ * message for it.
  *
  * @example
  * ```ts
- * const billet: BilletDoux = { node: 'kZ89hI4Jyivk0BXo', id: 3, token: 'zQ...' }; // a pid as it travels
+ * const billet: BilletDoux = { node: 'kZ89hI4Jyivk0BXo', name: 'alice', id: 3, token: 'zQ...' }; // a pid as it travels
  * ```
  */
 export type BilletDoux = {
   node: string;
+  /** The node's name, as its pids print (`<alice.3.0>`); absent or not a node name: the id prints. */
+  name?: string;
   id: number;
   token: string;
 };
+
+const NODE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * Turns pids into billets-doux on the way out and back into (proxy) pids on the way in.
@@ -143,7 +148,9 @@ export class WireCodec<C = undefined> {
           ) {
             throw refuse('a pid must be { node, id, token }');
           }
-          return this.#hooks.in({ node: b.node, id: b.id, token: b.token }, this.#context as C);
+          const billetIn: BilletDoux = { node: b.node, id: b.id, token: b.token };
+          if (typeof b.name === 'string' && NODE_NAME.test(b.name)) billetIn.name = b.name;
+          return this.#hooks.in(billetIn, this.#context as C);
         },
       },
       'wtd.pid',

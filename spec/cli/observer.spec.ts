@@ -47,7 +47,8 @@ describe('wtd observer: a live page of the running node, on this machine only', 
     try {
       const remote = await bob.connect(grant);
       await remote.call('Greeter', 'hello', ['bob']);
-      // A refused request: a body that is no JWS.
+      // Refused requests: one under bob's grant, and a body that is no JWS.
+      await remote.call('Greeter', 'secret').catch(() => undefined);
       expect((await put(`${node.address}/apply/Greeter/hello`, 'not-a-jws')).code).to.equal('ERR_BAD_JWS');
     } finally {
       await bob.close();
@@ -69,21 +70,31 @@ describe('wtd observer: a live page of the running node, on this machine only', 
       .and.include('worker · Visitors');
     const procRow = await page.locator(`#processes tr[data-pid="${String(visitors)}"] td`).allTextContents();
     expect(procRow).to.deep.equal([String(visitors), 'visitors', 'waiting', '0', 'gen_server · Visitors']);
+    // In the wtd command's words: arities, rates, one time format.
     expect(await page.locator('#missions td').allTextContents()).to.deep.equal([
       'greetings',
-      'Greeter/hello, Greeter/countdown',
-      'Visitors',
+      'Greeter/hello/1, Greeter/countdown/2',
+      'Visitors (gen_server: call/1)',
     ]);
     const grantRow = await page.locator(`#grants tr[data-kid="${grant.kid}"] td`).allTextContents();
-    expect([grantRow[1], grantRow[3], grantRow[4], grantRow[8]]).to.deep.equal(['greetings', '4', '1', 'active']);
+    expect([grantRow[1], grantRow[2], grantRow[3], grantRow[4], grantRow[8]]).to.deep.equal([
+      'greetings',
+      '5/min',
+      '4', // a refusal takes no token
+      '1',
+      'active',
+    ]);
+    expect(grantRow[5]).to.match(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
     // What waits for the grantee's pids, and what was dropped: nothing yet.
     expect([grantRow[6], grantRow[7]]).to.deep.equal(['0', '0']);
-    expect(await page.locator('#refusals td').allTextContents()).to.include.members([
-      '127.0.0.1',
-      'ERR_BAD_JWS',
-      '400',
-      '/apply/Greeter/hello',
+    // Each refusal says where it came from and which grant it came under.
+    const refusals = (await page.locator('#refusals tr').allInnerTexts()).map((r) => r.split('\t'));
+    expect(refusals.map((r) => r[1])).to.deep.equal(['127.0.0.1', '127.0.0.1']);
+    expect(refusals.map((r) => r.slice(2, 6))).to.deep.equal([
+      ['no grant of this node', 'ERR_BAD_JWS', '400', '/apply/Greeter/hello'],
+      ['bob', 'ERR_MISSION_NOT_GRANTED', '403', '/apply/Greeter/secret'],
     ]);
+    expect(refusals[0]![0]).to.match(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
 
     // The worker crashes; the supervisor restarts it; the open page follows without a reload.
     node.exit(visitors, new Error('the visitor book fell on the floor'));

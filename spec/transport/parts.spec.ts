@@ -152,7 +152,7 @@ describe('BEHAVIOUR_OP_TABLE: the one table of behaviour operations', () => {
     expect(await toggle.syncSendEvent('flip')).to.equal('on');
   });
 
-  it('a request with another number of arguments than the operation takes is refused before it runs: ERR_BAD_ARGUMENTS', async () => {
+  it('a request with another number of arguments than the operation takes is refused before it runs: ERR_BAD_ARITY', async () => {
     const path = '/behaviour/probe/echo/call';
     const sign = (args: unknown[]) =>
       signRaw(
@@ -168,7 +168,7 @@ describe('BEHAVIOUR_OP_TABLE: the one table of behaviour operations', () => {
       );
     for (const args of [[], ['a', 'b']]) {
       const res = await put(nodes.alice.address + path, await sign(args));
-      expect([res.status, res.code], JSON.stringify(args)).to.deep.equal([400, 'ERR_BAD_ARGUMENTS']);
+      expect([res.status, res.code], JSON.stringify(args)).to.deep.equal([400, 'ERR_BAD_ARITY']);
     }
     expect(probeRuns.count).to.equal(0);
     expect((await put(nodes.alice.address + path, await sign(['hi']))).status).to.equal(200);
