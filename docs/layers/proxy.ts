@@ -3,4 +3,4 @@
  * @module Proxy
  */
 export { WtdProxy, Proxy } from '../../lib/index.js';
-export type { DirectoryEntry, ProxyOptions, ProxyStatus, ProxyNodeStatus } from '../../lib/index.js';
+export type { DirectoryEntry, ProxyOptions, ProxyStatus, ProxyNodeStatus, StatusQuery } from '../../lib/index.js';

@@ -39,7 +39,14 @@ interface Queued extends OutboxMessage {
   paid: boolean;
 }
 
-/** What an outbox has done, for the observer. */
+/**
+ * What a grantee's outbox holds and has done, for the observer.
+ *
+ * @example
+ * ```ts
+ * for (const [kid, o] of Object.entries(alice.outboxStats())) console.log(kid, o.queued, o.dropped);
+ * ```
+ */
 export interface OutboxStats {
   /** Waiting, or sent and not yet acknowledged. */
   queued: number;
