@@ -265,7 +265,8 @@ async function joinProxy(ctx: Ctx, node: WtdNode, proxy: string, target: Target)
       throw new UsageError(`${node.name} has not joined a proxy before: give --email to register with it`);
     }
   }
-  email ??= 'wtd-call@localhost';
+  // One e-mail per key at a proxy: a caller node without one registers under its own id.
+  email ??= `wtd-call+${node.id}@localhost`;
   if (!email.includes('@')) throw new UsageError(`--email takes an e-mail address, got '${email}'`);
   try {
     await node.joinProxy({ url: proxy, email });

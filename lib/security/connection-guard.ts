@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { isIPv4, isIPv6, type Socket } from 'node:net';
 
 /**
@@ -136,6 +136,8 @@ export class ConnectionGuard {
   readonly #bySource = new Map<string, number>();
   readonly #idle = new Map<Socket, Tracked>();
   readonly #receiving = new Map<Socket, IncomingMessage>();
+  // The answer each busy connection is being given, to find those whose client does not read it.
+  readonly #answering = new Map<Socket, ServerResponse>();
 
   /** Creates a server answering with `handler`, behind a guard with `limits`; `report` hears what the guard closes. */
   static serve(
@@ -170,8 +172,11 @@ export class ConnectionGuard {
       this.#idle.delete(req.socket);
       this.#receiving.delete(req.socket); // re-entered, so the order is that of this request
       if (!req.complete) this.#receiving.set(req.socket, req);
+      this.#answering.delete(req.socket);
+      this.#answering.set(req.socket, res);
       res.once('close', () => {
         if (this.#receiving.get(req.socket) === req) this.#receiving.delete(req.socket);
+        if (this.#answering.get(req.socket) === res) this.#answering.delete(req.socket);
         if (--tracked.active === 0 && this.#sockets.has(req.socket) && !req.socket.destroyed) {
           this.#idle.set(req.socket, tracked);
         }
@@ -210,7 +215,11 @@ export class ConnectionGuard {
     socket.once('close', () => this.#forget(socket));
   }
 
-  /** Closes the oldest idle connection, else the oldest still sending its body; false if every one is being answered. */
+  /**
+   * Closes the oldest idle connection, else the oldest still sending its
+   * body, else one that does not read the answer written to it; false if
+   * every one is being answered.
+   */
   #makeRoom(): boolean {
     for (const socket of this.#idle.keys()) {
       this.#forget(socket);
@@ -227,6 +236,17 @@ export class ConnectionGuard {
       socket.destroy();
       return true;
     }
+    // Then one whose answer is written but that does not read it: its client holds a slot by not reading.
+    for (const [socket, res] of this.#answering) {
+      const tracked = this.#sockets.get(socket);
+      if (tracked === undefined || socket.destroyed) continue;
+      if (!(res.writableEnded && !res.writableFinished) && !socket.writableNeedDrain) continue;
+      const message = `closed a connection from ${tracked.source} that does not read its answer, to make room for a newcomer`;
+      this.#report({ action: 'evicted', reason: 'full', source: tracked.source, message });
+      this.#forget(socket);
+      socket.destroy();
+      return true;
+    }
     return false;
   }
 
@@ -236,6 +256,7 @@ export class ConnectionGuard {
     this.#sockets.delete(socket);
     this.#idle.delete(socket);
     this.#receiving.delete(socket);
+    this.#answering.delete(socket);
     const left = this.#bySource.get(tracked.source)! - 1;
     if (left === 0) this.#bySource.delete(tracked.source);
     else this.#bySource.set(tracked.source, left);

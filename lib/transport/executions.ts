@@ -1,7 +1,11 @@
+import { RateLimitedError } from '../errors.js';
 import PQueue from 'p-queue';
 
 /** How many requests under one grant run user code at once; the rest wait their turn. */
 export const EXECUTIONS_PER_GRANT = 8;
+
+/** How many requests of one grant may wait for a turn; more are refused with `ERR_RATE_LIMITED`. */
+export const WAITING_PER_GRANT = 32;
 
 /**
  * Runs user code for requests, at most {@link EXECUTIONS_PER_GRANT} at a
@@ -26,11 +30,18 @@ export class Executions {
       this.#queues.set(kid, created);
       queue = created;
     }
+    // Work waiting for a turn holds its decoded arguments: past a bound the grantee is told to slow down.
+    if (queue.size >= WAITING_PER_GRANT) return Promise.reject(new RateLimitedError(1));
     const waited = queue.pending >= EXECUTIONS_PER_GRANT || queue.size > 0;
     return queue.add(() => work(waited), { throwOnTimeout: true });
   }
 
   /** How many grants have work running or waiting. */
+  /** True when grant `kid` has as many requests waiting as it may: a new one would be refused. */
+  full(kid: string): boolean {
+    return (this.#queues.get(kid)?.size ?? 0) >= WAITING_PER_GRANT;
+  }
+
   get size(): number {
     return this.#queues.size;
   }

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { WireError } from '../errors.js';
+import { RateLimitedError, WireError } from '../errors.js';
 import { checkArity } from '../missions/arity.js';
 import { behaviourOp, implementsOp, type BehaviourOp } from '../missions/behaviour-ops.js';
 import type { MissionTable } from '../missions/mission-table.js';
@@ -106,6 +106,7 @@ export class RequestHandlers {
   async apply(r: CallRequest, params: Record<string, string>): Promise<Answer> {
     const { module, fn } = params as { module: string; fn: string };
     const exported = this.#lookup(r, (mission) => this.#missions.lookupFunction(module, fn, mission));
+    if (this.#executions.full(r.grant.kid)) throw new RateLimitedError(1);
     this.#gate.take(r.grant);
     const context = this.#context(r);
     const args = this.#args(r.claims.body, context);
@@ -131,6 +132,7 @@ export class RequestHandlers {
       throw new WireError('ERR_NOT_SUPPORTED', 404, `${exposed!.module} does not implement ${op}; nothing was run`);
     }
     if (proc!.messageCount >= proc!._maxMailbox) throw mailboxFull();
+    if (this.#executions.full(r.grant.kid)) throw new RateLimitedError(1);
     this.#gate.take(r.grant);
     const context = this.#context(r);
     const args = this.#args(r.claims.body, context, operation);
@@ -176,8 +178,9 @@ export class RequestHandlers {
       throw new WireError('ERR_BAD_REQUEST', 400, 'through a proxy, messages to your pids come back through it');
     }
     const grant = r.grant;
-    // One poll is held per grantee; a second one while one is held spends the grant's rate.
-    if (this.#routes.holding(grant.kid)) this.#gate.take(grant);
+    // One poll is held per grantee; a second one while one is held, or one that asks again for what
+    // it was sent, spends the grant's rate.
+    if (this.#routes.costly(grant.kid, body.ack!)) this.#gate.take(grant);
     const messages = await this.#routes.poll(grant.kid, () => this.#gate.messageWait(grant), body.ack!);
     const claims = newClaims<'reply'>(this.#clock, {
       id: r.claims.id,

@@ -1,5 +1,5 @@
 import { Agent, request, type ClientRequest } from 'node:http';
-import { CallTimeoutError, NodeDownError } from '../errors.js';
+import { CallTimeoutError, NodeDownError, WireError } from '../errors.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../security/connection-guard.js';
 
 /** What came back from a request. */
@@ -21,7 +21,12 @@ export interface SendOptions {
   contentType?: string;
   /** Aborting it ends the request with `ERR_NODE_DOWN`. */
   signal?: AbortSignal;
+  /** Most bytes of the answer read; past them the request fails with `ERR_BAD_REPLY`. Default 16 MiB. */
+  maxBytes?: number;
 }
+
+/** The largest answer read by default: well above any batch WTD sends, far below what would hurt. */
+export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
 /** Errors that mean a kept-alive socket was closed by the other side before it read our request. */
 const STALE_SOCKET = new Set(['ECONNRESET', 'EPIPE']);
@@ -66,7 +71,18 @@ export function send(url: string, body: string, timeoutMs: number, options: Send
         (res) => {
           answered = true;
           const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
+          let received = 0;
+          const most = options.maxBytes ?? MAX_RESPONSE_BYTES;
+          res.on('data', (c: Buffer) => {
+            received += c.length;
+            if (received <= most) {
+              chunks.push(c);
+              return;
+            }
+            // An answer this large is nobody's honest answer: it is not read into memory.
+            done(new WireError('ERR_BAD_REPLY', 502, `${url} answered with more than ${most} bytes`));
+            sent.destroy();
+          });
           res.on('end', () =>
             done(undefined, {
               status: res.statusCode ?? 0,

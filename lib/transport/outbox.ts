@@ -135,10 +135,24 @@ export class Outbox {
     return out;
   }
 
-  /** Resolves when something may be taken, the outbox empties, or it closes (whichever comes first). */
-  changed(): Promise<void> {
+  /**
+   * Resolves when something may be taken, the outbox empties, or it closes
+   * (whichever comes first), or when `until` does: then it stops waiting.
+   */
+  changed(until?: Promise<void>): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.add(resolve));
+    return new Promise((resolve) => {
+      this.#waiters.add(resolve);
+      void until?.then(() => {
+        this.#waiters.delete(resolve);
+        resolve();
+      });
+    });
+  }
+
+  /** True when messages that left already wait for an acknowledgement (a poll that acks less asks for them again). */
+  get resending(): boolean {
+    return this.#queue.length > 0 && this.#queue[0]!.paid;
   }
 
   /** Messages waiting or not yet acknowledged. */

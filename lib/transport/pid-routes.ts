@@ -153,9 +153,18 @@ export class PidRoutes {
     };
   }
 
-  /** True while a poll of grantee `grantKid` is held. */
-  holding(grantKid: string): boolean {
-    return this.#outboxes.get(grantKid)?.release !== undefined;
+  /**
+   * True when a poll of grantee `grantKid` acknowledging `ack` costs a
+   * token: another poll is held, or it asks again for messages that left
+   * already (an honest poller does so only when an answer was lost).
+   */
+  costly(grantKid: string, ack: number): boolean {
+    const out = this.#outboxes.get(grantKid);
+    if (out === undefined) return false;
+    if (out.release !== undefined) return true;
+    out.box.ack(ack);
+    this.#settled();
+    return out.box.resending;
   }
 
   /**
@@ -188,7 +197,7 @@ export class PidRoutes {
         if (over) return [];
         const batch = out.box.take();
         if (batch.length > 0 || out.box.closed) return batch;
-        await Promise.race([out.box.changed(), ended]);
+        await out.box.changed(ended);
       }
     } finally {
       timer?.cancel();

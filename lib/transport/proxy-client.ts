@@ -77,6 +77,8 @@ const POLLS_IN_FLIGHT = 3;
 const POLL_TIMEOUT_MS = 30_000;
 /** How long a node with nothing to send waits before polling again after a poll came back. */
 const REPOLL_AFTER_MS = 1;
+/** How many relayed message ids are kept to drop repeats (a repeat of an older one is caught by the replay window). */
+const HANDLED_KEPT = 10_000;
 /** How long to wait before polling again after the proxy could not be reached. */
 const RETRY_MS = 1000;
 /**
@@ -374,8 +376,10 @@ export class ProxyClient {
       res = (await this.#signed(`/nodes/${this.#deps.identity.id}/poll`, body, POLL_TIMEOUT_MS)) as PollAnswer;
       this.#recovered('poll');
     } catch (err) {
-      // Refused outright: those messages fail. Not reached, or not known (401: registered again below): sent again.
-      if (this.#stopped || (err instanceof WireError && err.status !== 401)) {
+      // Refused outright: those messages fail. Not reached, not known (401: registered again below), or
+      // this very poll taken already (a resend after its answer was lost; its messages went in with it):
+      // sent again in a new poll, whose repeats the proxy drops.
+      if (this.#stopped || (err instanceof WireError && err.status !== 401 && err.code !== 'ERR_REPLAY')) {
         for (const o of batch) o.reject(err as Error);
       } else {
         // The proxy may or may not have taken them: send them again with the
@@ -446,9 +450,13 @@ export class ProxyClient {
     }
     const now = this.#deps.clock.now();
     if ((this.#handled.get(m.id) ?? 0) > now) return; // delivered again after a lost acknowledgement
+    this.#handled.delete(m.id);
     this.#handled.set(m.id, now + 2 * MESSAGE_TTL_S * 1000);
-    if (this.#handled.size > 10_000) {
-      for (const [id, until] of this.#handled) if (until <= now) this.#handled.delete(id);
+    // The map is in the order of expiry: what expired is at its front. Past its bound the oldest go
+    // too (a repeat of one of them is still caught by the replay window).
+    for (const [id, until] of this.#handled) {
+      if (until > now && this.#handled.size <= HANDLED_KEPT) break;
+      this.#handled.delete(id);
     }
     const from = String(m.from);
     const work = this.#deps

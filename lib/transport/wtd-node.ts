@@ -219,7 +219,7 @@ export class WtdNode extends Node {
         identity,
         name: this.name,
         clock: this.wallClock,
-        logger: this.logger,
+        logger: throttled(this.#parts.log, 'proxy'),
         offers: () => ({
           missions: Object.keys(this.missions.describe()),
           accepts: this.#accepts(routes.kids()),
@@ -348,7 +348,7 @@ export class WtdNode extends Node {
         routes,
         outbound,
         clock: this.wallClock,
-        logger: messagesLogger(this.#parts.log),
+        logger: throttled(this.#parts.log, 'messages'),
         receive,
       },
       conn,
@@ -368,7 +368,7 @@ export class WtdNode extends Node {
   }
 }
 
-/** What the inbox poll reports goes through the node's throttled log. */
-function messagesLogger(log: LogThrottle): Logger {
-  return { error: (message: string) => log.line('messages', message) };
+/** A logger whose lines go through the node's throttled log, as lines of `kind`. */
+function throttled(log: LogThrottle, kind: string): Logger {
+  return { error: (message: string) => log.line(kind, message) };
 }

@@ -136,7 +136,7 @@ export const SEND_BATCH = 1000;
 /** Most acknowledgements in one poll. */
 export const ACK_BATCH = 10 * SEND_BATCH;
 
-const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}$/;
+const EMAIL = /^[^\s@\p{Cc}\p{Cf}]{1,64}@[^\s@\p{Cc}\p{Cf}]{1,190}$/u;
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const RELAY_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 // eslint-disable-next-line no-control-regex -- the point: refuse control characters

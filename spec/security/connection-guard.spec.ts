@@ -30,6 +30,9 @@ async function guarded(limits: Partial<ConnectionLimits> = {}, host = '127.0.0.1
       if (req.url?.startsWith('/hold/')) {
         held.push(res);
         events.emit('body', req.url);
+      } else if (req.url === '/big') {
+        res.end(Buffer.alloc(32 * 1024 * 1024, 120));
+        events.emit('written', req.url);
       } else res.end('ok');
     });
   };
@@ -41,7 +44,7 @@ async function guarded(limits: Partial<ConnectionLimits> = {}, host = '127.0.0.1
     port,
     reports,
     /** Resolves when the server has seen `event` ('request' or 'body') for `url`. */
-    seen: (event: 'request' | 'body', url: string) =>
+    seen: (event: 'request' | 'body' | 'written', url: string) =>
       new Promise<void>((resolve) => {
         const look = (u: string): void => {
           if (u !== url) return;
@@ -171,6 +174,24 @@ describe('ConnectionGuard.serve(handler, limits, report)', function () {
     const answers = [a, d, e].map((x) => statusLine(x));
     s.release();
     expect(await Promise.all(answers)).to.deep.equal(Array(3).fill('HTTP/1.1 200 OK'));
+  });
+
+  it('when all connections are taken, a connection that does not read the answer written to it makes room', async () => {
+    s = await guarded({ maxConnections: 1 });
+    const reader = await connect(s.port, '127.0.0.2');
+    conns.push(reader);
+    reader.socket.pause(); // it never reads: the answer stays in the buffers, written but not taken
+    const written = s.seen('written', '/big');
+    reader.socket.write('GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await written;
+    const newcomer = await connect(s.port, '127.0.0.3');
+    conns.push(newcomer);
+    await working(s, newcomer, 'n');
+    expect(s.reports.map((r) => [r.action, r.reason, r.source])).to.deep.equal([['evicted', 'full', '127.0.0.2']]);
+    expect(s.guard.open()).to.equal(1);
+    reader.socket.resume(); // it reads what was left, then sees the close
+    await reader.closed;
+    s.release();
   });
 
   it('closes a connection that sends nothing, or only part of its headers, after the headers timeout', async () => {

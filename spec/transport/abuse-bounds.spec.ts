@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import {
   GenServer,
   noreply,
+  RateLimitedError,
   SqliteGrantStore,
   WireError,
   WtdBehaviour,
@@ -20,6 +21,7 @@ import { WireCodec } from '../../lib/wire/codec.js';
 import { sign } from '../../lib/wire/envelope.js';
 import { Greeter, start as startGreeter, Visitors } from '../../samples/greeter.js';
 import { rejection } from '../fixtures/helpers.js';
+import { Executions, EXECUTIONS_PER_GRANT, WAITING_PER_GRANT } from '../../lib/transport/executions.js';
 import { cluster, closeAll, RawClient } from '../fixtures/proxy.js';
 import { keyedNode, probeRuns, Probe, put, twoNodes } from '../fixtures/remote.js';
 
@@ -152,6 +154,28 @@ describe('What a grantee can make a node hold, and whom it can make it call', ()
       expect(nodes.alice.outboxStats()[nodes.grant.kid]!.queued).to.equal(3);
       nodes.clock.advance(1000);
       expect((await pollInbox(2)).map((m) => m.seq)).to.deep.equal([3]);
+    });
+
+    it('a poll that asks again for what it was sent spends the grant’s rate: ERR_RATE_LIMITED', async () => {
+      nodes.grant = (await nodes.alice.grant({
+        missions: ['probe'],
+        rate: { count: 1, intervalMs: 1000, burst: 3 },
+        messageRate: { count: 1000, intervalMs: 1000, burst: 1000 },
+      })) as GrantFile;
+      await callAlice('/apply/Probe/pingBack', {
+        json: [{ node: 'mallory', id: 7, token: 'tok' }, 2],
+        meta: { values: { 0: [['custom', 'wtd.pid']] }, v: 1 },
+      }); // one token of three
+      expect((await pollInbox(0)).map((m) => m.seq)).to.deep.equal([1, 2]); // free: nothing was sent before
+      expect((await pollInbox(0)).map((m) => m.seq)).to.deep.equal([1, 2]); // again: a token
+      expect((await pollInbox(1)).map((m) => m.seq)).to.deep.equal([2]); // again: the last token
+      const over = await callAlice('/inbox', { ack: 1 });
+      expect([over.status, over.code]).to.deep.equal([429, 'ERR_RATE_LIMITED']);
+      // Acknowledging all of it is free again (and is held: nothing is left).
+      const held = pollInbox(2);
+      await nodes.alice.onIdle();
+      nodes.clock.advance(20_000);
+      expect(await held).to.deep.equal([]);
     });
 
     it('Bob’s node polls for them when it handed a pid to a node it called directly', async () => {
@@ -327,6 +351,25 @@ function refusedFrom(url: string, localAddress: string): Promise<number> {
     req.end('not.a.jws');
   });
 }
+
+describe('Executions: what one grant may have running and waiting', () => {
+  it('past its waiting bound a grant is full, and more work is refused with ERR_RATE_LIMITED', async () => {
+    const executions = new Executions();
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const work = Array.from({ length: EXECUTIONS_PER_GRANT + WAITING_PER_GRANT }, () =>
+      executions.run('g', () => gate),
+    );
+    expect(executions.full('g')).to.equal(true);
+    expect(executions.full('other')).to.equal(false);
+    const err = await rejection(executions.run('g', () => Promise.resolve()));
+    expect(err).to.be.instanceOf(RateLimitedError);
+    expect(err.code).to.equal('ERR_RATE_LIMITED');
+    open();
+    await Promise.all(work);
+    expect(executions.full('g')).to.equal(false);
+  });
+});
 
 describe('samples/greeter.ts, which beginners copy, holds against its grantees', () => {
   it('no request a grantee sends to Visitors makes it throw, so its supervisor stays up', async () => {

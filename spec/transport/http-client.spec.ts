@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { expect } from 'chai';
-import { NodeDownError } from '../../lib/index.js';
+import { NodeDownError, WireError } from '../../lib/index.js';
 import { send } from '../../lib/transport/http-client.js';
 import { rejection } from '../fixtures/helpers.js';
 
@@ -63,6 +63,26 @@ describe('send(url, body, timeoutMs): a kept-alive socket the other side closed'
       expect(fresh.requests).to.equal(1);
     } finally {
       await fresh.close();
+    }
+  });
+});
+
+describe('send(url, body, timeoutMs, { maxBytes }): an answer too large to be honest', () => {
+  it('is not read into memory: ERR_BAD_REPLY once it passes maxBytes (16 MiB by default)', async () => {
+    const big: Server = createServer((req, res) => {
+      req.resume();
+      res.end(Buffer.alloc(2 * 1024 * 1024, 120));
+    });
+    await new Promise<void>((r) => big.listen(0, '127.0.0.1', () => r()));
+    try {
+      const url = `http://127.0.0.1:${(big.address() as AddressInfo).port}/`;
+      const err = await rejection(send(url, 'x', 5000, { maxBytes: 1024 * 1024 }));
+      expect(err).to.be.instanceOf(WireError);
+      expect(err.code).to.equal('ERR_BAD_REPLY');
+      expect((await send(url, 'x', 5000)).text).to.have.length(2 * 1024 * 1024);
+    } finally {
+      big.closeAllConnections();
+      await new Promise<void>((r) => big.close(() => r()));
     }
   });
 });
