@@ -210,7 +210,7 @@ export class RelayHub {
       to.queuedBytes -= a.bytes;
       if (a.kid !== null) unshare(to, a.kid, a.bytes);
       const from = a.from === null ? undefined : this.#nodes.get(a.from);
-      if (from !== undefined) from.held -= a.bytes - ROW_BYTES;
+      if (from !== undefined && a.kid !== null) from.held -= a.bytes - ROW_BYTES;
       this.#bytes -= a.bytes - ROW_BYTES;
     }
   }
@@ -285,7 +285,9 @@ export class RelayHub {
         );
       }
     }
-    if (live.held + bytes > limits.maxSenderBytes) {
+    // Answers are not the answerer's to hold back: what a stranger's requests make it answer is bounded by
+    // the stranger's own queue, not charged to the bytes the answerer may have in flight.
+    if (kid !== null && live.held + bytes > limits.maxSenderBytes) {
       refuse(
         'ERR_PROXY_SENDER_LIMIT',
         429,
@@ -303,7 +305,7 @@ export class RelayHub {
     }
     if (msg.kind === 'response') this.#store.markAnswered(from, msg.re);
     this.#queued(to, kid, bytes, text);
-    live.held += bytes;
+    if (kid !== null) live.held += bytes;
     live.sent++;
     to.received++;
     this.#relayed++;
@@ -398,7 +400,7 @@ export class RelayHub {
           if (m.kid !== null) unshare(to, m.kid, m.bytes);
         }
         const from = m.from === null ? undefined : this.#nodes.get(m.from);
-        if (from !== undefined) from.held -= m.bytes;
+        if (from !== undefined && m.kid !== null) from.held -= m.bytes;
         this.#bytes -= m.bytes;
         if (m.acked || m.kind !== 'request' || from === undefined) continue;
         const id = `x.${m.id}`.slice(0, 64);

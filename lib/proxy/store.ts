@@ -174,7 +174,8 @@ export class ProxyStore {
         'SELECT to_node, kid, count(*) AS n, total(bytes) AS bytes FROM messages WHERE acked = 0 GROUP BY to_node, kid',
       ),
       held: db.prepare<[], { from_node: string | null; bytes: number }>(
-        'SELECT from_node, total(bytes) AS bytes FROM messages GROUP BY from_node',
+        // A node's requests in flight (answers, kid NULL, are not charged to it).
+        'SELECT from_node, total(bytes) AS bytes FROM messages WHERE kid IS NOT NULL GROUP BY from_node',
       ),
     };
   }

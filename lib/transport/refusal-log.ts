@@ -25,6 +25,8 @@ export interface Refusal {
 const KEPT = 100;
 /** How many are kept per source. */
 const KEPT_PER_SOURCE = 20;
+/** How much of a refused request's path is kept. */
+const PATH_KEPT = 200;
 /** How many sources are kept; the one refused longest ago goes first. */
 const SOURCES = 50;
 
@@ -60,7 +62,8 @@ export class RefusalLog {
       at: this.#clock.now(),
       code: err.code,
       status: err.status,
-      path,
+      // A path is the sender's to choose: what is kept of it is short, and printable.
+      path: path.length > PATH_KEPT ? `${path.slice(0, PATH_KEPT)}…` : path,
       message: err.message,
       source,
       kid: jws === undefined ? null : claimedKid(jws),

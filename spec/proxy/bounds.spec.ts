@@ -139,6 +139,33 @@ describe('WtdProxy relay bounds: what a registration can make the proxy hold', (
     expect(await send(ann, [toTess('9', G1, 2400)])).to.deep.equal(['ok']);
   });
 
+  it('answers a stranger makes a node give, and never collects, are not charged to the node’s bytes in flight', async () => {
+    await start({ maxSenderBytes: 10_000 });
+    await tess.accept(G1);
+    await ben.accept(tess.kid);
+    // Ann asks Tess ten times and never polls again: Tess answers each, about 2.6 KB.
+    expect(
+      await send(
+        ann,
+        Array.from({ length: 10 }, (_, i) => toTess(`q${i}`, G1)),
+      ),
+    ).to.deep.equal(Array(10).fill('ok'));
+    const answers = Array.from({ length: 10 }, (_, i) => ({
+      id: `a${i}`,
+      kind: 'response',
+      to: ann.id,
+      re: `q${i}`,
+      status: 200,
+      contentType: 'application/json',
+      text: 'x'.repeat(2400),
+    }));
+    expect(await send(tess, answers)).to.deep.equal(Array(10).fill('ok'));
+    // 26 KB of answers wait for Ann: Tess may still send her own requests.
+    expect(
+      await send(tess, [RawClient.request('t1', ben.id, tess.kid, { path: `/pid/1${'x'.repeat(2400)}` })]),
+    ).to.deep.equal(['ok']);
+  });
+
   it('a node’s queue has a ceiling of bytes (maxQueueBytes): ERR_PROXY_QUEUE_FULL (503)', async () => {
     await start({ maxQueueBytes: 10_000, senderShare: 1 });
     await tess.accept(G1, G2);

@@ -436,6 +436,10 @@ describe('The refusal log keeps refusals per source', () => {
       expect(flood).to.have.length(20);
       expect(flood.at(-1)!.path).to.equal('/apply/Probe/flood149');
       expect(flood[0]!.code).to.equal('ERR_BAD_JWS');
+      // What is kept of a path is short: a sender cannot make the log hold its megabytes.
+      expect(await refusedFrom(`${address}/apply/Probe/${'x'.repeat(5000)}`, '127.0.0.3')).to.equal(400);
+      const long = alice.recentRefusals().find((r) => r.source === '127.0.0.3')!;
+      expect(long.path.length).to.be.below(250);
     } finally {
       await alice.close();
     }

@@ -152,5 +152,6 @@ describe('WtdNode server: what only a node checks (grants, missions, rate, argum
     expect(((await res.json()) as { error: { code: string } }).error.code).to.equal('ERR_NOT_FOUND');
     const get = await fetch(url);
     expect(get.status).to.equal(405);
+    expect(((await get.json()) as { error: { code: string } }).error.code).to.equal('ERR_METHOD_NOT_ALLOWED');
   });
 });
