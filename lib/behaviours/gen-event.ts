@@ -148,6 +148,7 @@ type Request =
   | { op: 'swap'; oldId: string; args1: unknown; handler: GenEventHandler<any, any>; args2: unknown }
   | { op: 'syncNotify'; event: unknown }
   | { op: 'call'; id: string; request: unknown }
+  | { op: 'answers'; id: string }
   | { op: 'which' };
 
 interface State {
@@ -252,6 +253,15 @@ export class GenEvent {
   /** Calls one handler's `handleCall(request, state)` and resolves with its reply. */
   static call<R = unknown>(mgr: ServerRef, id: string, request: unknown, timeout = DEFAULT_CALL_TIMEOUT): Promise<R> {
     return callOrThrow(mgr, { op: 'call', id, request }, timeout) as Promise<R>;
+  }
+
+  /**
+   * @internal True when handler `id` defines its own `handleCall` (a call to
+   * one that does not would crash it and remove it): how a remote call is
+   * refused before it reaches the handler.
+   */
+  static _answersCalls(mgr: ServerRef, id: string): Promise<boolean> {
+    return callOrThrow(mgr, { op: 'answers', id }, DEFAULT_CALL_TIMEOUT) as Promise<boolean>;
   }
 
   /** The ids of the installed handlers, newest first (the order events reach them in, as in OTP). */
@@ -360,6 +370,8 @@ class EventManagerServer extends HostServer<GenEvent, State, Request> {
         this.#crashed(entry, bad, state);
         throw bad;
       }
+      case 'answers':
+        return this.#find(req.id, state).handler.handleCall !== GenEventHandler.prototype.handleCall;
       case 'which':
         return state.handlers.map((e) => e.handler.id);
       default:

@@ -1,3 +1,4 @@
+import { WireError } from '../errors.js';
 import { GenEvent } from '../behaviours/gen-event.js';
 import { GenFsm } from '../behaviours/gen-fsm.js';
 import type { ServerRef } from '../behaviours/gen.js';
@@ -75,9 +76,13 @@ export const BEHAVIOUR_OP_TABLE = Object.freeze({
   gen_event: {
     notify: op<[event: unknown], void>(1, (ref, [event]) => GenEvent.notify(ref, event)),
     sync_notify: op<[event: unknown], void>(1, (ref, [event], t) => GenEvent.syncNotify(ref, event, t)),
-    call: op<[handler: string, request: unknown], unknown>(2, (ref, [handler, request], t) =>
-      GenEvent.call(ref, handler, request, t),
-    ),
+    // A call to a handler with no handleCall of its own would crash it and remove it: refused instead.
+    call: op<[handler: string, request: unknown], unknown>(2, async (ref, [handler, request], t) => {
+      if (!(await GenEvent._answersCalls(ref, handler))) {
+        throw new WireError('ERR_NOT_SUPPORTED', 404, `handler ${handler} does not take calls; nothing was run`);
+      }
+      return GenEvent.call(ref, handler, request, t);
+    }),
     which_handlers: op<[], string[]>(0, (ref) => GenEvent.whichHandlers(ref)),
   },
   gen_fsm: {

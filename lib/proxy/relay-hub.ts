@@ -132,7 +132,7 @@ export class RelayHub {
     for (const h of held) {
       this.#bytes += h.bytes;
       const from = h.from === null ? undefined : this.#nodes.get(h.from);
-      if (from !== undefined) from.held += h.bytes;
+      if (from !== undefined && h.charged) from.held += h.bytes;
     }
   }
 

@@ -173,9 +173,9 @@ export class ProxyStore {
       waiting: db.prepare<[], { to_node: string; kid: string | null; n: number; bytes: number }>(
         'SELECT to_node, kid, count(*) AS n, total(bytes) AS bytes FROM messages WHERE acked = 0 GROUP BY to_node, kid',
       ),
-      held: db.prepare<[], { from_node: string | null; bytes: number }>(
-        // A node's requests in flight (answers, kid NULL, are not charged to it).
-        'SELECT from_node, total(bytes) AS bytes FROM messages WHERE kid IS NOT NULL GROUP BY from_node',
+      held: db.prepare<[], { from_node: string | null; charged: number; bytes: number }>(
+        // What each node's messages hold; `charged` for its requests (answers, kid NULL, are not charged to it).
+        'SELECT from_node, kid IS NOT NULL AS charged, total(bytes) AS bytes FROM messages GROUP BY from_node, charged',
       ),
     };
   }
@@ -343,11 +343,11 @@ export class ProxyStore {
   /** What waits for each node, per key id it was signed under; and what each sender's messages cost. */
   counts(): {
     waiting: { to: string; kid: string | null; n: number; bytes: number }[];
-    held: { from: string | null; bytes: number }[];
+    held: { from: string | null; charged: boolean; bytes: number }[];
   } {
     return {
       waiting: this.#q.waiting.all().map((r) => ({ to: r.to_node, kid: r.kid, n: r.n, bytes: r.bytes })),
-      held: this.#q.held.all().map((r) => ({ from: r.from_node, bytes: r.bytes })),
+      held: this.#q.held.all().map((r) => ({ from: r.from_node, charged: r.charged === 1, bytes: r.bytes })),
     };
   }
 

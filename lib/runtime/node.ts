@@ -67,7 +67,7 @@ export interface SpawnOptions {
   /**
    * Most messages its mailbox holds before a message from another node is
    * refused (`ERR_MAILBOX_FULL`); local sends are never refused, as in
-   * Erlang. Default {@link DEFAULT_MAX_MAILBOX}.
+   * Erlang. Default 1000.
    */
   maxMailbox?: number;
 }

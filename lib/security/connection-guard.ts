@@ -4,7 +4,7 @@ import { isIPv4, isIPv6, type Socket } from 'node:net';
 /**
  * How many connections a server keeps and for how long, so that strangers
  * cannot hold its door shut: the node, the proxy and the observer each
- * serve behind a {@link ConnectionGuard} with these.
+ * serve behind a connection guard with these.
  *
  * @example
  * ```ts

@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import {
+  GenEvent,
+  GenEventHandler,
   GenServer,
+  ok,
   noreply,
   RateLimitedError,
   SqliteGrantStore,
@@ -39,6 +42,13 @@ class Stuck extends GenServer<null> {
   override async handleCast() {
     await Stuck.gate;
     return noreply(null);
+  }
+}
+
+/** An event handler that takes events but no calls. */
+class Quiet extends GenEventHandler<null> {
+  override init() {
+    return ok(null);
   }
 }
 
@@ -267,6 +277,15 @@ describe('What a grantee can make a node hold, and whom it can make it call', ()
       const err = await rejection(server.cast('one too many'));
       expect(err).to.be.instanceOf(WireError);
       expect(err.code).to.equal('ERR_MAILBOX_FULL');
+    });
+
+    it('a remote call to an event handler with no handleCall of its own is refused, and the handler stays', async () => {
+      await GenEvent.addHandler({ node: nodes.alice, name: 'room' }, new Quiet());
+      const room = (await nodes.bob.connect(nodes.grant)).genEvent('probe', 'room');
+      const err = await rejection(room.call('Quiet', 'hello'));
+      expect(err.code).to.equal('ERR_NOT_SUPPORTED');
+      expect(await room.whichHandlers()).to.include('Quiet');
+      expect(await room.call('Log', 'seen?')).to.deep.equal([]);
     });
 
     it('spawn refuses a maxMailbox that is not a whole number >= 1', () => {
