@@ -215,9 +215,7 @@ export class PidRoutes {
     context: CodecContext,
     signer: Signer,
   ): void {
-    this.send(link, aud, id, token, msg, context, signer).catch((err: unknown) =>
-      this.#logger.error(`could not deliver a message to <${aud}.${id}.0>: ${(err as Error).message}`),
-    );
+    this.send(link, aud, id, token, msg, context, signer).catch((err: unknown) => this.#undelivered(aud, id, err));
   }
 
   /**
@@ -270,7 +268,7 @@ export class PidRoutes {
           for (const m of batch) {
             if (out.box.closed) break;
             await this.#put(link, aud, m.id, m.token, m.msg, signer).catch((err: unknown) =>
-              this.#logger.error(`could not deliver a message to <${aud}.${m.id}.0>: ${(err as Error).message}`),
+              this.#undelivered(aud, m.id, err),
             );
             out.box.ack(m.seq);
             this.#settled();
@@ -281,6 +279,11 @@ export class PidRoutes {
         this.#settled();
       }
     })();
+  }
+
+  /** A message that could not be delivered is logged, not returned: a send never fails, as in Erlang. */
+  #undelivered(aud: string, id: number, err: unknown): void {
+    this.#logger.error(`could not deliver a message to <${aud}.${id}.0>: ${(err as Error).message}`);
   }
 
   #outbox(grantKid: string, spend: () => number): GrantOutbox {

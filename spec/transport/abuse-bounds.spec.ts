@@ -25,8 +25,8 @@ import { sign } from '../../lib/wire/envelope.js';
 import { Greeter, start as startGreeter, Visitors } from '../../samples/greeter.js';
 import { rejection } from '../fixtures/helpers.js';
 import { Executions, EXECUTIONS_PER_GRANT, WAITING_PER_GRANT } from '../../lib/transport/executions.js';
-import { cluster, closeAll, RawClient } from '../fixtures/proxy.js';
-import { keyedNode, probeRuns, Probe, put, twoNodes } from '../fixtures/remote.js';
+import { cluster, closeAll, RawClient, type Cluster } from '../fixtures/proxy.js';
+import { keyedNode, probeRuns, Probe, put, withTwoNodes } from '../fixtures/remote.js';
 
 const plain = new WireCodec();
 
@@ -59,15 +59,7 @@ async function grantSigner(grant: GrantFile) {
 }
 
 describe('What a grantee can make a node hold, and whom it can make it call', () => {
-  let nodes: Awaited<ReturnType<typeof twoNodes>>;
-  beforeEach(async () => {
-    nodes = await twoNodes();
-    probeRuns.count = 0;
-  });
-  afterEach(async () => {
-    await nodes.alice.close();
-    await nodes.bob.close();
-  });
+  const nodes = withTwoNodes();
 
   /** Signs and PUTs a call to Alice under Bob's grant, from node `iss`. */
   async function callAlice(path: string, body: unknown, extra: Record<string, unknown> = {}, iss = 'mallory') {
@@ -131,6 +123,13 @@ describe('What a grantee can make a node hold, and whom it can make it call', ()
       nodes.clock.advance(20_000); // the held poll ends, empty
       expect(await next).to.deep.equal([]);
       expect(connections).to.equal(0);
+    });
+
+    it('an inbox poll without a whole ack >= 0 is refused with ERR_BAD_ARGUMENTS', async () => {
+      for (const body of [{}, { ack: -1 }, { ack: 1.5 }, { ack: '3' }, null]) {
+        const res = await callAlice('/inbox', body);
+        expect([res.status, res.code]).to.deep.equal([400, 'ERR_BAD_ARGUMENTS']);
+      }
     });
 
     it('an outbox over its bound drops what does not fit, and counts it', async () => {
@@ -466,32 +465,49 @@ describe('The refusal log keeps refusals per source', () => {
 });
 
 describe('Through the proxy, a request’s issuer is the sender the proxy authenticated', () => {
+  /** Relays `path` with `body` to Alice under Bob's grant, from a raw registration, claiming node `iss`; its answer. */
+  async function relayed(c: Cluster, raw: RawClient, path: string, body: unknown, iss: string) {
+    const signAs = await grantSigner(c.grant);
+    const claims = newClaims<'call'>(c.alice.wallClock, {
+      aud: c.alice.id,
+      iss,
+      method: 'PUT',
+      path,
+      body: body as never,
+    });
+    const jws = await signAs('call', claims);
+    const sent = await raw.poll({ messages: [{ id: 'r1', kind: 'request', to: c.alice.id, path, jws }] });
+    expect(sent.json.results).to.deep.equal([{ id: 'r1' }]);
+    let response: { status: number; text: string } | undefined;
+    for (let i = 0; i < 50 && response === undefined; i++) {
+      const got = await raw.poll({ ack: [] });
+      response = got.json.messages.find((m: { kind: string; re?: string }) => m.kind === 'response' && m.re === 'r1');
+    }
+    return { status: response?.status, code: (JSON.parse(response!.text) as { error?: { code: string } }).error?.code };
+  }
+
   it('a relayed call under Bob’s grant claiming to come from Carol is refused with ERR_WRONG_ISSUER', async () => {
     const c = await cluster({ pollHoldMs: 200 });
     probeRuns.count = 0;
     try {
       const raw = await RawClient.register(c.proxy, 'mallory@example.org');
-      const signAs = await grantSigner(c.grant);
-      const path = '/apply/Probe/pingBack';
-      const claims = newClaims<'call'>(c.alice.wallClock, {
-        aud: c.alice.id,
-        iss: c.carol.id,
-        method: 'PUT',
-        path,
-        body: billet(c.carol.id, 1, 'tok') as never,
-      });
-      const jws = await signAs('call', claims);
-      const sent = await raw.poll({ messages: [{ id: 'r1', kind: 'request', to: c.alice.id, path, jws }] });
-      expect(sent.json.results).to.deep.equal([{ id: 'r1' }]);
-      let response: { status: number; text: string } | undefined;
-      for (let i = 0; i < 50 && response === undefined; i++) {
-        const got = await raw.poll({ ack: [] });
-        response = got.json.messages.find((m: { kind: string; re?: string }) => m.kind === 'response' && m.re === 'r1');
-      }
-      expect(response?.status).to.equal(403);
-      expect((JSON.parse(response!.text) as { error: { code: string } }).error.code).to.equal('ERR_WRONG_ISSUER');
+      const answer = await relayed(c, raw, '/apply/Probe/pingBack', billet(c.carol.id, 1, 'tok'), c.carol.id);
+      expect(answer).to.deep.equal({ status: 403, code: 'ERR_WRONG_ISSUER' });
       expect(probeRuns.count).to.equal(0);
       expect(c.proxy.status().nodes.find((n) => n.id === c.carol.id)!.queued).to.equal(0);
+    } finally {
+      await closeAll(c.alice, c.bob, c.carol, c.proxy);
+    }
+  });
+
+  it('a relayed inbox poll is refused with ERR_BAD_REQUEST: through a proxy, messages come back through it', async () => {
+    const c = await cluster({ pollHoldMs: 200 });
+    try {
+      const raw = await RawClient.register(c.proxy, 'mallory@example.org');
+      expect(await relayed(c, raw, '/inbox', { ack: 0 }, raw.id)).to.deep.equal({
+        status: 400,
+        code: 'ERR_BAD_REQUEST',
+      });
     } finally {
       await closeAll(c.alice, c.bob, c.carol, c.proxy);
     }

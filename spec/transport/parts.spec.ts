@@ -13,7 +13,7 @@ import { Outbound, REQUESTS_PER_LINK } from '../../lib/transport/outbound.js';
 import { newClaims } from '../../lib/wire/claims.js';
 import { WireCodec } from '../../lib/wire/codec.js';
 import { flush, rejection } from '../fixtures/helpers.js';
-import { probeRuns, put, signRaw, twoNodes } from '../fixtures/remote.js';
+import { probeRuns, put, signRaw, withTwoNodes } from '../fixtures/remote.js';
 
 /** A link whose requests are answered only when the spec says so. */
 function heldLink(): { link: Link; sent: string[]; answerAll(): void } {
@@ -52,20 +52,6 @@ describe('Outbound.request(link, path, jws, { startedAt, timeout })', () => {
     expect(outbound.size).to.equal(0);
   });
 });
-
-/** Fresh nodes from `twoNodes()` for each test of the enclosing describe, closed after it. */
-function withTwoNodes(): Awaited<ReturnType<typeof twoNodes>> {
-  const current = {} as Awaited<ReturnType<typeof twoNodes>>;
-  beforeEach(async () => {
-    Object.assign(current, await twoNodes());
-    probeRuns.count = 0;
-  });
-  afterEach(async () => {
-    await current.alice.close();
-    await current.bob.close();
-  });
-  return current;
-}
 
 describe('WtdNode: what is kept per grant goes with the grant', () => {
   const nodes = withTwoNodes();

@@ -12,7 +12,7 @@ import { EXECUTIONS_PER_GRANT } from '../../lib/transport/executions.js';
 import { WireCodec } from '../../lib/wire/codec.js';
 import { newClaims, newMessageId } from '../../lib/wire/claims.js';
 import { flush, rejection } from '../fixtures/helpers.js';
-import { keyedNode, put, signRaw, probeRuns, twoNodes, Probe } from '../fixtures/remote.js';
+import { keyedNode, put, signRaw, probeRuns, withTwoNodes, Probe } from '../fixtures/remote.js';
 
 const plain = new WireCodec();
 
@@ -33,15 +33,7 @@ function claimsFor(alice: WtdNode, path: string, overrides: Record<string, unkno
 }
 
 describe('WtdNode: grants and signed remote calls', () => {
-  let nodes: Awaited<ReturnType<typeof twoNodes>>;
-  beforeEach(async () => {
-    nodes = await twoNodes();
-    probeRuns.count = 0;
-  });
-  afterEach(async () => {
-    await nodes.alice.close();
-    await nodes.bob.close();
-  });
+  const nodes = withTwoNodes();
 
   describe('RemoteNode.call(module, fn, args, options)', () => {
     it('calls an exported function and returns its result, plain data intact', async () => {
