@@ -351,6 +351,66 @@ export class RemoteError extends WtdError {
 }
 
 /**
+ * A remote call was sent and no answer came before its deadline, or the
+ * connection died after it was sent: the remote code **may have run**.
+ * Retry it only if running it twice is harmless (an idempotent function).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await remote.call('Bank', 'transfer', [from, to, 10]);
+ * } catch (err) {
+ *   if (err instanceof MaybeRanError) console.log('check the balance before trying again');
+ * }
+ * ```
+ */
+export class MaybeRanError extends WtdError {
+  constructor(target: string, why: string, options?: WtdErrorOptions) {
+    super(
+      'ERR_MAYBE_RAN',
+      `the call to ${target} was sent and ${why}: it may have run. Retry only if running it twice is harmless`,
+      options,
+    );
+  }
+}
+
+/**
+ * What became of a failed remote call, as far as its caller can know:
+ * - `'not_run'`: refused before running (grant, mission, rate, queue full,
+ *   node down before anything was sent, deadline passed before it started,
+ *   cancelled before it was handed over): safe to retry, anywhere;
+ * - `'ran'`: it ran and failed (`ERR_REMOTE_EXCEPTION` and the other codes
+ *   of a {@link RemoteError}), or it ran before and its answer is lost
+ *   (`ERR_ALREADY_RAN`);
+ * - `'maybe_ran'`: `ERR_MAYBE_RAN` (and an answer that could not be read,
+ *   `ERR_BAD_REPLY`).
+ */
+export type CallOutcome = 'not_run' | 'ran' | 'maybe_ran';
+
+/**
+ * Which of the three things happened to a remote call that failed with
+ * `err` (see {@link CallOutcome}). The rule in one sentence: a call that did
+ * not run may be retried anywhere; one that may have run, only if it is
+ * idempotent.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await remote.call('Maths', 'add', [1, 2]);
+ * } catch (err) {
+ *   if (outcomeOf(err) === 'not_run') await other.call('Maths', 'add', [1, 2]);
+ * }
+ * ```
+ */
+export function outcomeOf(err: unknown): CallOutcome {
+  if (err instanceof RemoteError) return 'ran';
+  if (!(err instanceof WtdError)) return 'maybe_ran';
+  if (err.code === 'ERR_MAYBE_RAN' || err.code === 'ERR_BAD_REPLY') return 'maybe_ran';
+  if (err.code === 'ERR_ALREADY_RAN') return 'ran';
+  return 'not_run';
+}
+
+/**
  * A call over the grant's rate (HTTP 429), in the callee and in the caller:
  * `retryAfterS` says when a token is free again.
  *

@@ -23,13 +23,15 @@ export {
   WireError,
   NodeDownError,
   RemoteError,
+  MaybeRanError,
+  outcomeOf,
   RateLimitedError,
   ProxyRefusal,
   DataDirLockedError,
   CommandError,
   formatReason,
 } from './errors.js';
-export type { WtdErrorOptions } from './errors.js';
+export type { WtdErrorOptions, CallOutcome } from './errors.js';
 export { ERROR_CODES, isErrorCode } from './error-codes.js';
 export type { ErrorCode } from './error-codes.js';
 

@@ -18,6 +18,8 @@ export {
   WireError,
   NodeDownError,
   RemoteError,
+  MaybeRanError,
+  outcomeOf,
   RateLimitedError,
   ProxyRefusal,
   DataDirLockedError,
@@ -26,4 +28,4 @@ export {
   ERROR_CODES,
   isErrorCode,
 } from '../../lib/index.js';
-export type { WtdErrorOptions, ErrorCode } from '../../lib/index.js';
+export type { WtdErrorOptions, ErrorCode, CallOutcome } from '../../lib/index.js';

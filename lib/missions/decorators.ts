@@ -14,6 +14,8 @@ export interface ExportRecord {
   isMethod: boolean;
   /** The arity declared in the decorator's options, if any; checked when loaded. */
   arity?: unknown;
+  /** Whether the decorator's options said running it twice is harmless. */
+  idempotent?: boolean;
 }
 
 /**
@@ -38,6 +40,13 @@ export interface ExportOptions {
    * a plain one, so declare it here: `{ arity: { min: 0, max: 1 } }`.
    */
   arity?: number | { min: number; max?: number };
+  /**
+   * Running it twice with the same arguments is harmless (a read, a
+   * computation, a write of the same value). A mission group retries a call
+   * that may have run (`ERR_MAYBE_RAN`) on another member only when the
+   * function is marked so; a reply says so to its caller. Default false.
+   */
+  idempotent?: boolean;
 }
 
 /**
@@ -70,6 +79,7 @@ export function WtdExport(mission: string, options: ExportOptions = {}) {
     const records: ExportRecord[] = Reflect.getOwnMetadata(EXPORTS_KEY, owner) ?? [];
     const record: ExportRecord = { mission, key, isStatic, isMethod: typeof descriptor?.value === 'function' };
     if (options?.arity !== undefined) record.arity = options.arity;
+    if (options?.idempotent === true) record.idempotent = true;
     records.push(record);
     Reflect.defineMetadata(EXPORTS_KEY, records, owner);
   };

@@ -28,6 +28,8 @@ export interface ExportedFunction {
   readonly path: string;
   /** How many arguments a call must pass; another number is refused before it runs (`ERR_BAD_ARITY`). */
   readonly arity: Arity;
+  /** Marked `{ idempotent: true }`: running it twice is harmless, so a group may retry a call that may have run. */
+  readonly idempotent: boolean;
   /** Calls the function with `this` bound as it was loaded. */
   readonly invoke: (...args: unknown[]) => unknown;
 }
@@ -229,6 +231,7 @@ export class MissionTable {
           name: r.key,
           path: `${module}/${r.key}`,
           arity: arityOf(fn as (...args: never[]) => unknown, r.arity, where),
+          idempotent: r.idempotent === true,
           invoke: (...args: unknown[]) => (fn as (...a: unknown[]) => unknown).apply(bound, args),
         });
       }

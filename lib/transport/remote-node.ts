@@ -34,6 +34,18 @@ export interface RemoteCallOptions {
   timeout?: number;
   /** The mission to act under; default: the first granted mission that covers the target. */
   mission?: string;
+  /**
+   * Aborting it gives the call up: `ERR_CALL_CANCELLED` if the other node
+   * had not been handed it yet (it did not run), else `ERR_MAYBE_RAN`.
+   */
+  signal?: AbortSignal;
+  /**
+   * Running it twice is harmless: a mission group may retry it on another
+   * member after `ERR_MAYBE_RAN`. Default: what the function's
+   * `@WtdExport` says (known from an earlier reply, or from the same class
+   * loaded on this node).
+   */
+  idempotent?: boolean;
 }
 
 /** @internal How a {@link RemoteNode} reaches its node, and with which keys. */
