@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import {
   MaybeRanError,
@@ -171,6 +174,28 @@ describe('a remote call runs at most once, and its caller learns which of three 
       // Alice's queue is delivered in order: once a later call ran, the one given up would have too.
       expect(await remote.call('Probe', 'touch', ['later'])).to.equal('later');
       expect(probeRuns.count).to.equal(1);
+    });
+
+    it('a node restarted after a call to it failed at its deadline never runs that call', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'wtd-restart-'));
+      let carol = await WtdNode.start({ name: 'carol', dataDir: dir, logger });
+      try {
+        carol.load(Probe);
+        await carol.joinProxy({ url: proxy.url, email: 'carol@example.org' });
+        const file = await carol.grant({ missions: ['probe'], rate: '100/s' });
+        await carol.close();
+        const remote = await bob.connect(file, { via: 'proxy' });
+        const err = await rejection(remote.call('Probe', 'touch', ['lost'], { timeout: 300 }));
+        expect([err.code, outcomeOf(err)]).to.deep.equal(['ERR_CALL_TIMEOUT', 'not_run']);
+        carol = await WtdNode.start({ name: 'carol', dataDir: dir, logger });
+        carol.load(Probe);
+        await carol.joinProxy({ url: proxy.url, email: 'carol@example.org' });
+        expect(await remote.call('Probe', 'touch', ['later'])).to.equal('later');
+        expect(probeRuns.count).to.equal(1);
+      } finally {
+        await carol.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('a call the node was handed already may have run: ERR_MAYBE_RAN at the deadline', async () => {
