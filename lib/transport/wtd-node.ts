@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { JWK } from 'jose';
 import { WtdError } from '../errors.js';
 import { missionTable, type LoadOptions, type MissionTable, type AnyClass } from '../missions/mission-table.js';
@@ -53,6 +54,11 @@ export class WtdNode extends Node {
   readonly publicJwk: JWK;
   /** The time of day this node signs and expires by. */
   readonly wallClock: WallClock;
+  /**
+   * A random id picked when this node started, sent with its pings: a
+   * proxy that sees another one for the same node id knows it restarted.
+   */
+  readonly incarnation: string = randomBytes(12).toString('base64url');
   readonly #parts: NodeParts;
   readonly #whereabouts: () => { address: string | null; proxy: string | null };
   readonly #store: GrantStore;
@@ -218,6 +224,7 @@ export class WtdNode extends Node {
       {
         identity,
         name: this.name,
+        incarnation: this.incarnation,
         clock: this.wallClock,
         logger: throttled(this.#parts.log, 'proxy'),
         offers: () => ({
