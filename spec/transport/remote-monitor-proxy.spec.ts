@@ -109,7 +109,7 @@ describe('Remote monitors through the proxy', () => {
     await alice.leaveProxy(); // Alice stops pinging: silent for the proxy's downAfterMs, she is down
     let settled = false;
     void down.then(() => (settled = true));
-    for (let step = 0; step < 4 && !settled; step++) {
+    for (let step = 0; step < 8 && !settled; step++) {
       clock.advance(1000);
       const at = clock.now();
       await Promise.race([down, proxy.until((s) => s.nodes.find((n) => n.id === bob.id)!.lastSeen >= at)]);
