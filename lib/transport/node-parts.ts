@@ -56,6 +56,7 @@ export function assembleParts(
     whereabouts: () => { address: string | null; proxy: string | null };
     outbox: OutboxLimits;
     maxMonitorsPerPeer?: number;
+    peerDownAfterMs?: number;
     /** Whether node `nodeId` can be reached now (a `monitorNode` of one that cannot is told `nodedown` at once). */
     known?: (nodeId: string) => boolean;
   },
@@ -81,6 +82,8 @@ export function assembleParts(
     logger: messagesLog,
     ...(deps.maxMonitorsPerPeer === undefined ? {} : { maxPerPeer: deps.maxMonitorsPerPeer }),
     ...(deps.known === undefined ? {} : { known: deps.known }),
+    ...(deps.peerDownAfterMs === undefined ? {} : { downAfterMs: deps.peerDownAfterMs }),
+    clock,
   });
   node._remoteMonitors = monitors;
   // A grant that ends takes its routes with it, and the monitors it carried say 'noconnection'.

@@ -36,6 +36,12 @@ export interface PidRoute {
   peer?: { kid: string; nodeId: string };
   /** Told when a monitor is set through this route (a direct connection then polls for the answer). */
   watching?(): void;
+  /**
+   * For a grantee that polls this node for its messages: how long, in ms,
+   * it has had no poll open here (0 while one is held); undefined when it
+   * does not poll (its messages are relayed).
+   */
+  silence?(): number | undefined;
 }
 
 /** A monitor signal as a route sends it: the reason not yet encoded. */

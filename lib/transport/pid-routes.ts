@@ -38,6 +38,8 @@ interface GrantOutbox {
   pumping: boolean;
   /** Ends the poll held for this grantee, if one is. */
   release: (() => void) | undefined;
+  /** When a poll of this grantee last started or ended (or the outbox was made), on the wall clock. */
+  lastPoll: number;
 }
 
 /**
@@ -174,6 +176,10 @@ export class PidRoutes {
       get peer() {
         return { kid: grantKid, nodeId: issuer() };
       },
+      silence: () => {
+        if (out.relay !== undefined || out.box.closed) return undefined;
+        return out.release !== undefined ? 0 : this.#clock.now() - out.lastPoll;
+      },
     };
   }
 
@@ -199,6 +205,7 @@ export class PidRoutes {
    */
   async poll(grantKid: string, spend: () => number, ack: number): Promise<OutboxMessage[]> {
     const out = this.#outbox(grantKid, spend);
+    out.lastPoll = this.#clock.now();
     out.box.ack(ack);
     this.#settled();
     out.release?.();
@@ -226,6 +233,7 @@ export class PidRoutes {
     } finally {
       timer?.cancel();
       if (out.release === mine) out.release = undefined;
+      out.lastPoll = this.#clock.now();
     }
   }
 
@@ -352,6 +360,7 @@ export class PidRoutes {
         relay: undefined,
         pumping: false,
         release: undefined,
+        lastPoll: this.#clock.now(),
       };
       this.#outboxes.set(grantKid, out);
     }

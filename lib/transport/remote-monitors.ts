@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { isErrorCode } from '../error-codes.js';
 import { WireError, WtdError } from '../errors.js';
+import { every, type ClockTimer, type WallClock } from '../runtime/clock.js';
 import { NodeDownMessage } from '../runtime/messages.js';
 import type { Logger, Node } from '../runtime/node.js';
 import { PROCESS, type Pid, type Ref } from '../runtime/pid.js';
@@ -84,6 +85,10 @@ export class RemoteMonitors implements RemoteMonitorHook {
   readonly #outByKid = new Map<string, Set<Outgoing>>();
   readonly #in = new Map<string, Map<string, Incoming>>();
   readonly #nodeWatches = new Map<Ref, { nodeId: string; proc: Process }>();
+  readonly #clock: WallClock | undefined;
+  readonly #downAfterMs: number;
+  /** Looks at the grantees that poll this node while monitors are held through them (see {@link #watchdog}). */
+  #watchdog: ClockTimer | undefined;
 
   constructor(deps: {
     node: Node;
@@ -92,7 +97,11 @@ export class RemoteMonitors implements RemoteMonitorHook {
     logger: Logger;
     maxPerPeer?: number;
     known?: (nodeId: string) => boolean;
+    clock?: WallClock;
+    downAfterMs?: number;
   }) {
+    this.#clock = deps.clock;
+    this.#downAfterMs = deps.downAfterMs ?? DEFAULT_PEER_DOWN_AFTER_MS;
     this.#node = deps.node;
     this.#pids = deps.pids;
     this.#codec = deps.codec;
@@ -134,6 +143,7 @@ export class RemoteMonitors implements RemoteMonitorHook {
     if (mine === undefined) this.#outByKid.set(peer.kid, new Set([o]));
     else mine.add(o);
     route.watching?.();
+    if (route.silence !== undefined) this.#watch();
     route.signal(id, { op: 'monitor', ref: o.wire, token }).catch((err: unknown) => this.#refused(o, err));
   }
 
@@ -151,6 +161,28 @@ export class RemoteMonitors implements RemoteMonitorHook {
     const mine = this.#outByKid.get(o.kid);
     mine?.delete(o);
     if (mine?.size === 0) this.#outByKid.delete(o.kid);
+    if (this.#out.size === 0) {
+      this.#watchdog?.cancel();
+      this.#watchdog = undefined;
+    }
+  }
+
+  /**
+   * While monitors are held on a grantee's pids: a grantee that polls this
+   * node for its messages keeps a poll open all the time, so one that has
+   * had none open for `downAfterMs` is down (it died, or its network did;
+   * a poll it held when it died counts until its hold ends).
+   */
+  #watch(): void {
+    if (this.#watchdog !== undefined || this.#clock === undefined) return;
+    this.#watchdog = every(this.#clock, Math.max(10, this.#downAfterMs / 3), () => {
+      for (const mine of [...this.#outByKid.values()]) {
+        const o = mine.values().next().value;
+        const silent = o?.route.silence?.();
+        if (o !== undefined && silent !== undefined && silent > this.#downAfterMs) this.nodeDown(o.nodeId);
+      }
+    });
+    this.#watchdog.unref?.();
   }
 
   #fire(o: Outgoing, reason: unknown): void {

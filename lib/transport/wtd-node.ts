@@ -90,6 +90,7 @@ export class WtdNode extends Node {
       whereabouts: this.#whereabouts,
       outbox: { ...DEFAULT_OUTBOX, ...options.outbox },
       ...(options.maxMonitorsPerPeer === undefined ? {} : { maxMonitorsPerPeer: options.maxMonitorsPerPeer }),
+      ...(options.peerDownAfterMs === undefined ? {} : { peerDownAfterMs: options.peerDownAfterMs }),
       known: (nodeId) =>
         this.directory().some((e) => e.id === nodeId) ||
         this.#parts.routes.knows(nodeId) ||

@@ -104,6 +104,11 @@ describe('Remote monitors through the proxy', () => {
     const worker = await remote.call<Pid>('Relayed', 'worker');
     const down = watch(bob, worker);
     const nodedown = watchNode(bob, alice.id);
+    const idle = bob.spawn(async (self) => {
+      await self.receive();
+    });
+    const dropped = bob.monitorNode(alice.id, idle);
+    expect([bob.demonitorNode(dropped), bob.demonitorNode(dropped)]).to.deep.equal([true, false]);
     await bob.onIdle();
     expect(alice.monitorCounts().in).to.equal(1);
     await alice.leaveProxy(); // Alice stops pinging: silent for the proxy's downAfterMs, she is down

@@ -17,7 +17,7 @@ import {
 } from '../../lib/index.js';
 import { newClaims } from '../../lib/wire/claims.js';
 import { WireCodec } from '../../lib/wire/codec.js';
-import { MemoryLogger } from '../fixtures/helpers.js';
+import { flush, MemoryLogger } from '../fixtures/helpers.js';
 import { put, withTwoNodes } from '../fixtures/remote.js';
 
 /** What Alice offers for these specs: processes to watch, and a watcher of the caller's. */
@@ -315,6 +315,42 @@ describe('Remote monitors: a node that goes down', () => {
       expect((await w.down).reason).to.equal('noconnection');
       const nd = await nodedown;
       expect([nd.tag, nd.node]).to.deep.equal(['nodedown', alice.id]);
+    } finally {
+      await alice.close();
+      await bob.close();
+    }
+  });
+
+  it('a direct grantee that keeps no poll open for peerDownAfterMs: its pids’ monitors say noconnection', async () => {
+    const clock = new ManualClock(Date.now());
+    const logger = new WaitingLogger();
+    const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:', logger, wallClock: clock });
+    const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:', logger, wallClock: clock });
+    try {
+      alice.load(Watched);
+      Watched.node = alice;
+      Watched.down = undefined;
+      await alice.listen({ port: 0 });
+      const grant = await alice.grant({ missions: ['probe'], rate: '1000/s' });
+      const remote = await bob.connect(grant);
+      const mine = bob.spawn(async (self) => {
+        await self.receive();
+      });
+      await remote.call('Watched', 'watch', [mine]);
+      await alice.onIdle();
+      expect(bob.monitorCounts().in).to.equal(1);
+      const nodedown = watchNode(alice, bob.id);
+      await bob.close(); // its poll is abandoned; Alice holds it until its hold ends
+      let settled = false;
+      void Watched.down!.then(() => (settled = true));
+      clock.advance(20_000);
+      await flush();
+      clock.advance(2900);
+      await flush();
+      expect(settled).to.equal(false);
+      clock.advance(1100);
+      expect((await Watched.down!).reason).to.equal('noconnection');
+      expect((await nodedown).node).to.equal(bob.id);
     } finally {
       await alice.close();
       await bob.close();
