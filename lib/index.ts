@@ -41,7 +41,7 @@ export type { NodeOptions, SpawnOptions, ProcessInfo, Logger } from './runtime/n
 export { Pid, Ref } from './runtime/pid.js';
 export { Process } from './runtime/process.js';
 export type { ProcessBody, Matcher, ProcessBehaviour } from './runtime/process.js';
-export { TIMEOUT, ExitMessage, DownMessage, isExit, isDown } from './runtime/messages.js';
+export { TIMEOUT, ExitMessage, DownMessage, NodeDownMessage, isExit, isDown, isNodeDown } from './runtime/messages.js';
 export type { Timeout, RegisteredName } from './runtime/messages.js';
 export { ManualClock, systemClock, systemWallClock } from './runtime/clock.js';
 export type { Clock, ClockTimer, WallClock } from './runtime/clock.js';

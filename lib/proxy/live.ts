@@ -4,6 +4,10 @@ import type { NodeRecord } from './store.js';
 export interface Live {
   record: NodeRecord;
   online: boolean;
+  /** Online, but silent for longer than `suspectAfterMs`. */
+  suspect: boolean;
+  /** The incarnation its pings carry (a new one is a restart). */
+  incarnation: string | undefined;
   /** Messages waiting for it, and what they cost: kept in step with the store (so an empty queue costs no query). */
   queued: number;
   queuedBytes: number;
@@ -25,6 +29,8 @@ export function live(record: NodeRecord, accepts = 0): Live {
   return {
     record,
     online: false,
+    suspect: false,
+    incarnation: undefined,
     queued: 0,
     queuedBytes: 0,
     shares: new Map(),

@@ -51,7 +51,15 @@ export interface ProxyOptions {
   maxPolls?: number;
   /** How long a poll is held when there is nothing to deliver, in ms. Default 20 s. */
   pollHoldMs?: number;
-  /** A node silent for longer than this is offline, in ms. Default 5 s. */
+  /**
+   * A node silent (no ping) for longer than this is listed as suspect
+   * (`status: 'suspect'`, still online: calls may still reach it), in ms.
+   * Default 2 s.
+   */
+  suspectAfterMs?: number;
+  /** A node silent for longer than this is down (offline: `nodedown` for every node that reads the directory), in ms. Default 3 s. */
+  downAfterMs?: number;
+  /** @deprecated The name `downAfterMs` had before; read when `downAfterMs` is not given. */
   offlineAfterMs?: number;
   /** Most registered nodes (`ERR_PROXY_FULL` for a new key). Default 10,000. */
   maxNodes?: number;
@@ -84,7 +92,7 @@ export interface ProxyOptions {
 
 /** Every bound and time of a proxy, defaults filled in. */
 export type ResolvedOptions = Required<
-  Omit<ProxyOptions, 'logger' | 'dataDir' | 'port' | 'host' | 'wallClock' | 'connections'>
+  Omit<ProxyOptions, 'logger' | 'dataDir' | 'port' | 'host' | 'wallClock' | 'connections' | 'offlineAfterMs'>
 >;
 
 /** The defaults, in one place: sized for a small machine (a few hundred MB of memory, an SD card). */
@@ -99,7 +107,8 @@ export const PROXY_DEFAULTS: Readonly<ResolvedOptions> = Object.freeze({
   messageTtlMs: MESSAGE_TTL_S * 1000,
   maxPolls: 1000,
   pollHoldMs: 20_000,
-  offlineAfterMs: 5000,
+  suspectAfterMs: 2000,
+  downAfterMs: 3000,
   maxNodes: 10_000,
   maxNodesPerSource: 32,
   forgetAfterMs: 30 * DAY_MS,
@@ -114,7 +123,7 @@ export const PROXY_DEFAULTS: Readonly<ResolvedOptions> = Object.freeze({
 export function resolveOptions(options: ProxyOptions): ResolvedOptions {
   const resolved = { ...PROXY_DEFAULTS };
   for (const name of Object.keys(PROXY_DEFAULTS) as (keyof ResolvedOptions)[]) {
-    const value = options[name];
+    const value = name === 'downAfterMs' ? (options.downAfterMs ?? options.offlineAfterMs) : options[name];
     if (value === undefined) continue;
     if (!(typeof value === 'number' && value > 0) || (name === 'senderShare' && value > 1)) {
       throw new RangeError(

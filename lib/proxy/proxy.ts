@@ -89,6 +89,7 @@ export class WtdProxy {
   readonly #startedAt: number;
   #server: Server | undefined;
   #sweeper: ClockTimer | undefined;
+  #liveness: ClockTimer | undefined;
   #url = '';
   #port = 0;
   // Checks waiting for a state of the proxy (see until), looked at after every change.
@@ -216,6 +217,7 @@ export class WtdProxy {
     if (server === undefined) return;
     this.#server = undefined;
     this.#sweeper?.cancel();
+    this.#liveness?.cancel();
     this.#relay.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -310,6 +312,11 @@ export class WtdProxy {
     this.#url = `http://${host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host}:${this.#port}`;
     this.#sweeper = every(this.#clock, 1000, () => this.#sweep());
     this.#sweeper.unref?.();
+    const { suspectAfterMs, downAfterMs } = this.#options;
+    this.#liveness = every(this.#clock, Math.max(10, Math.min(suspectAfterMs, downAfterMs, 2000) / 20), () =>
+      this.#checkLiveness(),
+    );
+    this.#liveness.unref?.();
   }
 
   /** The one pipeline for a signed request to the proxy, with `key` finding the key it names. */
@@ -403,15 +410,23 @@ export class WtdProxy {
   }
 
   #ping(live: Live, body: unknown): PingAnswer {
-    const { missions, accepts, address, since } = parsePingBody(body, this.#pingLimits);
+    const { missions, accepts, address, since, incarnation } = parsePingBody(body, this.#pingLimits);
     const record = live.record;
     const now = this.#clock.now();
+    // Another incarnation is a restart: readers of the directory see it as down, then up again.
+    const restarted = incarnation !== undefined && incarnation !== live.incarnation;
     const shown =
-      !live.online || record.address !== address || JSON.stringify(record.missions) !== JSON.stringify(missions);
+      !live.online ||
+      live.suspect ||
+      restarted ||
+      record.address !== address ||
+      JSON.stringify(record.missions) !== JSON.stringify(missions);
     record.missions = missions;
     record.address = address;
     record.lastSeen = now;
     live.online = true;
+    live.suspect = false;
+    if (incarnation !== undefined) live.incarnation = incarnation;
     const kids = digest(accepts);
     if (kids !== live.acceptsDigest) {
       this.#store.setAccepts(record.id, accepts);
@@ -434,7 +449,16 @@ export class WtdProxy {
     const n = this.#nodes.get(id);
     if (n === undefined) return undefined;
     const { name, missions, address, lastSeen } = n.record;
-    return { id, name, missions, address, online: n.online, lastSeen };
+    return {
+      id,
+      name,
+      missions,
+      address,
+      online: n.online,
+      ...(n.online ? { status: n.suspect ? ('suspect' as const) : ('up' as const) } : {}),
+      ...(n.incarnation === undefined ? {} : { incarnation: n.incarnation }),
+      lastSeen,
+    };
   }
 
   /** What the directory and the status show of `live` changed. */
@@ -458,7 +482,31 @@ export class WtdProxy {
   }
 
   /**
-   * Once a second: nodes silent too long go offline, nodes unseen for
+   * Ten times a second (a twentieth of the shorter of the two times, at most):
+   * an online node silent for `suspectAfterMs` is suspect, for
+   * `downAfterMs` down (offline). Each is one change of the directory.
+   */
+  #checkLiveness(): void {
+    const now = this.#clock.now();
+    const { suspectAfterMs, downAfterMs } = this.#options;
+    let changed = false;
+    for (const n of this.#nodes.values()) {
+      if (!n.online) continue;
+      const silent = now - n.record.lastSeen;
+      if (silent > downAfterMs) {
+        n.online = false;
+        n.suspect = false;
+      } else if (silent > suspectAfterMs && !n.suspect) {
+        n.suspect = true;
+      } else continue;
+      this.#shown(n);
+      changed = true;
+    }
+    if (changed) this.#changed();
+  }
+
+  /**
+   * Once a second: nodes unseen for
    * `forgetAfterMs` (or removed by `wtd proxy remove`) go, expired messages
    * are answered and dropped, old ids forgotten.
    */
@@ -466,10 +514,6 @@ export class WtdProxy {
     const now = this.#clock.now();
     const forgotten: string[] = [];
     for (const n of this.#nodes.values()) {
-      if (n.online && now - n.record.lastSeen > this.#options.offlineAfterMs) {
-        n.online = false;
-        this.#shown(n);
-      }
       const seen = Math.max(n.record.lastSeen, n.record.registeredAt);
       if (!n.online && now - seen > this.#options.forgetAfterMs) forgotten.push(n.record.id);
     }

@@ -15,6 +15,8 @@ export interface ProxyNodeStatus {
   id: string;
   name: string;
   online: boolean;
+  /** Online, but silent for longer than the proxy's `suspectAfterMs`. */
+  suspect: boolean;
   missions: string[];
   /** How many key ids it accepts messages under (its grants and peers; the ids are not shown). */
   accepts: number;
@@ -116,6 +118,7 @@ export function statusOf(
       id: n.record.id,
       name: n.record.name,
       online: n.online,
+      suspect: n.suspect,
       missions: n.record.missions,
       accepts: n.accepts,
       address: n.record.address,

@@ -118,3 +118,43 @@ export function isExit(msg: unknown, from?: Pid): msg is ExitMessage {
 export function isDown(msg: unknown, ref?: Ref): msg is DownMessage {
   return msg instanceof DownMessage && (ref === undefined || msg.ref === ref);
 }
+
+/**
+ * What a process that called `self.monitorNode(nodeId)` (or for which
+ * `node.monitorNode(nodeId, pid)` was called) receives when that node goes
+ * down: the proxy's directory says so (silent for its `downAfterMs`, or
+ * restarted), or this node could not reach it for `peerDownAfterMs`
+ * (OTP's `{nodedown, Node}`). Each monitor of a node fires once.
+ *
+ * @example
+ * ```ts
+ * self.monitorNode(aliceId);
+ * const msg = await self.receive(isNodeDown);
+ * console.log(`node ${msg.node} went down`);
+ * ```
+ */
+export class NodeDownMessage {
+  /** Always `'nodedown'`, for matching without `instanceof`. */
+  readonly tag = 'nodedown' as const;
+  /** The id of the node that went down. */
+  readonly node: string;
+  /** The reference `monitorNode` returned. */
+  readonly ref: Ref;
+  constructor(node: string, ref: Ref) {
+    this.node = node;
+    this.ref = ref;
+  }
+}
+
+/**
+ * True for a {@link NodeDownMessage}, optionally only one about node `nodeId`.
+ *
+ * @example
+ * ```ts
+ * self.monitorNode(aliceId);
+ * await self.receive((m) => isNodeDown(m, aliceId));
+ * ```
+ */
+export function isNodeDown(msg: unknown, nodeId?: string): msg is NodeDownMessage {
+  return msg instanceof NodeDownMessage && (nodeId === undefined || msg.node === nodeId);
+}

@@ -1,4 +1,4 @@
-import { NameError, NoProcError, formatReason } from '../errors.js';
+import { NameError, NoProcError, WtdError, formatReason } from '../errors.js';
 import { systemClock, type Clock } from './clock.js';
 import { Pid, PROCESS, Ref } from './pid.js';
 import {
@@ -6,8 +6,12 @@ import {
   isTimeoutValue,
   MAX_TIMEOUT,
   NameRef,
+  notLocal,
   Relations,
   Process,
+  RemoteTarget,
+  isRemotePid,
+  type RemoteMonitorHook,
   type ProcessBehaviour,
   type ProcessBody,
   type Watcher,
@@ -165,6 +169,8 @@ export class Node {
   readonly logger: Logger;
 
   /** @internal */ readonly _timers: TimerQueue;
+  /** @internal Monitors that cross to other nodes; set by the transport layer (a `WtdNode`). */
+  _remoteMonitors: RemoteMonitorHook | undefined = undefined;
   // Invariant: a process is in #procs from spawn until its exit, and in
   // #names (under its _name) from register until unregister or exit.
   // #live holds every live process, each at its own _slot; removal swaps the
@@ -194,6 +200,7 @@ export class Node {
    * the process starts on the scheduler's next turn.
    */
   spawn(body: ProcessBody | ProcessBehaviour, options?: SpawnOptions): Pid {
+    if (options?.link instanceof Pid && isRemotePid(options.link)) throw notLocal(options.link);
     let proc: Process;
     if (typeof body === 'function') {
       proc = new Process(this, ++this.#nextId, body as ProcessBody, null, undefined);
@@ -455,6 +462,14 @@ export class Node {
 
   /** @internal Sets a monitor for `watcher` on `target`; a dead target reports `noproc` at once. */
   _monitor(watcher: Watcher, target: Pid | string): Ref {
+    const hook = this._remoteMonitors;
+    if (hook !== undefined && target instanceof Pid && isRemotePid(target)) {
+      const ref = new Ref(new RemoteTarget(target, watcher, hook));
+      hook.monitor(ref, target);
+      if (watcher instanceof Process && (ref._owner as RemoteTarget).active)
+        (watcher._monitoring ??= new Set()).add(ref);
+      return ref;
+    }
     const proc = this._lookup(target);
     const item: RegisteredName | undefined = typeof target === 'string' ? { name: target, node: this.name } : undefined;
     const ref = item === undefined ? new Ref(proc) : new NameRef(proc, item);
@@ -469,12 +484,31 @@ export class Node {
 
   /** @internal Removes a monitor; true if it was still active. */
   _demonitor(ref: Ref, watcher: Watcher): boolean {
+    const remote = ref._owner;
+    if (remote instanceof RemoteTarget) {
+      if (!remote.active || remote.watcher !== watcher) return false;
+      remote.active = false;
+      if (watcher instanceof Process) watcher._monitoring?.delete(ref);
+      remote.hook.demonitor(ref);
+      return true;
+    }
     const target = ref._owner as Process | undefined;
     const monitors = target?._monitors;
     // Only the watcher may take its monitor down; the monitored side cannot.
     if (monitors === undefined || monitors === null || monitors.get(ref) !== watcher) return false;
     if (watcher instanceof Process) watcher._monitoring?.delete(ref);
     return monitors.delete(ref);
+  }
+
+  /** @internal A monitor of node `nodeId` for `proc`; only a node that talks to others has any. */
+  _monitorNode(proc: Process, nodeId: string): Ref {
+    const hook = this._remoteMonitors;
+    if (hook === undefined) {
+      throw new WtdError('ERR_NOT_SUPPORTED', `node ${this.name} talks to no other node: make it a WtdNode`);
+    }
+    const ref = new Ref(undefined);
+    hook.monitorNode(ref, nodeId, proc);
+    return ref;
   }
 
   /** @internal */

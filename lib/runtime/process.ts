@@ -1,9 +1,9 @@
 /* eslint-disable @typescript-eslint/no-this-alias -- module state records which process is running or about to wait, so the hot path allocates no closures. */
-import { NoProcError } from '../errors.js';
+import { NoProcError, WtdError } from '../errors.js';
 import { DEFAULT_MAX_MAILBOX, Mailbox } from './mailbox.js';
 import { DownMessage, ExitMessage, TIMEOUT, type RegisteredName, type Timeout } from './messages.js';
 import type { Node, SpawnOptions } from './node.js';
-import { Pid, Ref } from './pid.js';
+import { NODE_ID, Pid, Ref } from './pid.js';
 import type { Timed } from './timer-queue.js';
 import { scheduler } from './scheduler.js';
 
@@ -64,6 +64,48 @@ export interface ProcessBehaviour {
 /** Anything a monitor can report to. @internal */
 export interface Watcher {
   _down(ref: Ref, pid: Pid | RegisteredName, reason: unknown): void;
+}
+
+/**
+ * What a node that talks to other nodes does for monitors that cross to
+ * them: the transport layer fills it in (the runtime knows nothing of the
+ * wire). `monitor` may throw (a bound); it reports later through
+ * {@link fireRemote}.
+ * @internal
+ */
+export interface RemoteMonitorHook {
+  monitor(ref: Ref, pid: Pid): void;
+  demonitor(ref: Ref): void;
+  monitorNode(ref: Ref, nodeId: string, watcher: Process): void;
+  demonitorNode(ref: Ref): boolean;
+}
+
+/** The target of a monitor on a process of another node (a `Ref`'s owner). @internal */
+export class RemoteTarget {
+  active = true;
+  constructor(
+    readonly pid: Pid,
+    readonly watcher: Watcher,
+    readonly hook: RemoteMonitorHook,
+  ) {}
+}
+
+/**
+ * @internal Fires a monitor on a process of another node, once: its
+ * watcher receives a `DOWN` with `reason`. False if it had fired or was
+ * taken down already.
+ */
+export function fireRemote(ref: Ref, reason: unknown): boolean {
+  const target = ref._owner;
+  if (!(target instanceof RemoteTarget) || !target.active) return false;
+  target.active = false;
+  target.watcher._down(ref, target.pid, reason);
+  return true;
+}
+
+/** @internal True for a pid that came from another node over the wire. */
+export function isRemotePid(pid: Pid): boolean {
+  return pid[NODE_ID] !== undefined;
 }
 
 /**
@@ -442,6 +484,7 @@ export class Process {
    */
   link(pid: Pid): void {
     if (!(pid instanceof Pid)) throw new TypeError(`link(pid) expects a Pid, got ${describe(pid)}`);
+    if (isRemotePid(pid)) throw notLocal(pid);
     this.node._link(this, pid);
   }
 
@@ -467,13 +510,37 @@ export class Process {
   /**
    * Starts watching `target`: when it exits this process receives a
    * {@link DownMessage} carrying the returned reference (at once, with
-   * reason `'noproc'`, if it is already dead).
+   * reason `'noproc'`, if it is already dead). `target` may be a pid of
+   * another node that came over the wire: its node tells this one when it
+   * exits (with its reason, a string if it cannot travel), and the `DOWN`
+   * says `'noconnection'` if that node goes down or the grant that carried
+   * the pid ends first.
    */
   monitor(target: Pid | string): Ref {
     if (!(target instanceof Pid) && typeof target !== 'string') {
       throw new TypeError(`monitor(target) expects a Pid or a registered name, got ${describe(target)}`);
     }
     return this.node._monitor(this, target);
+  }
+
+  /**
+   * Watches node `nodeId` (a node id, as in the proxy's directory): when it
+   * goes down this process receives a {@link NodeDownMessage} (OTP's
+   * `monitor_node(Node, true)`). Only on a node that talks to others
+   * (a `WtdNode`); each call sets one monitor, which fires once.
+   */
+  monitorNode(nodeId: string): Ref {
+    if (typeof nodeId !== 'string' || nodeId.length === 0) {
+      throw new TypeError(`monitorNode(nodeId) expects a node id, got ${describe(nodeId)}`);
+    }
+    return this.node._monitorNode(this, nodeId);
+  }
+
+  /** Stops a monitor {@link monitorNode} set; false if it had fired already. */
+  demonitorNode(ref: Ref): boolean {
+    if (!(ref instanceof Ref))
+      throw new TypeError(`demonitorNode(ref) expects the Ref monitorNode() returned, got ${describe(ref)}`);
+    return this.node._remoteMonitors?.demonitorNode(ref) ?? false;
   }
 
   /**
@@ -744,7 +811,15 @@ export class Process {
     const monitoring = this._monitoring;
     if (monitoring !== null) {
       this._monitoring = null;
-      for (const ref of monitoring) (ref._owner as Process | undefined)?._monitors?.delete(ref);
+      for (const ref of monitoring) {
+        const target = ref._owner;
+        if (target instanceof RemoteTarget) {
+          if (target.active) {
+            target.active = false;
+            target.hook.demonitor(ref);
+          }
+        } else (target as Process | undefined)?._monitors?.delete(ref);
+      }
     }
   }
 
@@ -809,6 +884,14 @@ export class NameRef extends Ref {
   ) {
     super(owner);
   }
+}
+
+/** @internal Links stay local: a stranger's crash must not kill a process here. */
+export function notLocal(pid: Pid): WtdError {
+  return new WtdError(
+    'ERR_NOT_LOCAL',
+    `${pid} is a process of another node: links stay local (monitor it instead, with monitor(pid))`,
+  );
 }
 
 /** @internal Fails with `NoProcError` when `pid` does not name a live local process. */

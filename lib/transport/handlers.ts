@@ -15,6 +15,7 @@ import type { NodeIdentity } from './identity.js';
 import type { Link } from './link.js';
 import type { PidRegistry, PidRoute } from './pid-registry.js';
 import type { PidRoutes } from './pid-routes.js';
+import { parseMonitorBody, type RemoteMonitors } from './remote-monitors.js';
 import { errorBody } from './refusals.js';
 
 /** A call that passed authentication: its claims, the grant it came under and that grant's key. */
@@ -70,6 +71,7 @@ export class RequestHandlers {
   readonly #codec: NodeCodec;
   readonly #identity: NodeIdentity;
   readonly #clock: WallClock;
+  readonly #monitors: RemoteMonitors | undefined;
   // For pids in a message from a peer this node keeps no context for:
   // messages to them cannot go anywhere (dropped, as Erlang drops messages
   // to an unreachable node), and the owner is told why.
@@ -86,7 +88,9 @@ export class RequestHandlers {
     identity: NodeIdentity;
     clock: WallClock;
     logger: Logger;
+    monitors?: RemoteMonitors;
   }) {
+    this.#monitors = deps.monitors;
     this.#node = deps.node;
     this.#missions = deps.missions;
     this.#gate = deps.gate;
@@ -163,6 +167,24 @@ export class RequestHandlers {
     }
     const context = this.#routes.context(r.kid) ?? { sender: handed.sender, route: this.#noRoute };
     if (!this.#node._sendRemote(handed.pid, this.#codec.decode(body.msg as Encoded, context))) throw mailboxFull();
+    return { status: 204 };
+  }
+
+  /**
+   * `PUT /monitor/<id>`: a monitor signal from a peer that may send pid
+   * messages here (see {@link RemoteMonitors}): a monitor request for a pid
+   * handed to it, its demonitor, or the news that a pid of its own, which
+   * this node monitors, exited.
+   */
+  monitor(r: PidRequest, params: Record<string, string>): Answer {
+    const id = Number(params.id);
+    if (!Number.isSafeInteger(id)) parseMonitorBody(null);
+    const body = parseMonitorBody(r.claims.body);
+    const context = this.#routes.context(r.kid);
+    if (context === undefined || this.#monitors === undefined) {
+      throw new WireError('ERR_PID_NOT_GRANTED', 403, 'this node keeps nothing of yours to monitor');
+    }
+    this.#monitors.receive(r.kid, id, body, context);
     return { status: 204 };
   }
 

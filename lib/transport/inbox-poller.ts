@@ -29,6 +29,12 @@ export interface InboxPollerDeps {
   logger: Logger;
   /** Delivers one message taken from the inbox to a local pid. */
   receive(m: InboxMessage): void;
+  /** Told once when the polled node refuses the grant (401/403): nothing will come this way again. */
+  ended?(): void;
+  /** Told once an outage has lasted `downAfterMs`: polls kept failing (the node is down, or cannot be reached). */
+  unreachable?(): void;
+  /** How long polls may fail before `unreachable`, in ms. Default 3000. */
+  downAfterMs?: number;
 }
 
 /**
@@ -45,6 +51,7 @@ export class InboxPoller {
   #running = false;
   #stopped = false;
   #retry: ClockTimer | undefined;
+  #outage: ClockTimer | undefined;
   readonly #abort = new AbortController();
 
   constructor(deps: InboxPollerDeps) {
@@ -62,6 +69,7 @@ export class InboxPoller {
   stop(): void {
     this.#stopped = true;
     this.#retry?.cancel();
+    this.#outage?.cancel();
     this.#abort.abort();
   }
 
@@ -73,6 +81,8 @@ export class InboxPoller {
         await this.#pollOnce();
         wait = RETRY_MS;
         failing = false;
+        this.#outage?.cancel();
+        this.#outage = undefined;
       } catch (err) {
         if (this.#stopped) return;
         if (err instanceof WireError && (err.status === 401 || err.status === 403)) {
@@ -81,11 +91,17 @@ export class InboxPoller {
             `stopped polling node ${this.#deps.peerId} for messages: ${err.message} [${err.code}]`,
           );
           this.#stopped = true;
+          this.#outage?.cancel();
+          this.#deps.ended?.();
           return;
         }
         // Logged once per outage; tried again, less and less often.
         if (!failing) {
           this.#deps.logger.error(`could not poll node ${this.#deps.peerId} for messages: ${(err as Error).message}`);
+          // Still failing when the down time has passed: whoever watches that node hears it is down.
+          this.#outage = this.#deps.clock.setTimer(() => {
+            if (!this.#stopped) this.#deps.unreachable?.();
+          }, this.#deps.downAfterMs ?? 3000);
         }
         failing = true;
         await new Promise<void>((resolve) => {

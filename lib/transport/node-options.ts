@@ -25,6 +25,18 @@ export interface WtdNodeOptions extends NodeOptions {
    * counted (see {@link WtdNode.outboxStats}).
    */
   outbox?: Partial<OutboxLimits>;
+  /**
+   * Most monitors one peer may hold on this node's processes (more:
+   * refused, `ERR_TOO_MANY_MONITORS`), and this node on one peer's (more:
+   * `monitor` throws `ERR_TOO_MANY_MONITORS`). Default 1000.
+   */
+  maxMonitorsPerPeer?: number;
+  /**
+   * How long a node this one called directly may fail to answer its polls
+   * before monitors of it and of its processes fire (`nodedown`,
+   * `'noconnection'`), in ms. Default 3000.
+   */
+  peerDownAfterMs?: number;
   /** The time of day for what is signed, expires or is rate limited. Default: the system's. */
   wallClock?: WallClock;
   /**

@@ -19,6 +19,7 @@ import { Outbound } from './outbound.js';
 import { PidRegistry } from './pid-registry.js';
 import { PidRoutes } from './pid-routes.js';
 import { RefusalLog } from './refusal-log.js';
+import { parseMonitorBody, RemoteMonitors } from './remote-monitors.js';
 import { Dispatcher } from './server.js';
 
 /** The parts a {@link WtdNode} is a facade over, each with the few things it needs. */
@@ -33,6 +34,8 @@ export interface NodeParts {
   issuer: GrantIssuer;
   refusals: RefusalLog;
   dispatcher: Dispatcher;
+  /** Monitors that cross to other nodes, both ways (the runtime's hook for them). */
+  monitors: RemoteMonitors;
   /** Delivers a message taken from another node's inbox to a local pid handed to that node (key id `kid`). */
   receive(kid: string, m: InboxMessage, context: CodecContext): void;
   /** The node's log for what strangers cause (refused connections, cut-off requests, failed requests): throttled. */
@@ -53,6 +56,10 @@ export function assembleParts(
     clock: WallClock;
     whereabouts: () => { address: string | null; proxy: string | null };
     outbox: OutboxLimits;
+    maxMonitorsPerPeer?: number;
+    peerDownAfterMs?: number;
+    /** Whether node `nodeId` can be reached now (a `monitorNode` of one that cannot is told `nodedown` at once). */
+    known?: (nodeId: string) => boolean;
   },
 ): NodeParts {
   const { store, clock } = deps;
@@ -69,7 +76,22 @@ export function assembleParts(
   const routes = new PidRoutes({ codec, clock, logger: messagesLog, nodeId: identity.id, outbox: deps.outbox });
   const executions = new Executions();
   const refusals = new RefusalLog(clock);
-  const gate = new GrantGate(store, clock, (kid) => routes.forget(kid));
+  const monitors = new RemoteMonitors({
+    node,
+    pids,
+    codec,
+    logger: messagesLog,
+    ...(deps.maxMonitorsPerPeer === undefined ? {} : { maxPerPeer: deps.maxMonitorsPerPeer }),
+    ...(deps.known === undefined ? {} : { known: deps.known }),
+    ...(deps.peerDownAfterMs === undefined ? {} : { downAfterMs: deps.peerDownAfterMs }),
+    clock,
+  });
+  node._remoteMonitors = monitors;
+  // A grant that ends takes its routes with it, and the monitors it carried say 'noconnection'.
+  const gate = new GrantGate(store, clock, (kid) => {
+    routes.forget(kid);
+    monitors.peerGone(kid);
+  });
   const issuer = new GrantIssuer({
     store,
     identity,
@@ -89,6 +111,7 @@ export function assembleParts(
     identity,
     clock,
     logger: node.logger,
+    monitors,
   });
   const dispatcher = new Dispatcher({
     nodeId: identity.id,
@@ -103,9 +126,27 @@ export function assembleParts(
   });
   const outbound = new Outbound(clock);
   const receive = (kid: string, m: InboxMessage, context: CodecContext): void => {
+    if (m.ctl !== undefined) {
+      monitors.receiveEntry(kid, m.id, parseMonitorBody({ ...m.ctl, token: m.token, reason: m.msg }), context);
+      return;
+    }
     const handed = pids.accept(m.id, m.token, kid);
     if (handed === undefined || !handed.sender.valid()) throw new Error('it names a pid not handed to that node');
     if (!node._sendRemote(handed.pid, codec.decode(m.msg, context))) throw new Error(`${handed.pid}'s mailbox is full`);
   };
-  return { identity, codec, replay, routes, gate, executions, outbound, issuer, refusals, dispatcher, receive, log };
+  return {
+    identity,
+    codec,
+    replay,
+    routes,
+    gate,
+    executions,
+    outbound,
+    issuer,
+    refusals,
+    dispatcher,
+    monitors,
+    receive,
+    log,
+  };
 }

@@ -1,4 +1,5 @@
 import type { ClockTimer, WallClock } from '../runtime/clock.js';
+import type { MonitorControl } from '../wire/claims.js';
 import type { Encoded } from '../wire/codec.js';
 
 /**
@@ -31,6 +32,8 @@ export interface OutboxMessage {
   id: number;
   token: string;
   msg: Encoded;
+  /** Set for a monitor signal: `msg` is its reason. */
+  ctl?: MonitorControl;
 }
 
 interface Queued extends OutboxMessage {
@@ -86,13 +89,13 @@ export class Outbox {
   }
 
   /** Queues `msg` for pid `id`; false (and counted) when the outbox is full or closed. */
-  push(id: number, token: string, msg: Encoded): boolean {
+  push(id: number, token: string, msg: Encoded, ctl?: MonitorControl): boolean {
     const bytes = JSON.stringify(msg).length;
     if (this.#closed || this.#queue.length >= this.#limits.maxMessages || this.#bytes + bytes > this.#limits.maxBytes) {
       this.#dropped++;
       return false;
     }
-    this.#queue.push({ seq: ++this.#seq, id, token, msg, bytes, paid: false });
+    this.#queue.push({ seq: ++this.#seq, id, token, msg, bytes, paid: false, ...(ctl === undefined ? {} : { ctl }) });
     this.#bytes += bytes;
     this.#wake();
     return true;
@@ -129,7 +132,7 @@ export class Outbox {
         }
         q.paid = true;
       }
-      out.push({ seq: q.seq, id: q.id, token: q.token, msg: q.msg });
+      out.push({ seq: q.seq, id: q.id, token: q.token, msg: q.msg, ...(q.ctl === undefined ? {} : { ctl: q.ctl }) });
       bytes += q.bytes;
     }
     return out;

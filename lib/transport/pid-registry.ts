@@ -26,10 +26,35 @@ interface Handed {
 export interface PidRoute {
   /** Sends `msg` to pid `id` on the remote node, proving the right to with `token`. Fire and forget. */
   sendToPid(id: number, token: string, msg: unknown): void;
+  /**
+   * Sends a monitor signal about pid `id` the same way; resolves once it is
+   * on its way (through an outbox) or accepted (a request), rejects with
+   * the refusal. Absent: this route carries no monitors.
+   */
+  signal?(id: number, signal: RouteSignal): Promise<void>;
+  /** Who is at the other end: the key id its signals are signed under here, and its node id. */
+  peer?: { kid: string; nodeId: string };
+  /** Told when a monitor is set through this route (a direct connection then polls for the answer). */
+  watching?(): void;
+  /**
+   * For a grantee that polls this node for its messages: how long, in ms,
+   * it has had no poll open here (0 while one is held); undefined when it
+   * does not poll (its messages are relayed).
+   */
+  silence?(): number | undefined;
+}
+
+/** A monitor signal as a route sends it: the reason not yet encoded. */
+export interface RouteSignal {
+  op: 'monitor' | 'demonitor' | 'down';
+  ref: string;
+  token: string;
+  reason?: unknown;
+  refused?: string;
 }
 
 /** A stand-in for a process on another node: sending to it sends over the wire. */
-class RemoteMailbox {
+export class RemoteMailbox {
   constructor(
     readonly route: PidRoute,
     readonly id: number,

@@ -2,12 +2,14 @@ import type { KeyObject } from 'node:crypto';
 import PQueue from 'p-queue';
 import type { ClockTimer, WallClock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/node.js';
-import { newClaims } from '../wire/claims.js';
+import { formatReason } from '../errors.js';
+import { newClaims, type MonitorBody, type MonitorControl } from '../wire/claims.js';
+import type { Encoded } from '../wire/codec.js';
 import type { CodecContext, NodeCodec } from './codec-context.js';
 import type { Signer } from './identity.js';
 import type { Link } from './link.js';
 import { DEFAULT_OUTBOX, Outbox, type OutboxLimits, type OutboxMessage, type OutboxStats } from './outbox.js';
-import type { PidRoute } from './pid-registry.js';
+import type { PidRoute, RouteSignal } from './pid-registry.js';
 import { refusalFrom } from './refusals.js';
 
 /** How long a message to a remote pid may take to be accepted. */
@@ -36,6 +38,8 @@ interface GrantOutbox {
   pumping: boolean;
   /** Ends the poll held for this grantee, if one is. */
   release: (() => void) | undefined;
+  /** When a poll of this grantee last started or ended (or the outbox was made), on the wall clock. */
+  lastPoll: number;
 }
 
 /**
@@ -82,6 +86,12 @@ export class PidRoutes {
   /** The node id a peer's messages must carry as `iss`. */
   issuer(kid: string): string | undefined {
     return this.#peers.get(kid)?.iss;
+  }
+
+  /** Whether some peer allowed to send pid messages here sends as node `nodeId`. */
+  knows(nodeId: string): boolean {
+    for (const peer of this.#peers.values()) if (peer.iss === nodeId) return true;
+    return false;
   }
 
   /** The key ids of the peers allowed to send pid messages here. */
@@ -142,6 +152,7 @@ export class PidRoutes {
   routeTo(grantKid: string, spend: () => number, valid: () => boolean, relay?: RelayBack): PidRoute {
     const out = this.#outbox(grantKid, spend);
     if (relay !== undefined) out.relay = relay;
+    const issuer = (): string => this.issuer(grantKid) ?? '';
     return {
       sendToPid: (id, token, msg) => {
         if (out.box.closed || !valid()) return;
@@ -149,6 +160,25 @@ export class PidRoutes {
         if (context === undefined) return;
         if (!out.box.push(id, token, this.#codec.encode(msg, context))) return;
         if (out.relay !== undefined) this.#pump(out);
+      },
+      // Monitor signals to the grantee wait in the same outbox, in order with the messages.
+      signal: async (id, sig) => {
+        const context = this.context(grantKid);
+        if (out.box.closed || !valid() || context === undefined) return;
+        const ctl: MonitorControl = {
+          op: sig.op,
+          ref: sig.ref,
+          ...(sig.refused === undefined ? {} : { refused: sig.refused }),
+        };
+        if (!out.box.push(id, sig.token, this.encodeReason(sig.reason ?? null, context), ctl)) return;
+        if (out.relay !== undefined) this.#pump(out);
+      },
+      get peer() {
+        return { kid: grantKid, nodeId: issuer() };
+      },
+      silence: () => {
+        if (out.relay !== undefined || out.box.closed) return undefined;
+        return out.release !== undefined ? 0 : this.#clock.now() - out.lastPoll;
       },
     };
   }
@@ -175,6 +205,7 @@ export class PidRoutes {
    */
   async poll(grantKid: string, spend: () => number, ack: number): Promise<OutboxMessage[]> {
     const out = this.#outbox(grantKid, spend);
+    out.lastPoll = this.#clock.now();
     out.box.ack(ack);
     this.#settled();
     out.release?.();
@@ -202,6 +233,7 @@ export class PidRoutes {
     } finally {
       timer?.cancel();
       if (out.release === mine) out.release = undefined;
+      out.lastPoll = this.#clock.now();
     }
   }
 
@@ -235,6 +267,31 @@ export class PidRoutes {
     return this.#queue(link).add(() => this.#put(link, aud, id, token, body, signer));
   }
 
+  /**
+   * PUT /monitor/<id> over `link`, in order with the pid messages on it:
+   * a monitor signal, its reason encoded in `context` now. A refusal
+   * rejects with the callee's code.
+   */
+  signal(link: Link, aud: string, id: number, sig: RouteSignal, context: CodecContext, signer: Signer): Promise<void> {
+    const body: MonitorBody = {
+      op: sig.op,
+      ref: sig.ref,
+      token: sig.token,
+      ...(sig.reason === undefined ? {} : { reason: this.encodeReason(sig.reason, context) }),
+      ...(sig.refused === undefined ? {} : { refused: sig.refused }),
+    };
+    return this.#queue(link).add(() => this.#putSignal(link, aud, id, body, signer));
+  }
+
+  /** An exit reason for the wire: encoded as it is, or as a string when it cannot travel (an Error, a function). */
+  encodeReason(reason: unknown, context: CodecContext): Encoded {
+    try {
+      return this.#codec.encode(reason, context);
+    } catch {
+      return this.#codec.encode(formatReason(reason), context);
+    }
+  }
+
   /** Resolves once every message handed to {@link send} was accepted or refused, and every outbox is empty. */
   async onIdle(): Promise<void> {
     for (;;) {
@@ -247,6 +304,13 @@ export class PidRoutes {
   async #put(link: Link, aud: string, id: number, token: string, msg: unknown, signer: Signer): Promise<void> {
     const path = `/pid/${id}`;
     const body = { token, msg };
+    const claims = newClaims<'pid'>(this.#clock, { aud, iss: this.#iss, method: 'PUT', path, body } as never);
+    const res = await link.request(path, await signer('pid', claims), PID_SEND_TIMEOUT_MS);
+    if (res.status !== 204) throw refusalFrom(res);
+  }
+
+  async #putSignal(link: Link, aud: string, id: number, body: MonitorBody, signer: Signer): Promise<void> {
+    const path = `/monitor/${id}`;
     const claims = newClaims<'pid'>(this.#clock, { aud, iss: this.#iss, method: 'PUT', path, body } as never);
     const res = await link.request(path, await signer('pid', claims), PID_SEND_TIMEOUT_MS);
     if (res.status !== 204) throw refusalFrom(res);
@@ -267,9 +331,11 @@ export class PidRoutes {
           const { link, aud, signer } = out.relay;
           for (const m of batch) {
             if (out.box.closed) break;
-            await this.#put(link, aud, m.id, m.token, m.msg, signer).catch((err: unknown) =>
-              this.#undelivered(aud, m.id, err),
-            );
+            const sent =
+              m.ctl === undefined
+                ? this.#put(link, aud, m.id, m.token, m.msg, signer)
+                : this.#putSignal(link, aud, m.id, { ...m.ctl, token: m.token, reason: m.msg }, signer);
+            await sent.catch((err: unknown) => this.#undelivered(aud, m.id, err));
             out.box.ack(m.seq);
             this.#settled();
           }
@@ -294,6 +360,7 @@ export class PidRoutes {
         relay: undefined,
         pumping: false,
         release: undefined,
+        lastPoll: this.#clock.now(),
       };
       this.#outboxes.set(grantKid, out);
     }

@@ -42,6 +42,8 @@ export interface JoinOptions {
 export interface ProxyClientDeps {
   identity: NodeIdentity;
   name: string;
+  /** The node's incarnation: a random id picked when it started, sent with every ping (the proxy tells a restart by it). */
+  incarnation?: string;
   clock: WallClock;
   logger: Logger;
   /**
@@ -242,6 +244,7 @@ export class ProxyClient {
       const body: PingBody = {
         name: this.#deps.name,
         ...offers,
+        ...(this.#deps.incarnation === undefined ? {} : { incarnation: this.#deps.incarnation }),
         ...(this.#directory.cursor === undefined ? {} : { since: this.#directory.cursor }),
       };
       const answer = (await this.#signed(path, body)) as PingAnswer;

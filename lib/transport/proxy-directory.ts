@@ -7,7 +7,9 @@ export type DirectoryListener = (entry: DirectoryEntry) => void;
 /**
  * A node's view of its proxy's directory, kept up to date from the changes
  * each ping brings (a page at a time), with `nodeup` and `nodedown` as
- * nodes come and go. A reset (the proxy did not know the cursor) is read
+ * nodes come and go. A node the proxy calls suspect stays listed (no
+ * `nodedown`); one listed with another incarnation restarted: `nodedown`
+ * then `nodeup`. A reset (the proxy did not know the cursor) is read
  * whole before it replaces the view, so that only real changes are told.
  */
 export class DirectoryView {
@@ -64,7 +66,11 @@ export class DirectoryView {
       return;
     }
     this.#entries.set(entry.id, entry);
-    if (known === undefined) this.#emit('nodeup', entry);
+    if (known !== undefined && known.incarnation !== undefined && entry.incarnation !== known.incarnation) {
+      // It restarted between two pings: what ran there before is gone.
+      this.#emit('nodedown', { ...known, online: false });
+      this.#emit('nodeup', entry);
+    } else if (known === undefined) this.#emit('nodeup', entry);
   }
 
   #emit(event: 'nodeup' | 'nodedown', entry: DirectoryEntry): void {

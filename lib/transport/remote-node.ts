@@ -71,6 +71,10 @@ export interface RemoteDeps {
   logger: Logger;
   /** Delivers a message that came back for one of our pids, sent by the node whose key id is `kid`. */
   receive(kid: string, m: InboxMessage, context: CodecContext): void;
+  /** Told when the grant ends (`peerGone`) or the node stops answering (`nodeDown`): monitors through it fire. */
+  monitors?: { peerGone(kid: string): void; nodeDown(nodeId: string): void };
+  /** How long a direct node's polls may fail before it counts as down, in ms. Default 3000. */
+  peerDownAfterMs?: number;
 }
 
 /**
@@ -137,6 +141,14 @@ export class RemoteNode {
         if (this.#closed) return;
         deps.routes.deliver(conn.link, conn.nodeId, id, token, msg, this.#context, signer);
       },
+      // Monitor signals go the same way, signed with the grant's key; the node's `down` notices come
+      // back as messages to our pids do (the inbox poll, which a monitor starts, or relayed).
+      signal: async (id, sig) => {
+        if (this.#closed) throw new WireError('ERR_UNKNOWN_KEY', 401, 'this connection is closed');
+        await deps.routes.signal(conn.link, conn.nodeId, id, sig, this.#context, signer);
+      },
+      peer: { kid: conn.nodeKid, nodeId: conn.nodeId },
+      watching: conn.via === 'direct' ? () => this.#poller().start() : undefined,
     };
     // Our pids in calls are handed to the remote node; its pids come back through this connection.
     // Straight to its address, messages to our pids come back as answers to a poll we open once we
@@ -166,6 +178,9 @@ export class RemoteNode {
       clock,
       logger,
       receive: (m) => receive(conn.nodeKid, m, this.#context),
+      ended: () => this.#deps.monitors?.peerGone(conn.nodeKid),
+      unreachable: () => this.#deps.monitors?.nodeDown(conn.nodeId),
+      ...(this.#deps.peerDownAfterMs === undefined ? {} : { downAfterMs: this.#deps.peerDownAfterMs }),
     });
     return this.#polling;
   }
@@ -226,6 +241,7 @@ export class RemoteNode {
   _close(): void {
     this.#closed = true;
     this.#polling?.stop();
+    this.#deps.monitors?.peerGone(this.#conn.nodeKid);
   }
 
   #request(path: string, args: unknown[], options: RemoteCallOptions, cast: boolean): Promise<unknown> {
@@ -261,7 +277,12 @@ export class RemoteNode {
     });
     if (res.status === 202 && cast) return undefined;
     if (res.contentType.startsWith('application/jose')) return this.#readReply(res.text, claims.id, path);
-    throw refusalFrom(res);
+    const refusal = refusalFrom(res);
+    // The grant ended: the monitors it carried will hear nothing more (their DOWN says 'noconnection').
+    if (refusal.code === 'ERR_GRANT_REVOKED' || refusal.code === 'ERR_GRANT_EXPIRED') {
+      this.#deps.monitors?.peerGone(conn.nodeKid);
+    }
+    throw refusal;
   }
 
   // Paths whose replies said the function is idempotent (bounded: the first ones seen).

@@ -46,7 +46,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
 
 /** A route of the apply tree, matched from a request path. */
 export interface RouteMatch {
-  name: 'apply' | 'behaviour' | 'pid' | 'inbox';
+  name: 'apply' | 'behaviour' | 'pid' | 'inbox' | 'monitor';
   kind: MessageKind;
   params: Record<string, string>;
 }
@@ -56,6 +56,7 @@ const ROUTES: { name: RouteMatch['name']; kind: MessageKind; keys: string[] }[] 
   { name: 'behaviour', kind: 'call', keys: ['mission', 'name', 'op'] },
   { name: 'pid', kind: 'pid', keys: ['id'] },
   { name: 'inbox', kind: 'call', keys: [] },
+  { name: 'monitor', kind: 'pid', keys: ['id'] },
 ];
 
 /** Matches `/apply/<module>/<function>`, `/behaviour/<mission>/<name>/<op>`, `/pid/<id>` or `/inbox`; undefined otherwise. */
@@ -126,7 +127,7 @@ function checkRelayedIssuer(iss: string, arrival: Arrival): void {
 }
 
 const NOT_FOUND = (): WireError =>
-  new WireError('ERR_NOT_FOUND', 404, 'no such route; use PUT /apply, /behaviour, /pid or /inbox');
+  new WireError('ERR_NOT_FOUND', 404, 'no such route; use PUT /apply, /behaviour, /pid, /monitor or /inbox');
 
 /**
  * Runs every signed request, whatever carried it (the node's HTTP server or
@@ -197,6 +198,7 @@ export class Dispatcher {
       // A grantee's messages spend its grant's rate before they reach a mailbox.
       const grant = d.gate.grantOf(kid);
       if (grant !== undefined) d.gate.takeMessage(grant);
+      if (route.name === 'monitor') return answered(d.handlers.monitor({ claims, kid }, route.params));
       return answered(d.handlers.pid({ claims, kid }, route.params));
     }
     const { claims, found, admit } = await authenticate(jws, {

@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import type { JWK } from 'jose';
-import { WtdError } from '../errors.js';
+import { NoProcError, WtdError } from '../errors.js';
+import type { Pid, Ref } from '../runtime/pid.js';
 import { missionTable, type LoadOptions, type MissionTable, type AnyClass } from '../missions/mission-table.js';
 import { every, epochSeconds, systemWallClock, type ClockTimer, type WallClock } from '../runtime/clock.js';
 import { Node, type Logger } from '../runtime/node.js';
@@ -53,6 +55,11 @@ export class WtdNode extends Node {
   readonly publicJwk: JWK;
   /** The time of day this node signs and expires by. */
   readonly wallClock: WallClock;
+  /**
+   * A random id picked when this node started, sent with its pings: a
+   * proxy that sees another one for the same node id knows it restarted.
+   */
+  readonly incarnation: string = randomBytes(12).toString('base64url');
   readonly #parts: NodeParts;
   readonly #whereabouts: () => { address: string | null; proxy: string | null };
   readonly #store: GrantStore;
@@ -63,6 +70,7 @@ export class WtdNode extends Node {
   #pruner: ClockTimer | undefined;
   #closed = false;
   #proxy: ProxyClient | undefined;
+  readonly #peerDownAfterMs: number | undefined;
 
   private constructor(options: WtdNodeOptions, store: GrantStore, keys: KeyPair, lock: DataDirLock | undefined) {
     super(options);
@@ -81,7 +89,14 @@ export class WtdNode extends Node {
       clock: this.wallClock,
       whereabouts: this.#whereabouts,
       outbox: { ...DEFAULT_OUTBOX, ...options.outbox },
+      ...(options.maxMonitorsPerPeer === undefined ? {} : { maxMonitorsPerPeer: options.maxMonitorsPerPeer }),
+      ...(options.peerDownAfterMs === undefined ? {} : { peerDownAfterMs: options.peerDownAfterMs }),
+      known: (nodeId) =>
+        this.directory().some((e) => e.id === nodeId) ||
+        this.#parts.routes.knows(nodeId) ||
+        [...this.#remotes].some((r) => r.nodeId === nodeId),
     });
+    this.#peerDownAfterMs = options.peerDownAfterMs;
     this.id = this.#parts.identity.id;
     this.publicJwk = keys.publicJwk;
     this.#listener = new Listener(
@@ -236,11 +251,12 @@ export class WtdNode extends Node {
       throw new WtdError('ERR_ALREADY_JOINED', `node ${this.name} already joined the proxy at ${this.#proxy.url}`);
     }
     this.#takeLock();
-    const { identity, routes, dispatcher } = this.#parts;
+    const { identity, routes, dispatcher, monitors } = this.#parts;
     this.#proxy = await ProxyClient.join(
       {
         identity,
         name: this.name,
+        incarnation: this.incarnation,
         clock: this.wallClock,
         logger: throttled(this.#parts.log, 'proxy'),
         offers: () => ({
@@ -252,6 +268,8 @@ export class WtdNode extends Node {
       },
       options,
     );
+    // A node the directory says went down (silent too long, or restarted): its monitors fire.
+    this.#proxy.on('nodedown', (entry) => monitors.nodeDown(entry.id));
   }
 
   /**
@@ -307,6 +325,50 @@ export class WtdNode extends Node {
   off(event: 'nodeup' | 'nodedown', listener: (entry: DirectoryEntry) => void): this {
     this.#proxy?.off(event, listener);
     return this;
+  }
+
+  // ---------------------------------------------------------------- monitors of nodes
+
+  /**
+   * Watches node `nodeId` for process `pid` (OTP's `monitor_node(Node,
+   * true)`, made for another process): when the node goes down, `pid`
+   * receives a {@link NodeDownMessage} `{ tag: 'nodedown', node, ref }`,
+   * once. Down means: the proxy's directory says so (silent for its
+   * `downAfterMs`, or it restarted), or this node called it directly and
+   * its polls failed for `peerDownAfterMs`. A node that cannot be reached
+   * now (not in the directory, no connection to it) is down at once. A
+   * process's own `self.monitorNode(nodeId)` does the same.
+   *
+   * @example
+   * ```ts
+   * const ref = bob.monitorNode(alice.id, watcher);
+   * // in watcher: await self.receive((m) => isNodeDown(m, alice.id));
+   * bob.demonitorNode(ref);
+   * ```
+   */
+  monitorNode(nodeId: string, pid: Pid): Ref {
+    const proc = this._lookup(pid);
+    if (proc === undefined) throw new NoProcError(pid);
+    return proc.monitorNode(nodeId);
+  }
+
+  /**
+   * How many monitors cross to other nodes now: held by this node's
+   * processes on other nodes' (`out`), by other nodes on this node's
+   * (`in`), and of nodes (`nodes`).
+   *
+   * @example
+   * ```ts
+   * bob.monitorCounts(); // => { out: 1, in: 0, nodes: 0 }
+   * ```
+   */
+  monitorCounts(): { out: number; in: number; nodes: number } {
+    return this.#parts.monitors.held;
+  }
+
+  /** Stops a monitor {@link monitorNode} set; false if it had fired already. */
+  demonitorNode(ref: Ref): boolean {
+    return this.#parts.monitors.demonitorNode(ref);
   }
 
   // ---------------------------------------------------------------- grants
@@ -373,6 +435,8 @@ export class WtdNode extends Node {
         clock: this.wallClock,
         logger: throttled(this.#parts.log, 'messages'),
         receive,
+        monitors: this.#parts.monitors,
+        ...(this.#peerDownAfterMs === undefined ? {} : { peerDownAfterMs: this.#peerDownAfterMs }),
       },
       conn,
     );

@@ -80,6 +80,34 @@ export interface InboxMessage {
   id: number;
   token: string;
   msg: Encoded;
+  /** Set for a monitor signal (see {@link MonitorBody}) rather than a message: `msg` is then its reason. */
+  ctl?: MonitorControl;
+}
+
+/** Which monitor signal an outbox entry is, beside its pid id, token and encoded reason. */
+export interface MonitorControl {
+  op: 'monitor' | 'demonitor' | 'down';
+  ref: string;
+  /** For a `down` that answers a monitor request the sender refused: the refusal's code. */
+  refused?: string;
+}
+
+/**
+ * A monitor signal between two nodes, about pid `<id>` of the path (`PUT
+ * /monitor/<id>`, or an inbox entry with `ctl`). `monitor` and `demonitor`
+ * name a pid of the receiver, with the token it was handed to the sender
+ * with; `ref` is the sender's name for the monitor. `down` tells the
+ * receiver that pid `<id>` of the sender, which it monitors as `ref`,
+ * exited with `reason` (or that its monitor request was `refused`).
+ */
+export interface MonitorBody extends MonitorControl {
+  token: string;
+  reason?: Encoded;
+}
+
+/** `PUT /monitor/<id>`: a monitor signal, signed as a pid message is (the same peers, the same keys). */
+export interface MonitorClaims extends RequestClaims {
+  body: MonitorBody;
 }
 
 /** `PUT /pid/<id>`: a message to a pid that was handed over, with the token that proves it was. */

@@ -47,6 +47,12 @@ export interface PingBody {
   address: string | null;
   /** The `cursor` of the last directory answer it read; absent for the whole directory. */
   since?: string;
+  /**
+   * A random id the node picked when it started: a ping with another one
+   * for a node the proxy knows is a restart (its processes, and monitors on
+   * them, are gone). Letters, digits, `_` and `-`, at most 64.
+   */
+  incarnation?: string;
 }
 
 /**
@@ -66,6 +72,14 @@ export interface DirectoryEntry {
   /** Where it can be reached directly, if it listens; null for a node behind a router. */
   address: string | null;
   online: boolean;
+  /**
+   * For a node online: `'up'`, or `'suspect'` once it has been silent for
+   * the proxy's `suspectAfterMs` (it is still listed; `downAfterMs` takes it
+   * offline). Absent from a proxy that does not tell.
+   */
+  status?: 'up' | 'suspect';
+  /** The incarnation of its last ping: another one means it restarted. */
+  incarnation?: string;
   /** Epoch ms of the ping that made this entry: when it came online, changed its offer, or was last seen. */
   lastSeen: number;
 }
@@ -158,6 +172,7 @@ const MISSION = /^[a-z][a-z0-9_]{0,63}$/;
 /** A key id: an RFC 7638 thumbprint, base64url. */
 const KID = /^[A-Za-z0-9_-]{1,128}$/;
 const CURSOR = /^[A-Za-z0-9_.-]{1,64}$/;
+const INCARNATION = /^[A-Za-z0-9_-]{1,64}$/;
 
 function bad(message: string): never {
   throw new WireError('ERR_PROXY_BAD_REQUEST', 400, message);
@@ -209,12 +224,16 @@ export function parsePingBody(body: unknown, limits: PingLimits = PING_LIMITS): 
   if (Array.isArray(accepts) && accepts.length > limits.accepts) {
     tooLarge(`a ping names at most ${limits.accepts} accepted key ids`);
   }
+  if (b.incarnation !== undefined && (typeof b.incarnation !== 'string' || !INCARNATION.test(b.incarnation))) {
+    bad('a ping’s incarnation is 1 to 64 letters, digits, _ or -');
+  }
   const ping: PingBody = {
     name: typeof b.name === 'string' ? b.name : '',
     missions: strings(missions, limits.missions, 'missions', MISSION),
     accepts: strings(accepts, limits.accepts, 'accepted key ids', KID),
     address: typeof b.address === 'string' && ADDRESS.test(b.address) ? b.address : null,
     ...(typeof b.since === 'string' && CURSOR.test(b.since) ? { since: b.since } : {}),
+    ...(b.incarnation === undefined ? {} : { incarnation: b.incarnation }),
   };
   if (Buffer.byteLength(JSON.stringify(ping)) > limits.bytes) tooLarge(`a ping is at most ${limits.bytes} bytes`);
   return ping;
