@@ -433,8 +433,8 @@ export class WtdProxy {
   #entry(id: string): DirectoryEntry | undefined {
     const n = this.#nodes.get(id);
     if (n === undefined) return undefined;
-    const { name, missions, address, lastSeen } = n.record;
-    return { id, name, missions, address, online: n.online, lastSeen };
+    const { name, missions, address, lastSeen, publicJwk } = n.record;
+    return { id, name, missions, address, online: n.online, lastSeen, publicJwk };
   }
 
   /** What the directory and the status show of `live` changed. */

@@ -36,14 +36,21 @@ export class Executions {
     return queue.add(() => work(waited), { throwOnTimeout: true });
   }
 
-  /** How many grants have work running or waiting. */
   /** True when grant `kid` has as many requests waiting as it may: a new one would be refused. */
   full(kid: string): boolean {
     return (this.#queues.get(kid)?.size ?? 0) >= WAITING_PER_GRANT;
   }
 
+  /** How many grants have work running or waiting. */
   get size(): number {
     return this.#queues.size;
+  }
+
+  /** How many requests run user code or wait to, under every grant: the load a probe reports. */
+  get busy(): number {
+    let n = 0;
+    for (const q of this.#queues.values()) n += q.pending + q.size;
+    return n;
   }
 
   /** Resolves once no request runs or waits under any grant. */

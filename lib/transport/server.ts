@@ -45,7 +45,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
 
 /** A route of the apply tree, matched from a request path. */
 export interface RouteMatch {
-  name: 'apply' | 'behaviour' | 'pid' | 'inbox';
+  name: 'apply' | 'behaviour' | 'pid' | 'inbox' | 'probe';
   kind: MessageKind;
   params: Record<string, string>;
 }
@@ -55,9 +55,10 @@ const ROUTES: { name: RouteMatch['name']; kind: MessageKind; keys: string[] }[] 
   { name: 'behaviour', kind: 'call', keys: ['mission', 'name', 'op'] },
   { name: 'pid', kind: 'pid', keys: ['id'] },
   { name: 'inbox', kind: 'call', keys: [] },
+  { name: 'probe', kind: 'call', keys: [] },
 ];
 
-/** Matches `/apply/<module>/<function>`, `/behaviour/<mission>/<name>/<op>`, `/pid/<id>` or `/inbox`; undefined otherwise. */
+/** Matches `/apply/<module>/<function>`, `/behaviour/<mission>/<name>/<op>`, `/pid/<id>`, `/inbox` or `/probe`; undefined otherwise. */
 export function matchRoute(path: string): RouteMatch | undefined {
   const parts = path.split('/');
   if (parts[0] !== '') return undefined;
@@ -212,6 +213,8 @@ export class Dispatcher {
         relayed: arrival.relayed !== undefined,
       });
     }
+    if (route.name === 'probe')
+      return d.handlers.probe({ claims, grant: found.grant, epoch: found.epoch, key: found.key });
     const request = {
       claims,
       grant: found.grant,

@@ -1,0 +1,575 @@
+import { CallTimeoutError, WtdError, outcomeOf } from '../errors.js';
+import { BEHAVIOUR_OP_TABLE, camelCase, type BehaviourKind, type BehaviourOp } from '../missions/behaviour-ops.js';
+import type { MissionTable } from '../missions/mission-table.js';
+import { every, type ClockTimer, type WallClock } from '../runtime/clock.js';
+import type { Logger } from '../runtime/node.js';
+import { importPublic, shortId } from '../security/keys.js';
+import type { DirectoryEntry } from '../wire/relay.js';
+import type { ConnectOptions, ConnectTarget } from './connect.js';
+import type { ContactCard } from './contact-card.js';
+import type { GrantFile } from './grant-issuer.js';
+import { leastBusy, rendezvous, RoundRobin, type PickStrategy } from './group-pick.js';
+import type { BehaviourClient, RemoteCallOptions, RemoteNode } from './remote-node.js';
+
+/**
+ * Options of {@link WtdNode.group}.
+ *
+ * @example
+ * ```ts
+ * const maths = bob.group('maths', { members: [aliceGrant, carolGrant], pick: 'round-robin' });
+ * ```
+ */
+export interface GroupOptions {
+  /** How a call with no `key` picks its member. Default `'least-busy'`. */
+  pick?: PickStrategy;
+  /**
+   * More candidates, connected to when the group is made: grant files, or
+   * nodes that granted this node's key. Every node this node connected to
+   * (with {@link WtdNode.connect}) is a candidate too.
+   */
+  members?: (GrantFile | ConnectTarget | ContactCard)[];
+  /** Take candidates from the directory of the proxy this node joined (reached with this node's key). Default true. */
+  directory?: boolean;
+  /** How often a sidelined member or a candidate not yet verified is probed, in ms. Default 1000. */
+  probeEveryMs?: number;
+  /**
+   * The retry budget, a token bucket: each call adds `ratio` of a token,
+   * each retry on another member spends one, at most `max` are kept (and
+   * the bucket starts full). Default `{ ratio: 0.1, max: 20 }`.
+   */
+  retryBudget?: { ratio?: number; max?: number };
+}
+
+/**
+ * Options of a group's call: those of {@link RemoteCallOptions} (`timeout`
+ * is the one deadline every attempt shares), and `key`, which sends calls
+ * with the same key to the same member (rendezvous hashing).
+ *
+ * @example
+ * ```ts
+ * await group.call('Cache', 'get', ['user:42'], { key: 'user:42', timeout: 2000 });
+ * ```
+ */
+export interface GroupCallOptions extends RemoteCallOptions {
+  /** Calls with the same key go to the same member while it stays a member. */
+  key?: string;
+}
+
+/**
+ * A member of a {@link MissionGroup} as the group sees it now.
+ *
+ * @example
+ * ```ts
+ * group.on('member_down', (m: GroupMember) => console.log(m.nodeId, m.state)); // 'sidelined' or 'left'
+ * ```
+ */
+export interface GroupMember {
+  /** The member's node id. */
+  readonly nodeId: string;
+  /** How its calls go: straight to its address, or through the proxy. */
+  readonly via: 'direct' | 'proxy';
+  /** This node's calls to it in flight now. */
+  readonly inFlight: number;
+  /** The requests it reported running or waiting at its last probe. */
+  readonly load: number;
+  /** A moving average of its answers' round trips, in ms (what least-busy picking weighs calls in flight by). */
+  readonly latencyMs: number;
+  /**
+   * `'up'` (takes calls), `'sidelined'` (a transport error: no new calls
+   * until a probe passes), `'left'` (its grant ended or was refused).
+   */
+  readonly state: 'up' | 'sidelined' | 'left';
+}
+
+/**
+ * The answer of {@link MissionGroup.multicall}: each member's result or
+ * error (OTP `rpc:multicall`'s good and bad replies).
+ *
+ * @example
+ * ```ts
+ * const { good, bad }: GroupMulticallResult<number> = await group.multicall('Stats', 'count', []);
+ * ```
+ */
+export interface GroupMulticallResult<R = unknown> {
+  good: { nodeId: string; value: R }[];
+  bad: { nodeId: string; error: unknown }[];
+}
+
+/** @internal What a group needs of its node. */
+export interface GroupHost {
+  readonly id: string;
+  readonly wallClock: WallClock;
+  readonly missions: MissionTable;
+  readonly logger: Logger;
+  /** The remotes the node made so far. */
+  remotes(): Iterable<RemoteNode>;
+  connect(target: GrantFile | ConnectTarget | ContactCard, options?: ConnectOptions): Promise<RemoteNode>;
+  /** The proxy directory, or undefined when the node joined none. */
+  directory(): DirectoryEntry[] | undefined;
+  onDirectory(event: 'nodeup' | 'nodedown', listener: (e: DirectoryEntry) => void): void;
+  offDirectory(event: 'nodeup' | 'nodedown', listener: (e: DirectoryEntry) => void): void;
+}
+
+/** Refusals that say the grant itself is gone: the member leaves at once. */
+const GRANT_ENDED = new Set(['ERR_GRANT_REVOKED', 'ERR_UNKNOWN_KEY', 'ERR_GRANT_EXPIRED']);
+/** Refusals of a probe that say this node may not call that one under the mission: never a member. */
+const NOT_A_MEMBER = new Set([
+  ...GRANT_ENDED,
+  'ERR_MISSION_NOT_GRANTED',
+  'ERR_PROXY_NOT_ACCEPTED',
+  'ERR_WRONG_ISSUER',
+  'ERR_NOT_FOUND',
+]);
+/** Errors that say the member could not be reached or did not answer: sidelined until a probe passes. */
+const TRANSPORT = new Set([
+  'ERR_NODE_DOWN',
+  'ERR_MAYBE_RAN',
+  'ERR_CALL_TIMEOUT',
+  'ERR_BAD_REPLY',
+  'ERR_PROXY_EXPIRED',
+  'ERR_PROXY_NOT_REGISTERED',
+]);
+/** Not-run failures that are the caller's doing: every member would refuse them alike, so none is tried again. */
+const CALLERS_FAULT = new Set(['ERR_NOT_SERIALIZABLE', 'ERR_BAD_ARITY', 'ERR_BAD_ARGUMENTS', 'ERR_CALL_CANCELLED']);
+
+/** How much of a new round trip goes into a member's moving average. */
+const LATENCY_WEIGHT = 0.2;
+
+class Member implements GroupMember {
+  inFlight = 0;
+  load = 0;
+  latencyMs = 1;
+  state: GroupMember['state'] = 'up';
+  constructor(readonly remote: RemoteNode) {}
+  get nodeId(): string {
+    return this.remote.nodeId;
+  }
+  get via(): 'direct' | 'proxy' {
+    return this.remote.via;
+  }
+}
+
+type Listener = (member: GroupMember) => void;
+
+/**
+ * The nodes that granted this node a mission, as one: each call goes to one
+ * member, picked least-busy (or round-robin, or by `key`), and moves to
+ * another within the same deadline when it was refused before running or
+ * its member is down. A call that may have run (`ERR_MAYBE_RAN`) moves only
+ * when its function is idempotent; one that ran and failed never does.
+ *
+ * Members: every node this node holds a grant from that covers the mission
+ * and that answers a signed probe saying so: the nodes it connected to,
+ * those in `options.members`, and the nodes of the proxy directory that
+ * advertise the mission and granted it to this node's key. A node that
+ * advertises the mission without granting it is never one. Each member
+ * keeps its own grant, rate and revocation; a member whose grant is refused
+ * leaves at once (`member_down`, state `'left'`); one that cannot be reached
+ * is sidelined (`member_down`, `'sidelined'`) until a probe, every
+ * `probeEveryMs`, passes (`member_up`).
+ *
+ * Errors: `ERR_NO_MEMBERS` when no member takes calls; otherwise the last
+ * member's error, as a {@link RemoteNode} throws it.
+ *
+ * @example
+ * ```ts
+ * const maths = bob.group('maths', { members: [aliceGrant, carolGrant] });
+ * await maths.call('Maths', 'add', [1, 2]); // => 3, on whichever member is least busy
+ * await maths.call('Cache', 'get', ['k'], { key: 'k' }); // always the same member for 'k'
+ * const { good, bad } = await maths.multicall('Maths', 'version', []);
+ * maths.on('member_down', (m) => console.log(`${m.nodeId} ${m.state}`));
+ * ```
+ */
+export class MissionGroup {
+  /** The mission every member granted. */
+  readonly mission: string;
+  readonly #host: GroupHost;
+  readonly #options: GroupOptions;
+  readonly #members = new Map<string, Member>();
+  // Remotes weighed (a member, refused, or waiting for a probe), with their first probe: each is weighed once.
+  readonly #seen = new WeakMap<RemoteNode, Promise<void>>();
+  // Candidates whose probe failed for a reason that may pass (down, busy): probed again each tick.
+  readonly #pending = new Set<RemoteNode>();
+  readonly #listeners = { member_up: new Set<Listener>(), member_down: new Set<Listener>() };
+  readonly #roundRobin = new RoundRobin();
+  readonly #ticker: ClockTimer;
+  readonly #ratio: number;
+  readonly #maxTokens: number;
+  #tokens: number;
+  #ready: Promise<void>;
+  #closed = false;
+  #directoryOn = false;
+
+  /** @internal */
+  constructor(host: GroupHost, mission: string, options: GroupOptions = {}) {
+    this.#host = host;
+    this.mission = mission;
+    this.#options = options;
+    this.#ratio = options.retryBudget?.ratio ?? 0.1;
+    this.#maxTokens = options.retryBudget?.max ?? 20;
+    this.#tokens = this.#maxTokens;
+    const probeEvery = options.probeEveryMs ?? 1000;
+    if (!(probeEvery > 0)) throw new RangeError(`probeEveryMs must be a number of ms > 0, got ${String(probeEvery)}`);
+    this.#ticker = every(host.wallClock, probeEvery, () => void this.#tick());
+    this.#ticker.unref?.();
+    const first: Promise<unknown>[] = [...host.remotes()].map((r) => this.#weigh(r));
+    for (const target of options.members ?? []) {
+      first.push(
+        host.connect(target).then(
+          (r) => this.#weigh(r),
+          (err: unknown) => host.logger.error(`group ${mission}: a member could not be connected to: ${String(err)}`),
+        ),
+      );
+    }
+    first.push(this._attachDirectory());
+    this.#ready = Promise.all(first).then(() => undefined);
+  }
+
+  /** Resolves once every candidate known when the group was made has been probed once. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** The members now, sidelined ones included (not those that left). */
+  members(): GroupMember[] {
+    return [...this.#members.values()].map((m) => ({
+      nodeId: m.nodeId,
+      via: m.via,
+      inFlight: m.inFlight,
+      load: m.load,
+      latencyMs: m.latencyMs,
+      state: m.state,
+    }));
+  }
+
+  /** Calls `listener` with a member that joined or came back (`member_up`), or was sidelined or left (`member_down`). */
+  on(event: 'member_up' | 'member_down', listener: (member: GroupMember) => void): this {
+    this.#listeners[event].add(listener);
+    return this;
+  }
+
+  /** Stops calling a listener given to {@link on}. */
+  off(event: 'member_up' | 'member_down', listener: (member: GroupMember) => void): this {
+    this.#listeners[event].delete(listener);
+    return this;
+  }
+
+  /** Calls `module.fn(...args)` on one member, failing over as the class doc says. */
+  async call<R = unknown>(
+    module: string,
+    fn: string,
+    args: unknown[] = [],
+    options: GroupCallOptions = {},
+  ): Promise<R> {
+    const idempotent = options.idempotent ?? this.#idempotent(module, fn);
+    return (await this.#run((r, o) => r.call(module, fn, args, o), options, idempotent)) as R;
+  }
+
+  /** Runs `module.fn(...args)` on one member without waiting for its result; a cast that may have run is never sent again. */
+  async cast(module: string, fn: string, args: unknown[] = [], options: GroupCallOptions = {}): Promise<void> {
+    await this.#run((r, o) => r.cast(module, fn, args, o), options, false);
+  }
+
+  /** Calls `module.fn(...args)` on every member at once, each with the whole timeout, none retried. */
+  async multicall<R = unknown>(
+    module: string,
+    fn: string,
+    args: unknown[] = [],
+    options: RemoteCallOptions = {},
+  ): Promise<GroupMulticallResult<R>> {
+    await this.#ready;
+    const members = [...this.#members.values()];
+    const settled = await Promise.allSettled(
+      members.map((m) => this.#attempt(m, () => m.remote.call<R>(module, fn, args, options))),
+    );
+    const result: GroupMulticallResult<R> = { good: [], bad: [] };
+    settled.forEach((s, i) => {
+      const nodeId = members[i]!.nodeId;
+      if (s.status === 'fulfilled') result.good.push({ nodeId, value: s.value });
+      else result.bad.push({ nodeId, error: s.reason });
+    });
+    return result;
+  }
+
+  /** The GenServer registered as `name` on the members, exposed under the group's mission: `call`, `cast`. */
+  genServer(name: string): BehaviourClient<'gen_server'> {
+    return this.behaviour('gen_server', name);
+  }
+
+  /** The GenStatem registered as `name` on the members. */
+  genStatem(name: string): BehaviourClient<'gen_statem'> {
+    return this.behaviour('gen_statem', name);
+  }
+
+  /** The GenFsm registered as `name` on the members. */
+  genFsm(name: string): BehaviourClient<'gen_fsm'> {
+    return this.behaviour('gen_fsm', name);
+  }
+
+  /** The GenEvent manager registered as `name` on the members. */
+  genEvent(name: string): BehaviourClient<'gen_event'> {
+    return this.behaviour('gen_event', name);
+  }
+
+  /** The Supervisor registered as `name` on the members. */
+  supervisor(name: string): BehaviourClient<'supervisor'> {
+    return this.behaviour('supervisor', name);
+  }
+
+  /**
+   * A behaviour of kind `kind` registered as `name` on the members, under
+   * the group's mission: each operation picks a member and fails over like
+   * {@link call} (a maybe-ran one only with `{ idempotent: true }`).
+   */
+  behaviour<K extends BehaviourKind>(kind: K, name: string): BehaviourClient<K> {
+    const client: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+    for (const [op, spec] of Object.entries(BEHAVIOUR_OP_TABLE[kind]) as [string, BehaviourOp][]) {
+      const method = camelCase(op);
+      client[method] = (...given: unknown[]) => {
+        const options = ((given.length > spec.arity ? given[spec.arity] : undefined) ?? {}) as GroupCallOptions;
+        const args = given.slice(0, spec.arity);
+        return this.#run(
+          (r, o) => {
+            const remote = r.behaviour(kind, this.mission, name) as unknown as Record<
+              string,
+              (...a: unknown[]) => Promise<unknown>
+            >;
+            return remote[method]!(...args, o);
+          },
+          options,
+          options.idempotent === true,
+        );
+      };
+    }
+    return client as BehaviourClient<K>;
+  }
+
+  /** Stops probing and listening to the directory; later calls fail with `ERR_NO_MEMBERS`. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ticker.cancel();
+    this.#host.offDirectory('nodeup', this.#nodeup);
+    this.#host.offDirectory('nodedown', this.#nodedown);
+    this.#members.clear();
+    this.#pending.clear();
+  }
+
+  // ------------------------------------------------------------ membership
+
+  /** @internal A remote the node just made: a candidate. */
+  _offer(remote: RemoteNode): void {
+    void this.#weigh(remote);
+  }
+
+  /** @internal The node joined a proxy (or had when the group was made): its directory is a source of candidates. */
+  async _attachDirectory(): Promise<void> {
+    if (this.#closed || this.#directoryOn || this.#options.directory === false) return;
+    const entries = this.#host.directory();
+    if (entries === undefined) return;
+    this.#directoryOn = true;
+    this.#host.onDirectory('nodeup', this.#nodeup);
+    this.#host.onDirectory('nodedown', this.#nodedown);
+    await Promise.all(entries.map((e) => this.#fromDirectory(e)));
+  }
+
+  readonly #nodeup = (entry: DirectoryEntry): void => void this.#fromDirectory(entry);
+
+  readonly #nodedown = (entry: DirectoryEntry): void => {
+    const member = this.#members.get(entry.id);
+    if (member !== undefined && member.via === 'proxy') this.#leave(member);
+    for (const r of this.#pending) if (r.nodeId === entry.id && r.via === 'proxy') this.#pending.delete(r);
+  };
+
+  /** A directory entry that advertises the mission, reached through the proxy under this node's own key. */
+  async #fromDirectory(entry: DirectoryEntry): Promise<void> {
+    if (this.#closed || entry.id === this.#host.id || !entry.missions.includes(this.mission)) return;
+    if (entry.publicJwk === undefined || this.#members.has(entry.id)) return;
+    try {
+      // The proxy says whose key it is; the id, a fingerprint of the key, must agree.
+      if (shortId((await importPublic(entry.publicJwk)).thumbprint) !== entry.id) return;
+      await this.#weigh(await this.#host.connect({ nodeKey: entry.publicJwk }, { via: 'proxy' }));
+    } catch (err) {
+      this.#host.logger.error(
+        `group ${this.mission}: node ${entry.id} of the directory was not weighed: ${String(err)}`,
+      );
+    }
+  }
+
+  /** Probes a candidate once: a member if its grant covers the mission; probed again later if it could not answer. */
+  #weigh(remote: RemoteNode): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    let weighed = this.#seen.get(remote);
+    if (weighed === undefined) {
+      const named = remote.missions;
+      weighed = named !== undefined && !named.includes(this.mission) ? Promise.resolve() : this.#probe(remote);
+      this.#seen.set(remote, weighed);
+    }
+    return weighed;
+  }
+
+  async #probe(remote: RemoteNode): Promise<void> {
+    const member = (): Member | undefined => {
+      const m = this.#members.get(remote.nodeId);
+      return m?.remote === remote ? m : undefined;
+    };
+    const startedAt = this.#host.wallClock.now();
+    try {
+      const report = await remote.probe({ timeout: this.#options.probeEveryMs ?? 1000 });
+      this.#pending.delete(remote);
+      if (this.#closed) return;
+      const rtt = this.#host.wallClock.now() - startedAt;
+      if (report.missions.includes(this.mission)) this.#admit(remote, report.busy, rtt);
+      else if (member() !== undefined) this.#leave(member()!);
+    } catch (err) {
+      if (this.#closed) return;
+      const code = err instanceof WtdError ? err.code : '';
+      const known = member();
+      if (NOT_A_MEMBER.has(code)) {
+        this.#pending.delete(remote);
+        if (known !== undefined) this.#leave(known);
+      } else if (known === undefined) {
+        this.#pending.add(remote); // down, busy or over its rate: asked again at the next tick
+      } else if (TRANSPORT.has(code)) {
+        this.#sideline(known);
+      }
+    }
+  }
+
+  #admit(remote: RemoteNode, load: number, rtt: number): void {
+    const known = this.#members.get(remote.nodeId);
+    if (known !== undefined && known.remote !== remote) return; // one member per node: the first verified way stays
+    if (known !== undefined) {
+      known.load = load;
+      if (known.state === 'sidelined') {
+        known.state = 'up';
+        this.#emit('member_up', known);
+      }
+      return;
+    }
+    const member = new Member(remote);
+    member.load = load;
+    member.latencyMs = Math.max(rtt, 0);
+    this.#members.set(remote.nodeId, member);
+    this.#emit('member_up', member);
+  }
+
+  #leave(member: Member): void {
+    if (this.#members.get(member.nodeId) !== member) return;
+    this.#members.delete(member.nodeId);
+    member.state = 'left';
+    this.#emit('member_down', member);
+  }
+
+  #sideline(member: Member): void {
+    if (member.state !== 'up') return;
+    member.state = 'sidelined';
+    this.#emit('member_down', member);
+  }
+
+  /** Every tick: sidelined members and waiting candidates are probed; members up have their load read again. */
+  async #tick(): Promise<void> {
+    if (this.#closed) return;
+    const probes = [...this.#pending].map((r) => this.#probe(r));
+    for (const m of this.#members.values()) probes.push(this.#probe(m.remote));
+    await Promise.all(probes);
+  }
+
+  #emit(event: 'member_up' | 'member_down', member: Member): void {
+    for (const l of this.#listeners[event]) {
+      try {
+        l(member);
+      } catch (err) {
+        this.#host.logger.error(`group ${this.mission}: a ${event} listener threw: ${String(err)}`);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ calls
+
+  /**
+   * Whether `module.fn` may run twice: its `@WtdExport` in this node's own
+   * mission table (the same class loaded here). A reply that says so could
+   * teach it too, once replies carry the flag.
+   */
+  #idempotent(module: string, fn: string): boolean {
+    const found = this.#host.missions.lookupFunction(module, fn);
+    const own = found.find((f) => f.mission === this.mission) ?? found[0];
+    return own?.idempotent === true;
+  }
+
+  /** One attempt on one member: counted in flight; a refusal of its grant or a transport error acts on the member. */
+  async #attempt<T>(member: Member, send: () => Promise<T>): Promise<T> {
+    const clock = this.#host.wallClock;
+    const startedAt = clock.now();
+    member.inFlight++;
+    try {
+      const value = await send();
+      member.latencyMs += (clock.now() - startedAt - member.latencyMs) * LATENCY_WEIGHT;
+      return value;
+    } catch (err) {
+      const code = err instanceof WtdError ? err.code : undefined;
+      if (code !== undefined && GRANT_ENDED.has(code)) this.#leave(member);
+      else if (code !== undefined && TRANSPORT.has(code)) this.#sideline(member);
+      throw err;
+    } finally {
+      member.inFlight--;
+    }
+  }
+
+  /** Picks a member not tried yet among those up: by key, else by the group's strategy. */
+  #pick(key: string | undefined, tried: Set<Member>): Member | undefined {
+    const up = [...this.#members.values()].filter((m) => m.state === 'up' && !tried.has(m));
+    if (key !== undefined) return rendezvous(up, key);
+    return this.#options.pick === 'round-robin' ? this.#roundRobin.pick(up) : leastBusy(up);
+  }
+
+  async #run(
+    send: (remote: RemoteNode, options: RemoteCallOptions) => Promise<unknown>,
+    options: GroupCallOptions,
+    idempotent: boolean,
+  ): Promise<unknown> {
+    const timeout = options.timeout ?? 5000;
+    if (!(timeout > 0)) throw new RangeError(`timeout must be a number of ms > 0, got ${String(timeout)}`);
+    const clock = this.#host.wallClock;
+    const deadline = clock.now() + timeout;
+    await this.#ready;
+    this.#tokens = Math.min(this.#maxTokens, this.#tokens + this.#ratio);
+    const { key: _key, ...callOptions } = options;
+    const tried = new Set<Member>();
+    let last: unknown;
+    for (;;) {
+      const member = this.#closed ? undefined : this.#pick(options.key, tried);
+      if (member === undefined) throw last ?? this.#noMembers();
+      const left = deadline - clock.now();
+      if (left <= 0) throw last ?? new CallTimeoutError(`group ${this.mission}`, timeout);
+      if (last !== undefined) {
+        if (this.#tokens < 1) throw last;
+        this.#tokens -= 1;
+      }
+      tried.add(member);
+      try {
+        return await this.#attempt(member, () => send(member.remote, { ...callOptions, timeout: left }));
+      } catch (err) {
+        last = err;
+        const outcome = outcomeOf(err);
+        if (!(err instanceof WtdError) || outcome === 'ran') throw err;
+        if (outcome === 'maybe_ran' && !idempotent) throw err;
+        if (CALLERS_FAULT.has(err.code)) throw err;
+      }
+    }
+  }
+
+  #noMembers(): WtdError {
+    const sidelined = [...this.#members.values()].filter((m) => m.state === 'sidelined').length;
+    return new WtdError(
+      'ERR_NO_MEMBERS',
+      this.#closed
+        ? `the group of mission ${this.mission} is closed`
+        : `no node takes calls for mission ${this.mission} now` +
+            (sidelined > 0
+              ? ` (${sidelined} cannot be reached and are probed every ${this.#options.probeEveryMs ?? 1000} ms)`
+              : ': connect to a node that granted it, or join the proxy it is on'),
+    );
+  }
+}
