@@ -148,7 +148,13 @@ export type { Refusal } from './transport/refusal-log.js';
 export { RemoteNode } from './transport/remote-node.js';
 export type { RemoteCallOptions, BehaviourClient, ProbeReport } from './transport/remote-node.js';
 export { MissionGroup } from './transport/group.js';
-export type { GroupOptions, GroupCallOptions, GroupMember, GroupMulticallResult } from './transport/group.js';
+export type {
+  GroupOptions,
+  GroupCallOptions,
+  GroupMember,
+  GroupMulticallResult,
+  GroupBehaviourClient,
+} from './transport/group.js';
 export type { PickStrategy } from './transport/group-pick.js';
 
 // The proxy: registration, discovery and relay

@@ -39,6 +39,7 @@ export type {
   GroupCallOptions,
   GroupMember,
   GroupMulticallResult,
+  GroupBehaviourClient,
   PickStrategy,
   ObserverSnapshot,
   ObservedProcess,

@@ -1,5 +1,11 @@
 import { CallTimeoutError, WtdError, outcomeOf } from '../errors.js';
-import { BEHAVIOUR_OP_TABLE, camelCase, type BehaviourKind, type BehaviourOp } from '../missions/behaviour-ops.js';
+import {
+  BEHAVIOUR_OP_TABLE,
+  camelCase,
+  type BehaviourKind,
+  type BehaviourOp,
+  type CamelCase,
+} from '../missions/behaviour-ops.js';
 import type { MissionTable } from '../missions/mission-table.js';
 import { every, type ClockTimer, type WallClock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/node.js';
@@ -9,7 +15,7 @@ import type { ConnectOptions, ConnectTarget } from './connect.js';
 import type { ContactCard } from './contact-card.js';
 import type { GrantFile } from './grant-issuer.js';
 import { leastBusy, rendezvous, RoundRobin, type PickStrategy } from './group-pick.js';
-import type { BehaviourClient, RemoteCallOptions, RemoteNode } from './remote-node.js';
+import type { RemoteCallOptions, RemoteNode } from './remote-node.js';
 
 /**
  * Options of {@link WtdNode.group}.
@@ -54,6 +60,25 @@ export interface GroupCallOptions extends RemoteCallOptions {
   /** Calls with the same key go to the same member while it stays a member. */
   key?: string;
 }
+
+/**
+ * The client of a behaviour on a group's members: each operation of
+ * `BEHAVIOUR_OP_TABLE[K]`, in camelCase, taking its arguments and optional
+ * {@link GroupCallOptions}; each picks a member and fails over like a call.
+ *
+ * @example
+ * ```ts
+ * const desk: GroupBehaviourClient<'gen_server'> = group.genServer('desk');
+ * await desk.call('next', { key: 'user:42' });
+ * ```
+ */
+export type GroupBehaviourClient<K extends BehaviourKind> = {
+  [
+    Op in keyof (typeof BEHAVIOUR_OP_TABLE)[K] & string as CamelCase<Op>
+  ]: (typeof BEHAVIOUR_OP_TABLE)[K][Op] extends BehaviourOp<infer A, infer R>
+    ? (...args: [...A, options?: GroupCallOptions]) => Promise<R>
+    : never;
+};
 
 /**
  * A member of a {@link MissionGroup} as the group sees it now.
@@ -292,27 +317,27 @@ export class MissionGroup {
   }
 
   /** The GenServer registered as `name` on the members, exposed under the group's mission: `call`, `cast`. */
-  genServer(name: string): BehaviourClient<'gen_server'> {
+  genServer(name: string): GroupBehaviourClient<'gen_server'> {
     return this.behaviour('gen_server', name);
   }
 
   /** The GenStatem registered as `name` on the members. */
-  genStatem(name: string): BehaviourClient<'gen_statem'> {
+  genStatem(name: string): GroupBehaviourClient<'gen_statem'> {
     return this.behaviour('gen_statem', name);
   }
 
   /** The GenFsm registered as `name` on the members. */
-  genFsm(name: string): BehaviourClient<'gen_fsm'> {
+  genFsm(name: string): GroupBehaviourClient<'gen_fsm'> {
     return this.behaviour('gen_fsm', name);
   }
 
   /** The GenEvent manager registered as `name` on the members. */
-  genEvent(name: string): BehaviourClient<'gen_event'> {
+  genEvent(name: string): GroupBehaviourClient<'gen_event'> {
     return this.behaviour('gen_event', name);
   }
 
   /** The Supervisor registered as `name` on the members. */
-  supervisor(name: string): BehaviourClient<'supervisor'> {
+  supervisor(name: string): GroupBehaviourClient<'supervisor'> {
     return this.behaviour('supervisor', name);
   }
 
@@ -321,7 +346,7 @@ export class MissionGroup {
    * the group's mission: each operation picks a member and fails over like
    * {@link call} (a maybe-ran one only with `{ idempotent: true }`).
    */
-  behaviour<K extends BehaviourKind>(kind: K, name: string): BehaviourClient<K> {
+  behaviour<K extends BehaviourKind>(kind: K, name: string): GroupBehaviourClient<K> {
     const client: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
     for (const [op, spec] of Object.entries(BEHAVIOUR_OP_TABLE[kind]) as [string, BehaviourOp][]) {
       const method = camelCase(op);
@@ -341,7 +366,7 @@ export class MissionGroup {
         );
       };
     }
-    return client as BehaviourClient<K>;
+    return client as GroupBehaviourClient<K>;
   }
 
   /** Stops probing and listening to the directory; later calls fail with `ERR_NO_MEMBERS`. */
