@@ -97,7 +97,11 @@ export interface GroupMember {
   readonly inFlight: number;
   /** The requests it reported running or waiting at its last probe. */
   readonly load: number;
-  /** A moving average of its answers' round trips, in ms (what least-busy picking weighs calls in flight by). */
+  /**
+   * Its answers' recent round trip, in ms (what least-busy picking weighs
+   * calls in flight by): a slower answer counts at once, faster ones bring
+   * it down by a fifth of the difference each.
+   */
   readonly latencyMs: number;
   /**
    * `'up'` (takes calls), `'sidelined'` (a transport error: no new calls
@@ -157,7 +161,7 @@ const TRANSPORT = new Set([
 /** Not-run failures that are the caller's doing: every member would refuse them alike, so none is tried again. */
 const CALLERS_FAULT = new Set(['ERR_NOT_SERIALIZABLE', 'ERR_BAD_ARITY', 'ERR_BAD_ARGUMENTS', 'ERR_CALL_CANCELLED']);
 
-/** How much of a new round trip goes into a member's moving average. */
+/** How much of a round trip shorter than the average goes into it (a longer one is taken whole: a peak). */
 const LATENCY_WEIGHT = 0.2;
 
 class Member implements GroupMember {
@@ -169,12 +173,20 @@ class Member implements GroupMember {
   get nodeId(): string {
     return this.remote.nodeId;
   }
+  /** A round trip: a slower one than the average is believed at once, a faster one little by little. */
+  observe(ms: number): void {
+    this.latencyMs = ms > this.latencyMs ? ms : this.latencyMs + (ms - this.latencyMs) * LATENCY_WEIGHT;
+  }
   get via(): 'direct' | 'proxy' {
     return this.remote.via;
   }
 }
 
 type Listener = (member: GroupMember) => void;
+
+function snapshot(m: Member): GroupMember {
+  return { nodeId: m.nodeId, via: m.via, inFlight: m.inFlight, load: m.load, latencyMs: m.latencyMs, state: m.state };
+}
 
 /**
  * The nodes that granted this node a mission, as one: each call goes to one
@@ -215,6 +227,8 @@ export class MissionGroup {
   readonly #seen = new WeakMap<RemoteNode, Promise<void>>();
   // Candidates whose probe failed for a reason that may pass (down, busy): probed again each tick.
   readonly #pending = new Set<RemoteNode>();
+  // One remote per node of the directory, made once and probed again when the node comes back.
+  readonly #viaDirectory = new Map<string, RemoteNode>();
   readonly #listeners = { member_up: new Set<Listener>(), member_down: new Set<Listener>() };
   readonly #roundRobin = new RoundRobin();
   readonly #ticker: ClockTimer;
@@ -257,14 +271,7 @@ export class MissionGroup {
 
   /** The members now, sidelined ones included (not those that left). */
   members(): GroupMember[] {
-    return [...this.#members.values()].map((m) => ({
-      nodeId: m.nodeId,
-      via: m.via,
-      inFlight: m.inFlight,
-      load: m.load,
-      latencyMs: m.latencyMs,
-      state: m.state,
-    }));
+    return [...this.#members.values()].map(snapshot);
   }
 
   /** Calls `listener` with a member that joined or came back (`member_up`), or was sidelined or left (`member_down`). */
@@ -398,6 +405,14 @@ export class MissionGroup {
     await Promise.all(entries.map((e) => this.#fromDirectory(e)));
   }
 
+  /** @internal The node leaves its proxy: the directory is no longer a source (until it joins one again). */
+  _detachDirectory(): void {
+    this.#directoryOn = false;
+    this.#host.offDirectory('nodeup', this.#nodeup);
+    this.#host.offDirectory('nodedown', this.#nodedown);
+    this.#viaDirectory.clear();
+  }
+
   readonly #nodeup = (entry: DirectoryEntry): void => void this.#fromDirectory(entry);
 
   readonly #nodedown = (entry: DirectoryEntry): void => {
@@ -410,10 +425,15 @@ export class MissionGroup {
   async #fromDirectory(entry: DirectoryEntry): Promise<void> {
     if (this.#closed || entry.id === this.#host.id || !entry.missions.includes(this.mission)) return;
     if (entry.publicJwk === undefined || this.#members.has(entry.id)) return;
+    const known = this.#viaDirectory.get(entry.id);
+    if (known !== undefined) return this.#probe(known);
     try {
       // The proxy says whose key it is; the id, a fingerprint of the key, must agree.
       if (shortId((await importPublic(entry.publicJwk)).thumbprint) !== entry.id) return;
-      await this.#weigh(await this.#host.connect({ nodeKey: entry.publicJwk }, { via: 'proxy' }));
+      if (this.#viaDirectory.has(entry.id)) return;
+      const remote = await this.#host.connect({ nodeKey: entry.publicJwk }, { via: 'proxy' });
+      this.#viaDirectory.set(entry.id, remote);
+      await this.#weigh(remote);
     } catch (err) {
       this.#host.logger.error(
         `group ${this.mission}: node ${entry.id} of the directory was not weighed: ${String(err)}`,
@@ -501,9 +521,10 @@ export class MissionGroup {
   }
 
   #emit(event: 'member_up' | 'member_down', member: Member): void {
+    const seen = snapshot(member);
     for (const l of this.#listeners[event]) {
       try {
-        l(member);
+        l(seen);
       } catch (err) {
         this.#host.logger.error(`group ${this.mission}: a ${event} listener threw: ${String(err)}`);
       }
@@ -530,7 +551,7 @@ export class MissionGroup {
     member.inFlight++;
     try {
       const value = await send();
-      member.latencyMs += (clock.now() - startedAt - member.latencyMs) * LATENCY_WEIGHT;
+      member.observe(clock.now() - startedAt);
       return value;
     } catch (err) {
       const code = err instanceof WtdError ? err.code : undefined;

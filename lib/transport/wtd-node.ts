@@ -257,6 +257,7 @@ export class WtdNode extends Node {
 
   /** Leaves the proxy: stops pinging and polling (the node drops off the directory a few seconds later). */
   async leaveProxy(): Promise<void> {
+    for (const g of this.#groups.values()) g._detachDirectory();
     const proxy = this.#proxy;
     this.#proxy = undefined;
     await proxy?.leave();
