@@ -69,6 +69,22 @@ describe('WtdNode.group(mission, options): the nodes that granted a mission, as 
     expect(first.worker.runs + second.worker.runs).to.equal(0);
   });
 
+  it('closing the node closes its groups: ERR_NO_MEMBERS; misuse is a TypeError or RangeError', async () => {
+    const c = await cluster(1);
+    const group = c.caller.group('work', { members: [c.members[0]!.grant] });
+    await group.ready();
+    expect(() => c.caller.group('')).to.throw(TypeError);
+    expect(() => c.caller.group('work', { probeEveryMs: 0 })).to.throw(RangeError);
+    const zero = await rejection(group.call('Worker', 'whoami', [], { timeout: 0 }));
+    expect(zero).to.be.instanceOf(RangeError);
+    await c.caller.close();
+    const err = await rejection(group.call('Worker', 'whoami'));
+    expect([err instanceof WtdError, err.code]).to.deep.equal([true, 'ERR_NO_MEMBERS']);
+    expect(() => c.caller.group('work'))
+      .to.throw(WtdError)
+      .with.property('code', 'ERR_NO_MEMBERS');
+  });
+
   it('multicall: each member’s result or error (good and bad); a call that ran and failed is not retried', async () => {
     const c = await cluster(3);
     const group = c.caller.group('work', { members: c.members.map((m) => m.grant) });
