@@ -382,10 +382,18 @@ export class MaybeRanError extends WtdError {
  * - `'ran'`: it ran and failed (`ERR_REMOTE_EXCEPTION` and the other codes
  *   of a {@link RemoteError}), or it ran before and its answer is lost
  *   (`ERR_ALREADY_RAN`);
- * - `'maybe_ran'`: `ERR_MAYBE_RAN` (and an answer that could not be read,
- *   `ERR_BAD_REPLY`).
+ * - `'maybe_ran'`: `ERR_MAYBE_RAN`, and the failures that leave it open (an
+ *   answer that could not be read, `ERR_BAD_REPLY`; a node that failed while
+ *   handling it, `ERR_INTERNAL`; a refusal WTD cannot read, `ERR_REMOTE_REFUSED`).
+ *
+ * @example
+ * ```ts
+ * const outcome: CallOutcome = outcomeOf(err); // 'not_run' | 'ran' | 'maybe_ran'
+ * ```
  */
 export type CallOutcome = 'not_run' | 'ran' | 'maybe_ran';
+
+const MAYBE_RAN = new Set<string>(['ERR_MAYBE_RAN', 'ERR_BAD_REPLY', 'ERR_INTERNAL', 'ERR_REMOTE_REFUSED']);
 
 /**
  * Which of the three things happened to a remote call that failed with
@@ -405,7 +413,7 @@ export type CallOutcome = 'not_run' | 'ran' | 'maybe_ran';
 export function outcomeOf(err: unknown): CallOutcome {
   if (err instanceof RemoteError) return 'ran';
   if (!(err instanceof WtdError)) return 'maybe_ran';
-  if (err.code === 'ERR_MAYBE_RAN' || err.code === 'ERR_BAD_REPLY') return 'maybe_ran';
+  if (MAYBE_RAN.has(err.code)) return 'maybe_ran';
   if (err.code === 'ERR_ALREADY_RAN') return 'ran';
   return 'not_run';
 }

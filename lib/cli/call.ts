@@ -325,8 +325,16 @@ function explain(err: unknown, target: Target, ask: Ask, timeout: number): unkno
     case 'ERR_CALL_TIMEOUT':
       return withFactsOf(
         hinted(
-          new WtdError(err.code, `no answer from ${target.name} within ${timeout} ms: the call may have run there`),
+          new WtdError(err.code, `${target.name} did not start the call within ${timeout} ms: it did not run`),
           'is the node running (and on its proxy)? --timeout <ms> waits longer',
+        ),
+        { mayHaveRun: false },
+      );
+    case 'ERR_MAYBE_RAN':
+      return withFactsOf(
+        hinted(
+          new WtdError(err.code, `no answer from ${target.name} within ${timeout} ms: the call may have run there`),
+          'look at its effect before you call again; --timeout <ms> waits longer',
         ),
         { mayHaveRun: true },
       );

@@ -56,6 +56,7 @@ export function exitCode(code: ErrorCode): number {
       return EXIT.notFound;
     case 'ERR_NODE_DOWN':
     case 'ERR_CALL_TIMEOUT':
+    case 'ERR_MAYBE_RAN':
       return EXIT.unreachable;
     case 'ERR_INTERRUPTED':
       return EXIT.interrupted;

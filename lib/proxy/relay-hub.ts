@@ -27,7 +27,7 @@ interface Waiter {
   /** Answers the held poll: with what waits, or with nothing when a newer poll took its place. */
   release(bySuccessor?: boolean): void;
   /** Messages queued for the node while this poll waited (it waited because there were none before), up to one poll's worth. */
-  arrived: string[];
+  arrived: { id: string; text: string }[];
   arrivedBytes: number;
 }
 
@@ -171,10 +171,12 @@ export class RelayHub {
       setImmediate(() => old.release(true));
     }
     let messages = this.#take(live);
-    if (messages.length > 0 || results.some((r) => r.error !== undefined)) return { results, messages };
+    if (messages.length > 0 || results.some((r) => r.error !== undefined)) {
+      return { results, messages: this.#handed(live, messages) };
+    }
     if (this.#waiters.size >= this.#limits.maxPolls) {
       // Messages it carried were taken; only the waiting is refused.
-      if (outgoing.length > 0) return { results, messages, retryMs: 1000 };
+      if (outgoing.length > 0) return { results, messages: [], retryMs: 1000 };
       throw new ProxyRefusal('ERR_PROXY_BUSY', 503, 'the proxy holds as many polls as it can; poll again in a second');
     }
     let waiter!: Waiter;
@@ -200,7 +202,16 @@ export class RelayHub {
     // What arrived while it waited is all that waits, unless some of it expired or there was more than
     // one poll's worth: then ask the store.
     messages = waiter.arrived.length === live.queued ? waiter.arrived : this.#take(live);
-    return { results, messages };
+    return { results, messages: this.#handed(live, messages) };
+  }
+
+  /** What a poll hands `live`, marked so: a request handed over may run, and can no longer be taken back. */
+  #handed(live: Live, messages: { id: string; text: string }[]): string[] {
+    this.#store.markTaken(
+      live.record.id,
+      messages.map((m) => m.id),
+    );
+    return messages.map((m) => m.text);
   }
 
   /** Counts off what `to` acknowledged: from its queue, and from its senders' bytes in flight (but the kept id). */
@@ -215,8 +226,8 @@ export class RelayHub {
     }
   }
 
-  /** The JSON of the oldest messages waiting for `live`. */
-  #take(live: Live): string[] {
+  /** The oldest messages waiting for `live`. */
+  #take(live: Live): { id: string; text: string }[] {
     if (live.queued === 0) return [];
     return this.#store.take(live.record.id, this.#clock.now(), POLL_BATCH, POLL_BYTES);
   }
@@ -251,12 +262,17 @@ export class RelayHub {
     const to = this.#nodes.get(msg.to);
     if (to === undefined) refuse('ERR_PROXY_NOT_REGISTERED', 404, `no node ${msg.to} is registered here`);
     let expiresAt = now + limits.messageTtlMs;
+    if (msg.kind === 'cancel') {
+      this.#cancel(live, to, msg.re);
+      return;
+    }
     const { to: _, ...rest } = msg;
     const stored = { ...rest, from: live.record.id };
     if (msg.kind === 'request') {
-      // Never later than the request's own expiry: a message past its exp is never delivered.
-      const exp = expiryOf(msg.jws);
+      // Never later than the request's own expiry, nor its caller's deadline: past either it is never delivered.
+      const { exp, deadline } = timesOf(msg.jws);
       if (exp !== undefined) expiresAt = Math.min(expiresAt, exp * 1000);
+      if (deadline !== undefined) expiresAt = Math.min(expiresAt, deadline);
     }
     const text = JSON.stringify(stored);
     const size = Buffer.byteLength(text);
@@ -304,11 +320,24 @@ export class RelayHub {
       return;
     }
     if (msg.kind === 'response') this.#store.markAnswered(from, msg.re);
-    this.#queued(to, kid, bytes, text);
+    this.#queued(to, kid, bytes, text, msg.id);
     if (kid !== null) live.held += bytes;
     live.sent++;
     to.received++;
     this.#relayed++;
+  }
+
+  /**
+   * A caller takes back request `re` it sent `to`: dropped while it waits,
+   * and its id kept until it expires (a repeat of it is dropped, an answer
+   * refused). Handed over already, or not here: `ERR_MAYBE_RAN`.
+   */
+  #cancel(from: Live, to: Live, re: string): void {
+    const dropped = this.#store.cancel(to.record.id, re, from.record.id);
+    if (dropped === undefined) {
+      refuse('ERR_MAYBE_RAN', 409, `request ${re} was handed to node ${to.record.id} already, or is not here`);
+    }
+    this.#received(to, [{ from: from.record.id, kid: dropped.kid, bytes: dropped.bytes }]);
   }
 
   /**
@@ -342,7 +371,7 @@ export class RelayHub {
   }
 
   /** Counts a message queued for `to`, and hands it to `to`'s held poll while one poll's worth has come. */
-  #queued(to: Live, kid: string | null, bytes: number, text: string): void {
+  #queued(to: Live, kid: string | null, bytes: number, text: string, id: string): void {
     to.queued++;
     to.queuedBytes += bytes;
     this.#bytes += bytes;
@@ -356,7 +385,7 @@ export class RelayHub {
     }
     const waiter = this.#waiters.get(to.record.id);
     if (waiter !== undefined && waiter.arrived.length < POLL_BATCH && waiter.arrivedBytes + bytes <= POLL_BYTES) {
-      waiter.arrived.push(text);
+      waiter.arrived.push({ id, text });
       waiter.arrivedBytes += bytes;
     }
   }
@@ -402,7 +431,8 @@ export class RelayHub {
         const from = m.from === null ? undefined : this.#nodes.get(m.from);
         if (from !== undefined && m.kid !== null) from.held -= m.bytes;
         this.#bytes -= m.bytes;
-        if (m.acked || m.kind !== 'request' || from === undefined) continue;
+        // A request handed over may have run: only its caller's own deadline tells it (as "may have run").
+        if (m.acked || m.taken || m.kind !== 'request' || from === undefined) continue;
         const id = `x.${m.id}`.slice(0, 64);
         const answer = JSON.stringify({
           id,
@@ -430,7 +460,7 @@ export class RelayHub {
           kind: 'response' as const,
         };
         if (this.#store.enqueue({ ...own, bytes })) {
-          this.#queued(from, null, bytes, answer);
+          this.#queued(from, null, bytes, answer, id);
           woken.add(from.record.id);
         }
       }
@@ -445,12 +475,15 @@ function refuse(code: ErrorCode, status: number, message: string): never {
   throw new ProxyRefusal(code, status, message);
 }
 
-/** The `exp` a JWS claims, read without verifying (the receiver verifies). */
-function expiryOf(jws: string): number | undefined {
+/** The `exp` and caller's `deadline` a JWS claims, read without verifying (the receiver verifies). */
+function timesOf(jws: string): { exp?: number; deadline?: number } {
   try {
-    const exp = peekClaims(jws).exp;
-    return typeof exp === 'number' && Number.isFinite(exp) ? exp : undefined;
+    const { exp, deadline } = peekClaims(jws);
+    return {
+      ...(typeof exp === 'number' && Number.isFinite(exp) ? { exp } : {}),
+      ...(typeof deadline === 'number' && Number.isFinite(deadline) ? { deadline } : {}),
+    };
   } catch {
-    return undefined;
+    return {};
   }
 }

@@ -34,6 +34,8 @@ const ADDED = {
     kind: 'TEXT',
     bytes: 'INTEGER NOT NULL DEFAULT -1',
     answered: 'INTEGER NOT NULL DEFAULT 0',
+    // Handed to its receiver in a poll's answer (it may be running there): no longer taken back.
+    taken: 'INTEGER NOT NULL DEFAULT 0',
   },
 } as const;
 

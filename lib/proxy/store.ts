@@ -61,6 +61,8 @@ export interface Dropped {
   id: string;
   bytes: number;
   acked: boolean;
+  /** Handed to its receiver in a poll's answer: it may have run there. */
+  taken: boolean;
 }
 
 /** What a message acknowledged by its receiver cost while it waited. */
@@ -139,11 +141,19 @@ export class ProxyStore {
         "SELECT answered FROM messages WHERE to_node = ? AND id = ? AND from_node = ? AND kind = 'request'",
       ),
       answered: db.prepare('UPDATE messages SET answered = 1 WHERE to_node = ? AND id = ?'),
-      take: db.prepare<[string, number, number], { body: string; bytes: number }>(
+      markTaken: db.prepare('UPDATE messages SET taken = 1 WHERE to_node = ? AND id = ?'),
+      cancellable: db.prepare<[string, string, string], { kid: string | null; bytes: number }>(
+        `SELECT kid, bytes FROM messages
+         WHERE to_node = ? AND id = ? AND from_node = ? AND kind = 'request' AND taken = 0 AND acked = 0`,
+      ),
+      cancel: db.prepare(
+        `UPDATE messages SET acked = 1, answered = 1, body = NULL, bytes = ${ROW_BYTES} WHERE to_node = ? AND id = ?`,
+      ),
+      take: db.prepare<[string, number, number], { id: string; body: string; bytes: number }>(
         // Fair between senders: one message of each key id in turn, each key's in the order sent, so
         // what one key floods the queue with does not delay another's.
-        `SELECT body, bytes FROM (
-           SELECT body, bytes, seq, row_number() OVER (PARTITION BY kid ORDER BY seq) AS turn FROM messages
+        `SELECT id, body, bytes FROM (
+           SELECT id, body, bytes, seq, row_number() OVER (PARTITION BY kid ORDER BY seq) AS turn FROM messages
            WHERE to_node = ? AND acked = 0 AND expires_at > ?)
          ORDER BY turn, seq LIMIT ?`,
       ),
@@ -164,11 +174,12 @@ export class ProxyStore {
           id: string;
           bytes: number;
           acked: number;
+          taken: number;
         }
       >(
         `DELETE FROM messages WHERE seq IN
            (SELECT seq FROM messages WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)
-         RETURNING to_node, from_node, kid, kind, id, bytes, acked`,
+         RETURNING to_node, from_node, kid, kind, id, bytes, acked, taken`,
       ),
       waiting: db.prepare<[], { to_node: string; kid: string | null; n: number; bytes: number }>(
         'SELECT to_node, kid, count(*) AS n, total(bytes) AS bytes FROM messages WHERE acked = 0 GROUP BY to_node, kid',
@@ -294,16 +305,38 @@ export class ProxyStore {
     this.#q.answered.run(responder, re);
   }
 
-  /** The JSON of the oldest unacknowledged, unexpired messages for `to`: at most `limit`, and `maxBytes` after the first. */
-  take(to: string, now: number, limit: number, maxBytes: number): string[] {
-    const out: string[] = [];
+  /** The oldest unacknowledged, unexpired messages for `to` (id and JSON): at most `limit`, and `maxBytes` after the first. */
+  take(to: string, now: number, limit: number, maxBytes: number): { id: string; text: string }[] {
+    const out: { id: string; text: string }[] = [];
     let bytes = 0;
     for (const row of this.#q.take.iterate(to, now, limit)) {
       if (out.length > 0 && bytes + row.bytes > maxBytes) break;
-      out.push(row.body);
+      out.push({ id: row.id, text: row.body });
       bytes += row.bytes;
     }
     return out;
+  }
+
+  /** Marks messages as handed to `to` in a poll's answer: a request among them can no longer be taken back. */
+  markTaken(to: string, ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    this.batch(() => {
+      for (const id of ids) this.#q.markTaken.run(to, id);
+    });
+  }
+
+  /**
+   * Takes back request `id` that `from` sent `to`, if it was not handed
+   * over yet: its body goes and its id stays (a repeat of it is dropped,
+   * an answer to it refused) until it expires. Returns what it cost while
+   * it waited, or undefined if it could not be taken back.
+   */
+  cancel(to: string, id: string, from: string): { kid: string | null; bytes: number } | undefined {
+    return this.batch(() => {
+      const row = this.#q.cancellable.get(to, id, from);
+      if (row !== undefined) this.#q.cancel.run(to, id);
+      return row;
+    });
   }
 
   /**
@@ -336,6 +369,7 @@ export class ProxyStore {
         id: r.id,
         bytes: r.bytes,
         acked: r.acked === 1,
+        taken: r.taken === 1,
       })),
     );
   }

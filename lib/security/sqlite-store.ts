@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { JWK } from 'jose';
 import { WtdError } from '../errors.js';
 import type { GrantRecord, GrantStore } from './grant-store.js';
-import { SqliteReplayLog } from './replay-window.js';
+import { SqliteReplayLog, type RequestOutcome } from './replay-window.js';
 import { flush, openDatabase } from './sqlite.js';
 
 interface GrantRow {
@@ -194,6 +194,14 @@ export class SqliteGrantStore implements GrantStore {
 
   prune(nowS: number): void {
     this.#replay.prune(nowS);
+  }
+
+  settle(id: string, outcome: RequestOutcome): void {
+    this.#replay.settle(id, outcome);
+  }
+
+  outcome(id: string): RequestOutcome | null | undefined {
+    return this.#replay.outcome(id);
   }
 
   close(): void {

@@ -14,6 +14,24 @@ export const WAITING_PER_GRANT = 32;
  */
 export class Executions {
   readonly #queues = new Map<string, PQueue>();
+  readonly #watchers = new Set<() => void>();
+  #running = 0;
+  #waiting = 0;
+
+  /** Requests running user code now, and requests waiting for a turn, under every grant. */
+  get load(): { running: number; waiting: number } {
+    return { running: this.#running, waiting: this.#waiting };
+  }
+
+  /** Calls `fn` whenever a request starts waiting, starts running or ends; returns how to stop. */
+  watch(fn: () => void): () => void {
+    this.#watchers.add(fn);
+    return () => this.#watchers.delete(fn);
+  }
+
+  #changed(): void {
+    for (const fn of this.#watchers) fn();
+  }
 
   /**
    * Runs `work` under grant `kid` when a slot is free. `work` is told
@@ -33,7 +51,23 @@ export class Executions {
     // Work waiting for a turn holds its decoded arguments: past a bound the grantee is told to slow down.
     if (queue.size >= WAITING_PER_GRANT) return Promise.reject(new RateLimitedError(1));
     const waited = queue.pending >= EXECUTIONS_PER_GRANT || queue.size > 0;
-    return queue.add(() => work(waited), { throwOnTimeout: true });
+    this.#waiting++;
+    const done = queue.add(
+      async () => {
+        this.#waiting--;
+        this.#running++;
+        this.#changed();
+        try {
+          return await work(waited);
+        } finally {
+          this.#running--;
+          this.#changed();
+        }
+      },
+      { throwOnTimeout: true },
+    );
+    this.#changed();
+    return done;
   }
 
   /** True when grant `kid` has as many requests waiting as it may: a new one would be refused. */
@@ -44,13 +78,6 @@ export class Executions {
   /** How many grants have work running or waiting. */
   get size(): number {
     return this.#queues.size;
-  }
-
-  /** How many requests run user code or wait to, under every grant: the load a probe reports. */
-  get busy(): number {
-    let n = 0;
-    for (const q of this.#queues.values()) n += q.pending + q.size;
-    return n;
   }
 
   /** Resolves once no request runs or waits under any grant. */

@@ -293,13 +293,19 @@ export class MissionGroup {
     args: unknown[] = [],
     options: GroupCallOptions = {},
   ): Promise<R> {
-    const idempotent = options.idempotent ?? this.#idempotent(module, fn);
-    return (await this.#run((r, o) => r.call(module, fn, args, o), options, idempotent)) as R;
+    const own = options.idempotent ?? this.#idempotent(module, fn);
+    // Else what a reply of that member said of the function, once one did.
+    const mayRepeat = (r: RemoteNode): boolean => own || r.knownIdempotent(module, fn) === true;
+    return (await this.#run((r, o) => r.call(module, fn, args, o), options, mayRepeat)) as R;
   }
 
   /** Runs `module.fn(...args)` on one member without waiting for its result; a cast that may have run is never sent again. */
   async cast(module: string, fn: string, args: unknown[] = [], options: GroupCallOptions = {}): Promise<void> {
-    await this.#run((r, o) => r.cast(module, fn, args, o), options, false);
+    await this.#run(
+      (r, o) => r.cast(module, fn, args, o),
+      options,
+      () => false,
+    );
   }
 
   /** Calls `module.fn(...args)` on every member at once, each with the whole timeout, none retried. */
@@ -369,7 +375,7 @@ export class MissionGroup {
             return remote[method]!(...args, o);
           },
           options,
-          options.idempotent === true,
+          () => options.idempotent === true,
         );
       };
     }
@@ -533,11 +539,7 @@ export class MissionGroup {
 
   // ------------------------------------------------------------ calls
 
-  /**
-   * Whether `module.fn` may run twice: its `@WtdExport` in this node's own
-   * mission table (the same class loaded here). A reply that says so could
-   * teach it too, once replies carry the flag.
-   */
+  /** Whether `module.fn` may run twice by its `@WtdExport` in this node's own mission table (the same class loaded here). */
   #idempotent(module: string, fn: string): boolean {
     const found = this.#host.missions.lookupFunction(module, fn);
     const own = found.find((f) => f.mission === this.mission) ?? found[0];
@@ -573,7 +575,7 @@ export class MissionGroup {
   async #run(
     send: (remote: RemoteNode, options: RemoteCallOptions) => Promise<unknown>,
     options: GroupCallOptions,
-    idempotent: boolean,
+    mayRepeat: (remote: RemoteNode) => boolean,
   ): Promise<unknown> {
     const timeout = options.timeout ?? 5000;
     if (!(timeout > 0)) throw new RangeError(`timeout must be a number of ms > 0, got ${String(timeout)}`);
@@ -600,7 +602,7 @@ export class MissionGroup {
         last = err;
         const outcome = outcomeOf(err);
         if (!(err instanceof WtdError) || outcome === 'ran') throw err;
-        if (outcome === 'maybe_ran' && !idempotent) throw err;
+        if (outcome === 'maybe_ran' && !mayRepeat(member.remote)) throw err;
         if (CALLERS_FAULT.has(err.code)) throw err;
       }
     }

@@ -106,6 +106,7 @@ export class RequestHandlers {
   async apply(r: CallRequest, params: Record<string, string>): Promise<Answer> {
     const { module, fn } = params as { module: string; fn: string };
     const exported = this.#lookup(r, (mission) => this.#missions.lookupFunction(module, fn, mission));
+    this.#inTime(r);
     if (this.#executions.full(r.grant.kid)) throw new RateLimitedError(1);
     this.#gate.take(r.grant);
     const context = this.#context(r);
@@ -116,7 +117,7 @@ export class RequestHandlers {
       run.catch(() => undefined); // a cast whose grant was revoked while it waited is dropped
       return { status: 202 };
     }
-    return { status: 200, body: await this.#reply(r, await run, context) };
+    return { status: 200, body: await this.#reply(r, await run, context, exported.idempotent) };
   }
 
   /** `PUT /behaviour/<mission>/<name>/<op>`: an operation of a behaviour exposed under the mission. */
@@ -132,11 +133,14 @@ export class RequestHandlers {
       throw new WireError('ERR_NOT_SUPPORTED', 404, `${exposed!.module} does not implement ${op}; nothing was run`);
     }
     if (proc!.messageCount >= proc!._maxMailbox) throw mailboxFull();
+    this.#inTime(r);
     if (this.#executions.full(r.grant.kid)) throw new RateLimitedError(1);
     this.#gate.take(r.grant);
     const context = this.#context(r);
     const args = this.#args(r.claims.body, context, operation);
-    const timeout = Math.min(Number(r.claims.timeout) || 5000, MAX_BEHAVIOUR_TIMEOUT_MS);
+    const deadline = r.claims.deadline;
+    const left = typeof deadline === 'number' ? Math.max(1, deadline - this.#clock.now()) : MAX_BEHAVIOUR_TIMEOUT_MS;
+    const timeout = Math.min(Number(r.claims.timeout) || 5000, left, MAX_BEHAVIOUR_TIMEOUT_MS);
     const ref = { node: this.#node, name };
     const result = await this.#execute(r, () => operation.run(ref, args, timeout));
     return { status: 200, body: await this.#reply(r, result, context) };
@@ -150,7 +154,8 @@ export class RequestHandlers {
    */
   async probe(r: CallRequest): Promise<Answer> {
     this.#gate.take(r.grant);
-    const report = { missions: [...r.grant.missions], busy: this.#executions.busy };
+    const { running, waiting } = this.#executions.load;
+    const report = { missions: [...r.grant.missions], busy: running + waiting };
     return { status: 200, body: await this.#reply(r, { ok: report }, this.#context(r)) };
   }
 
@@ -262,6 +267,7 @@ export class RequestHandlers {
   #execute(r: CallRequest, work: () => unknown): Promise<{ ok: unknown } | { error: unknown }> {
     const { grant, epoch } = r;
     return this.#executions.run(grant.kid, async (waited) => {
+      if (waited) this.#inTime(r);
       if (waited || epoch !== this.#gate.epoch) this.#gate.usable(grant.kid);
       // Accepted: only now does it count as a use of the grant.
       this.#gate.recordUse(grant.kid);
@@ -273,7 +279,27 @@ export class RequestHandlers {
     });
   }
 
-  async #reply(r: CallRequest, result: { ok: unknown } | { error: unknown }, context: CodecContext): Promise<string> {
+  /**
+   * A request is never started after its caller's deadline: refused, it did
+   * not run, and the caller may try again elsewhere.
+   */
+  #inTime(r: CallRequest): void {
+    const deadline = r.claims.deadline;
+    if (typeof deadline === 'number' && this.#clock.now() > deadline) {
+      throw new WireError(
+        'ERR_CALL_TIMEOUT',
+        504,
+        "the caller's deadline passed before this request could start; it did not run (if this is unexpected, check that both clocks are set right)",
+      );
+    }
+  }
+
+  async #reply(
+    r: CallRequest,
+    result: { ok: unknown } | { error: unknown },
+    context: CodecContext,
+    idempotent = false,
+  ): Promise<string> {
     let body: { ok: Encoded } | { error: { code: string; message: string } };
     if ('ok' in result) {
       try {
@@ -290,6 +316,7 @@ export class RequestHandlers {
       iss: this.#identity.id,
       body,
     });
+    if (idempotent) claims.idempotent = true;
     return this.#identity.sign('reply', claims);
   }
 }

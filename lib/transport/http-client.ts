@@ -1,5 +1,5 @@
 import { Agent, request, type ClientRequest } from 'node:http';
-import { CallTimeoutError, NodeDownError, WireError } from '../errors.js';
+import { CallTimeoutError, MaybeRanError, NodeDownError, WireError, WtdError } from '../errors.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../security/connection-guard.js';
 
 /** What came back from a request. */
@@ -19,8 +19,15 @@ const agent = new Agent({ keepAlive: true, maxSockets: DEFAULT_CONNECTION_LIMITS
 export interface SendOptions {
   method?: 'PUT' | 'GET';
   contentType?: string;
-  /** Aborting it ends the request with `ERR_NODE_DOWN`. */
+  /** Aborting it ends the request with `ERR_NODE_DOWN` (with `atMostOnce`: as that option says). */
   signal?: AbortSignal;
+  /**
+   * The request runs something on the other side: once it was sent whole, a
+   * failure, a timeout or an abort is `ERR_MAYBE_RAN`; before that, a
+   * timeout is `ERR_CALL_TIMEOUT`, an abort `ERR_CALL_CANCELLED` and a
+   * failure `ERR_NODE_DOWN` (it did not run).
+   */
+  atMostOnce?: boolean;
   /** Most bytes of the answer read; past them the request fails with `ERR_BAD_REPLY`. Default 16 MiB. */
   maxBytes?: number;
 }
@@ -48,6 +55,12 @@ export function send(url: string, body: string, timeoutMs: number, options: Send
   return new Promise((resolve, reject) => {
     let settled = false;
     let req: ClientRequest;
+    // Whether the whole request went out (to the OS): from then on, it may have run.
+    let written = false;
+    const sentWhole = (why: string, cause?: unknown): Error | undefined =>
+      options.atMostOnce === true && written
+        ? new MaybeRanError(url, why, cause === undefined ? undefined : { cause })
+        : undefined;
     const done = (err: Error | undefined, res?: HttpResponse): void => {
       if (settled) return;
       settled = true;
@@ -91,7 +104,12 @@ export function send(url: string, body: string, timeoutMs: number, options: Send
               text: Buffer.concat(chunks).toString('utf8'),
             }),
           );
-          res.on('error', (err) => done(new NodeDownError(url, { cause: err })));
+          res.on('error', (err) =>
+            done(
+              sentWhole('the connection failed before the answer was read', err) ??
+                new NodeDownError(url, { cause: err }),
+            ),
+          );
         },
       );
       const sent = req;
@@ -99,16 +117,28 @@ export function send(url: string, body: string, timeoutMs: number, options: Send
       sent.on('error', (err: NodeJS.ErrnoException) => {
         if (settled) return;
         if (!fresh && !answered && sent.reusedSocket && STALE_SOCKET.has(err.code ?? '')) attempt(true);
-        else done(new NodeDownError(url, { cause: err }));
+        else
+          done(sentWhole('the connection failed before an answer came', err) ?? new NodeDownError(url, { cause: err }));
+      });
+      sent.once('finish', () => {
+        written = true;
       });
       sent.end(body);
     };
     const timer = setTimeout(() => {
-      done(new CallTimeoutError(url, timeoutMs));
+      done(sentWhole(`no answer came within ${timeoutMs} ms`) ?? new CallTimeoutError(url, timeoutMs));
       req.destroy();
     }, timeoutMs);
     const abort = (): void => {
-      done(new NodeDownError(url, { cause: options.signal?.reason }));
+      const cause = options.signal?.reason;
+      done(
+        sentWhole('the caller gave it up before an answer came', cause) ??
+          (options.atMostOnce === true
+            ? new WtdError('ERR_CALL_CANCELLED', `the call to ${url} was given up before it was sent; it did not run`, {
+                cause,
+              })
+            : new NodeDownError(url, { cause })),
+      );
       req?.destroy();
     };
     if (options.signal?.aborted) abort();

@@ -15,5 +15,8 @@ export interface Link {
 /** A link straight to a node's HTTP address. */
 export function directLink(address: string): Link {
   const base = address.replace(/\/+$/, '');
-  return { key: base, request: (path, jws, timeoutMs, signal) => send(`${base}${path}`, jws, timeoutMs, { signal }) };
+  return {
+    key: base,
+    request: (path, jws, timeoutMs, signal) => send(`${base}${path}`, jws, timeoutMs, { signal, atMostOnce: true }),
+  };
 }

@@ -8,6 +8,7 @@ import type { KeyPair } from '../security/keys.js';
 import type { InboxMessage } from '../wire/claims.js';
 import type { OutboxLimits } from './outbox.js';
 import { ReplayWindow } from '../security/replay-window.js';
+import { Answers } from './answers.js';
 import { WireCodec } from '../wire/codec.js';
 import type { CodecContext, NodeCodec } from './codec-context.js';
 import { Executions } from './executions.js';
@@ -96,6 +97,7 @@ export function assembleParts(
     replay,
     clock,
     handlers,
+    answers: new Answers(replay, clock),
     refusals,
     log,
   });

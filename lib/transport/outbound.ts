@@ -1,5 +1,5 @@
 import PQueue from 'p-queue';
-import { CallTimeoutError } from '../errors.js';
+import { CallTimeoutError, WtdError } from '../errors.js';
 import type { WallClock } from '../runtime/clock.js';
 import type { HttpResponse } from './http-client.js';
 import type { Link } from './link.js';
@@ -24,36 +24,60 @@ export class Outbound {
 
   /**
    * PUTs `jws` to `path` over `link`, answered within `timeout` ms of
-   * `startedAt` (when the call was made, on this node's wall clock) or
-   * rejected with `ERR_CALL_TIMEOUT`.
+   * `startedAt` (when the call was made, on this node's wall clock). A
+   * request whose deadline passes, or that is given up (`signal`), while it
+   * waits for a turn is never sent: `ERR_CALL_TIMEOUT` or
+   * `ERR_CALL_CANCELLED` (it did not run). Once sent, the link says what
+   * happened.
    */
-  request(link: Link, path: string, jws: string, call: { startedAt: number; timeout: number }): Promise<HttpResponse> {
+  request(
+    link: Link,
+    path: string,
+    jws: string,
+    call: { startedAt: number; timeout: number; signal?: AbortSignal },
+  ): Promise<HttpResponse> {
     const deadline = call.startedAt + call.timeout;
     const target = `${link.key}${path}`;
     const timeoutMs = (): number => deadline - this.#clock.now();
+    const { signal } = call;
+    if (signal?.aborted === true) return Promise.reject(cancelled(target));
     const queue = this.#queue(link);
+    let given: Error | undefined;
+    let started = false;
     const sent = queue.add(
       () => {
+        started = true;
         const left = timeoutMs();
+        if (given !== undefined) throw given;
         if (left <= 0) throw new CallTimeoutError(target, call.timeout);
-        return link.request(path, jws, left);
+        return link.request(path, jws, left, signal);
       },
       { throwOnTimeout: true },
     );
     if (queue.pending <= REQUESTS_PER_LINK && queue.size === 0) return sent;
-    // It waits for a turn: the caller's deadline runs from now, not from when it is sent.
+    // It waits for a turn: given up while it waits, it is never sent; once sent, the link's own
+    // timeout and signal say what became of it.
     return new Promise<HttpResponse>((resolve, reject) => {
+      const giveUp = (err: Error): void => {
+        if (started) return;
+        given = err;
+        reject(err);
+      };
       const timer = this.#clock.setTimer(
-        () => reject(new CallTimeoutError(target, call.timeout)),
+        () => giveUp(new CallTimeoutError(target, call.timeout)),
         Math.max(0, timeoutMs()),
       );
+      const onAbort = (): void => giveUp(cancelled(target));
+      signal?.addEventListener('abort', onAbort, { once: true });
       sent.then(
         (res) => {
           timer.cancel();
+          signal?.removeEventListener('abort', onAbort);
           resolve(res);
         },
         (err: unknown) => {
           timer.cancel();
+          signal?.removeEventListener('abort', onAbort);
           reject(err as Error);
         },
       );
@@ -82,4 +106,8 @@ export class Outbound {
   get size(): number {
     return this.#queues.size;
   }
+}
+
+function cancelled(target: string): WtdError {
+  return new WtdError('ERR_CALL_CANCELLED', `the call to ${target} was given up before it was sent; it did not run`);
 }

@@ -1,4 +1,4 @@
-import { CallTimeoutError, NodeDownError, WireError, WtdError } from '../errors.js';
+import { CallTimeoutError, MaybeRanError, NodeDownError, WireError, WtdError } from '../errors.js';
 import { every, type ClockTimer, type WallClock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/node.js';
 import { MESSAGE_TTL_S, newClaims, newMessageId } from '../wire/claims.js';
@@ -65,6 +65,8 @@ interface Outgoing {
   deadline: number;
   /** How many times the proxy said its receiver does not accept it (yet). */
   refusals: number;
+  /** Whether it went out in a poll once (the proxy may have it, even if that poll failed). */
+  sent: boolean;
   resolve(): void;
   reject(err: Error): void;
 }
@@ -89,6 +91,8 @@ const RETRY_MS = 1000;
  */
 const NOT_ACCEPTED_RETRIES = 2;
 const NOT_ACCEPTED_RETRY_MS = 1000;
+/** How long a caller waits for the proxy to say whether it took back a request, in ms. */
+const CANCEL_TIMEOUT_MS = 2000;
 /** Most pages of directory changes read at one ping (the rest are read at the next ones). */
 const DIRECTORY_PAGES = 20;
 
@@ -274,23 +278,56 @@ export class ProxyClient {
   link(nodeId: string): Link {
     return {
       key: `${this.url}#${nodeId}`,
-      request: (path, jws, timeoutMs) => this.request(nodeId, path, jws, timeoutMs),
+      request: (path, jws, timeoutMs, signal) => this.request(nodeId, path, jws, timeoutMs, signal),
     };
   }
 
-  /** Relays `PUT path` with `jws` to `to` and waits for its answer, relayed back. */
-  request(to: string, path: string, jws: string, timeoutMs: number): Promise<HttpResponse> {
+  /**
+   * Relays `PUT path` with `jws` to `to` and waits for its answer, relayed
+   * back. At `timeoutMs`, or when `signal` aborts, the request is taken
+   * back: still here, or still queued at the proxy and not yet handed to
+   * `to`, it did not run (`ERR_CALL_TIMEOUT`, `ERR_CALL_CANCELLED`);
+   * handed over already, or if the proxy cannot say, it may have
+   * (`ERR_MAYBE_RAN`).
+   */
+  request(to: string, path: string, jws: string, timeoutMs: number, signal?: AbortSignal): Promise<HttpResponse> {
     if (this.#stopped) return Promise.reject(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
     const id = newMessageId();
+    const target = `node ${to} through ${this.url}`;
+    if (signal?.aborted === true) return Promise.reject(callCancelled(target));
     return new Promise<HttpResponse>((resolve, reject) => {
-      const timer = this.#deps.clock.setTimer(() => {
-        this.#pending.delete(id);
-        reject(new CallTimeoutError(`node ${to} through ${this.url}`, timeoutMs));
-      }, timeoutMs);
       const settle = (): void => {
         timer.cancel();
+        signal?.removeEventListener('abort', onAbort);
         this.#pending.delete(id);
       };
+      const giveUp = (notRun: Error, why: string): void => {
+        timer.cancel();
+        signal?.removeEventListener('abort', onAbort);
+        const pending = this.#pending.get(id);
+        if (pending === undefined) return;
+        // Not yet given to the proxy: taken back here.
+        if (this.#takeBack(outgoing)) {
+          pending.reject(notRun);
+          return;
+        }
+        this.#cancel(to, id).then(
+          (cancelled) =>
+            this.#pending
+              .get(id)
+              ?.reject(cancelled ? notRun : new MaybeRanError(target, `${why}, after the proxy had handed it over`)),
+          (err: unknown) =>
+            this.#pending
+              .get(id)
+              ?.reject(new MaybeRanError(target, `${why}, and the proxy could not take it back`, { cause: err })),
+        );
+      };
+      const timer = this.#deps.clock.setTimer(
+        () => giveUp(new CallTimeoutError(target, timeoutMs), `no answer came within ${timeoutMs} ms`),
+        timeoutMs,
+      );
+      const onAbort = (): void => giveUp(callCancelled(target), 'the caller gave it up');
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.#pending.set(id, {
         resolve: (res) => {
           settle();
@@ -301,8 +338,43 @@ export class ProxyClient {
           reject(err);
         },
       });
-      this.#enqueue({ id, kind: 'request', to, path, jws }, this.#deps.clock.now() + timeoutMs).catch((err: Error) =>
-        this.#pending.get(id)?.reject(err),
+      // Given up later than this, on a timer: by then it is defined.
+      const outgoing = this.#enqueue(
+        { id, kind: 'request', to, path, jws },
+        this.#deps.clock.now() + timeoutMs,
+        (err) => this.#pending.get(id)?.reject(err),
+      );
+    });
+  }
+
+  /** Takes back a message not yet given to the proxy (in the outbox, or waiting to be sent again); true if it was. */
+  #takeBack(o: Outgoing): boolean {
+    const at = this.#outbox.indexOf(o);
+    if (at >= 0) {
+      // Waiting to go out again after a poll that failed: the proxy may have it from that poll.
+      this.#outbox.splice(at, 1);
+      return !o.sent;
+    }
+    for (const later of this.#later) {
+      if (later.outgoing !== o) continue;
+      clearTimeout(later.timer);
+      this.#later.delete(later);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Asks the proxy to drop request `re` to `to` if it has not handed it
+   * over yet: true if it did (the request never reaches `to`).
+   */
+  #cancel(to: string, re: string): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.#enqueue(
+        { id: newMessageId(), kind: 'cancel', to, re },
+        this.#deps.clock.now() + CANCEL_TIMEOUT_MS,
+        (err) => (err instanceof WireError && err.code === 'ERR_MAYBE_RAN' ? resolve(false) : reject(err)),
+        () => resolve(true),
       );
     });
   }
@@ -349,10 +421,11 @@ export class ProxyClient {
       let n = 0;
       while (n < this.#outbox.length && (n === 0 || bytes < BATCH_BYTES)) {
         const m = this.#outbox[n]!.message;
-        bytes += (m.kind === 'request' ? m.jws.length : m.text.length) + 200;
+        bytes += (m.kind === 'request' ? m.jws.length : m.kind === 'response' ? m.text.length : 0) + 200;
         n++;
       }
       const batch = this.#outbox.splice(0, n);
+      for (const o of batch) o.sent = true;
       const ack = this.#acks;
       this.#acks = [];
       this.#inFlight++;
@@ -465,19 +538,23 @@ export class ProxyClient {
         source: `proxy:${from}`,
       })
       .then((answer) => {
-        // A repeat that the replay window caught (after a restart of this node) ran once already: no answer.
-        if (answer.status === 409) return;
+        // A repeat that the replay window caught (after a restart of this node) was answered already.
+        if (answer.status === 409 && codeOf(answer.text) === 'ERR_REPLAY') return;
         // Handed to the outbox: it leaves with the next poll (and is sent again until the proxy takes it).
-        this.#enqueue({
-          id: newMessageId(),
-          kind: 'response',
-          to: from,
-          re: m.id,
-          status: answer.status,
-          contentType: answer.contentType,
-          text: answer.text,
-          ...(answer.retryAfter === undefined ? {} : { retryAfter: answer.retryAfter }),
-        }).catch((err: unknown) => this.#unanswered(from, err));
+        this.#enqueue(
+          {
+            id: newMessageId(),
+            kind: 'response',
+            to: from,
+            re: m.id,
+            status: answer.status,
+            contentType: answer.contentType,
+            text: answer.text,
+            ...(answer.retryAfter === undefined ? {} : { retryAfter: answer.retryAfter }),
+          },
+          undefined,
+          (err: unknown) => this.#unanswered(from, err),
+        );
       })
       .catch((err: unknown) => this.#unanswered(from, err))
       .finally(() => this.#work.delete(work));
@@ -503,17 +580,28 @@ export class ProxyClient {
     return this.#work.size;
   }
 
-  #enqueue(message: OutgoingRelay, deadline?: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#outbox.push({
-        message,
-        refusals: 0,
-        resolve,
-        reject,
-        deadline: deadline ?? this.#deps.clock.now() + MESSAGE_TTL_S * 1000,
-      });
-      this.#kick();
-    });
+  /**
+   * Puts `message` in the outbox; `failed` is told if it cannot be sent
+   * (refused, or no longer wanted by `deadline`), `taken` once the proxy
+   * took it.
+   */
+  #enqueue(
+    message: OutgoingRelay,
+    deadline: number | undefined,
+    failed: (err: Error) => void,
+    taken: () => void = () => undefined,
+  ): Outgoing {
+    const outgoing: Outgoing = {
+      message,
+      refusals: 0,
+      sent: false,
+      resolve: taken,
+      reject: failed,
+      deadline: deadline ?? this.#deps.clock.now() + MESSAGE_TTL_S * 1000,
+    };
+    this.#outbox.push(outgoing);
+    this.#kick();
+    return outgoing;
   }
 
   /** A request to the proxy signed by the node key, with its own typ, id and time. */
@@ -533,5 +621,21 @@ export class ProxyClient {
     }
     if (res.status >= 400 || parsed.error !== undefined) throw refusalFrom(res);
     return parsed;
+  }
+}
+
+function callCancelled(target: string): WtdError {
+  return new WtdError(
+    'ERR_CALL_CANCELLED',
+    `the call to ${target} was given up before it was handed over; it did not run`,
+  );
+}
+
+/** The code of a JSON refusal's text, if it has one. */
+function codeOf(text: string): unknown {
+  try {
+    return (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
+  } catch {
+    return undefined;
   }
 }

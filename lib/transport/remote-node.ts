@@ -113,11 +113,16 @@ export interface ProbeReport {
  * its exposed behaviours. Every request is signed with the grant's key and
  * every reply is checked against the node's key.
  *
- * Errors: `ERR_CALL_TIMEOUT` (no reply in time, counted from the call),
- * `ERR_NODE_DOWN` (cannot connect), a {@link Errors.RateLimitedError | RateLimitedError} over the
+ * Errors say whether the call ran (see `outcomeOf`): `ERR_CALL_TIMEOUT`
+ * (its deadline, `timeout` counted from the call, passed before it was sent
+ * or started: it did not run), `ERR_NODE_DOWN` (cannot connect; nothing was
+ * sent), `ERR_CALL_CANCELLED` (given up with `signal` before it was handed
+ * over), a {@link Errors.RateLimitedError | RateLimitedError} over the
  * grant's rate (`retryAfterS`), a `WireError` with the remote's refusal code
- * (`ERR_GRANT_REVOKED`, `ERR_MISSION_NOT_GRANTED`, ...), or a `RemoteError`
- * when the remote code threw.
+ * (`ERR_GRANT_REVOKED`, `ERR_MISSION_NOT_GRANTED`, ...): none of these ran;
+ * a `RemoteError` when the remote code threw (it ran); `ERR_MAYBE_RAN`
+ * (`MaybeRanError`) when it was sent and no answer came in time, or the
+ * connection died after it was sent.
  *
  * @example
  * ```ts
@@ -291,15 +296,33 @@ export class RemoteNode {
       timeout,
     });
     if (options.mission !== undefined) claims.mission = options.mission;
+    // A cast keeps the message's own time to live; a call is never started after its deadline.
     if (cast) claims.cast = true;
+    else claims.deadline = startedAt + timeout;
     const jws = await conn.signer('call', claims);
-    const res = await this.#deps.outbound.request(conn.link, path, jws, { startedAt, timeout });
+    const signal = options.signal;
+    const res = await this.#deps.outbound.request(conn.link, path, jws, {
+      startedAt,
+      timeout,
+      ...(signal === undefined ? {} : { signal }),
+    });
     if (res.status === 202 && cast) return undefined;
-    if (res.contentType.startsWith('application/jose')) return this.#readReply(res.text, claims.id);
+    if (res.contentType.startsWith('application/jose')) return this.#readReply(res.text, claims.id, path);
     throw refusalFrom(res);
   }
 
-  async #readReply(jws: string, id: string): Promise<unknown> {
+  // Paths whose replies said the function is idempotent (bounded: the first ones seen).
+  readonly #idempotent = new Set<string>();
+
+  /**
+   * True when a reply from `module.fn` said it is marked
+   * `@WtdExport(mission, { idempotent: true })` (undefined: no reply said so yet).
+   */
+  knownIdempotent(module: string, fn: string): boolean | undefined {
+    return this.#idempotent.has(`/apply/${enc(module)}/${enc(fn)}`) ? true : undefined;
+  }
+
+  async #readReply(jws: string, id: string, path: string): Promise<unknown> {
     const conn = this.#conn;
     const kid = readKid(jws, 'reply');
     if (kid !== conn.nodeKid)
@@ -309,6 +332,7 @@ export class RemoteNode {
       throw new WireError('ERR_BAD_REPLY', 502, 'the reply does not answer this request');
     }
     checkTime(claims, this.#deps.clock);
+    if (claims.idempotent === true && this.#idempotent.size < 1024) this.#idempotent.add(path);
     const body = claims.body as Partial<{ ok: unknown; error: { code?: unknown; message?: unknown } }> | undefined;
     if (body !== undefined && body !== null && body.error !== undefined) {
       throw new RemoteError(

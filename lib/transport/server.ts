@@ -12,6 +12,7 @@ import type { ReplayWindow } from '../security/replay-window.js';
 import type { InboxClaims, MessageKind } from '../wire/claims.js';
 import { underLoad } from '../wire/envelope.js';
 import { readJwsBody } from '../wire/request-body.js';
+import type { Answers } from './answers.js';
 import type { Answer, RequestHandlers } from './handlers.js';
 import type { HttpResponse } from './http-client.js';
 import type { Link } from './link.js';
@@ -105,6 +106,8 @@ export interface DispatcherDeps {
   replay: ReplayWindow;
   clock: WallClock;
   handlers: RequestHandlers;
+  /** The answers kept for resends: a request is run at most once. */
+  answers: Answers;
   refusals: RefusalLog;
   /** The node's log, throttled: strangers cannot fill it. */
   log: LogThrottle;
@@ -164,13 +167,7 @@ export class Dispatcher {
     try {
       if (route === undefined) throw NOT_FOUND();
       if (method !== 'PUT') throw new WireError('ERR_METHOD_NOT_ALLOWED', 405, 'the apply tree takes PUT only');
-      const { status, body } = await underLoad(() => this.#run(method, path, jws, route, arrival));
-      return {
-        status,
-        contentType: body === undefined ? '' : 'application/jose',
-        text: body ?? '',
-        retryAfter: undefined,
-      };
+      return await underLoad(() => this.#run(method, path, jws, route, arrival));
     } catch (err) {
       return this.refuse(err, path, arrival.source, jws);
     }
@@ -191,7 +188,7 @@ export class Dispatcher {
     return refusalResponse(new WireError('ERR_INTERNAL', 500, 'the node failed to handle this request'));
   }
 
-  async #run(method: string, path: string, jws: string, route: RouteMatch, arrival: Arrival): Promise<Answer> {
+  async #run(method: string, path: string, jws: string, route: RouteMatch, arrival: Arrival): Promise<HttpResponse> {
     const d = this.#deps;
     const expected = { aud: d.nodeId, method, path, replay: d.replay, clock: d.clock };
     if (route.kind === 'pid') {
@@ -201,20 +198,30 @@ export class Dispatcher {
       // A grantee's messages spend its grant's rate before they reach a mailbox.
       const grant = d.gate.grantOf(kid);
       if (grant !== undefined) d.gate.takeMessage(grant);
-      return d.handlers.pid({ claims, kid }, route.params);
+      return answered(d.handlers.pid({ claims, kid }, route.params));
     }
-    const { claims, found } = await authenticate(jws, { ...expected, kind: 'call', key: this.#grantKey });
+    const { claims, found, admit } = await authenticate(jws, {
+      ...expected,
+      kind: 'call',
+      key: this.#grantKey,
+      admitLater: true,
+    });
     checkRelayedIssuer(claims.iss, arrival);
     d.gate.checkIssuer(found.grant, claims.iss);
     if (route.name === 'inbox') {
-      return d.handlers.inbox({
-        claims: claims as unknown as InboxClaims,
-        grant: found.grant,
-        relayed: arrival.relayed !== undefined,
-      });
+      admit();
+      return answered(
+        await d.handlers.inbox({
+          claims: claims as unknown as InboxClaims,
+          grant: found.grant,
+          relayed: arrival.relayed !== undefined,
+        }),
+      );
     }
-    if (route.name === 'probe')
-      return d.handlers.probe({ claims, grant: found.grant, epoch: found.epoch, key: found.key });
+    if (route.name === 'probe') {
+      admit();
+      return answered(await d.handlers.probe({ claims, grant: found.grant, epoch: found.epoch, key: found.key }));
+    }
     const request = {
       claims,
       grant: found.grant,
@@ -222,10 +229,24 @@ export class Dispatcher {
       key: found.key,
       ...(arrival.relayed === undefined ? {} : { replyLink: arrival.relayed.link }),
     };
-    return route.name === 'apply'
-      ? d.handlers.apply(request, route.params)
-      : d.handlers.behaviour(request, route.params);
+    // Run at most once: a resend of this id gets the first answer (or is told what became of it).
+    return d.answers.once(claims, found.grant.kid, async () => {
+      try {
+        return answered(
+          route.name === 'apply'
+            ? await d.handlers.apply(request, route.params)
+            : await d.handlers.behaviour(request, route.params),
+        );
+      } catch (err) {
+        return this.refuse(err, path, arrival.source, jws);
+      }
+    });
   }
+}
+
+/** A handler's answer as the response written. */
+function answered({ status, body }: Answer): HttpResponse {
+  return { status, contentType: body === undefined ? '' : 'application/jose', text: body ?? '', retryAfter: undefined };
 }
 
 /** The address a request came from (an IPv4 address mapped into IPv6 shown as IPv4). */

@@ -196,6 +196,29 @@ export class WtdNode extends Node {
     while (parts().some((p) => p.size > 0));
   }
 
+  /**
+   * Resolves once `check` holds for the requests this node runs for other
+   * nodes (`running` user code now, `waiting` for a turn), looked at after
+   * every change: a settle point for programs and specs, as
+   * `WtdProxy.until` is for a proxy.
+   *
+   * @example
+   * ```ts
+   * await alice.until((load) => load.waiting === 0 && load.running === 0);
+   * ```
+   */
+  until(check: (load: { running: number; waiting: number }) => boolean): Promise<void> {
+    const executions = this.#parts.executions;
+    if (check(executions.load)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const stop = executions.watch(() => {
+        if (!check(executions.load)) return;
+        stop();
+        resolve();
+      });
+    });
+  }
+
   // ---------------------------------------------------------------- proxy
 
   /**

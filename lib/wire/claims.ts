@@ -56,6 +56,13 @@ export interface CallClaims extends RequestClaims {
   cast?: boolean;
   /** How long the caller waits, in ms (behaviour calls pass it on). */
   timeout?: number;
+  /**
+   * The caller's deadline, epoch ms on its wall clock: the callee never
+   * starts the request after it (`ERR_CALL_TIMEOUT`: it did not run), and a
+   * proxy drops it from its queue then. A cast carries none: it keeps the
+   * message's own time to live.
+   */
+  deadline?: number;
 }
 
 /**
@@ -83,6 +90,8 @@ export interface PidClaims extends RequestClaims {
 /** A reply, signed by the callee's node key, carrying its request's `id`. */
 export interface ReplyClaims extends BaseClaims {
   body: { ok: Encoded } | { error: { code: string; message: string } } | { inbox: InboxMessage[] };
+  /** Set when the function that answered is marked `@WtdExport(mission, { idempotent: true })`. */
+  idempotent?: true;
 }
 
 /** A request to the proxy itself (register, ping, poll), signed by the node key; its body is in `wire/relay.ts`. */

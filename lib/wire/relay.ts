@@ -112,8 +112,20 @@ export interface RelayResponse {
   retryAfter?: string;
 }
 
+/**
+ * A caller taking back request `re` it sent to `to`: the proxy drops it if
+ * it has not handed it to `to` yet (the poll's result for it has no error),
+ * and says `ERR_MAYBE_RAN` if it has (or knows no such request). It is
+ * never delivered.
+ */
+export interface RelayCancel {
+  id: string;
+  kind: 'cancel';
+  re: string;
+}
+
 /** A relayed message as a node sends it: with its destination. */
-export type OutgoingRelay = (RelayRequest | RelayResponse) & { to: string };
+export type OutgoingRelay = (RelayRequest | RelayResponse | RelayCancel) & { to: string };
 
 /** A relayed message as the proxy delivers it: with its sender, as the proxy authenticated it. */
 export type DeliveredRelay = (RelayRequest | RelayResponse) & { from: string };
@@ -255,5 +267,9 @@ export function parseOutgoing(m: unknown): OutgoingRelay | { id: unknown; error:
       ...(typeof msg.retryAfter === 'string' ? { retryAfter: msg.retryAfter } : {}),
     };
   }
-  return fail('kind is request or response');
+  if (msg.kind === 'cancel') {
+    if (typeof msg.re !== 'string' || !RELAY_ID.test(msg.re)) return fail('a cancel names the request it takes back');
+    return { id, kind: 'cancel', to: msg.to, re: msg.re };
+  }
+  return fail('kind is request, response or cancel');
 }

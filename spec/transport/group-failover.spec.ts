@@ -42,6 +42,11 @@ class FakeRemote {
   async cast(m: string, f: string, a: unknown[], options: { timeout?: number }): Promise<void> {
     await this.call(m, f, a, options);
   }
+  /** What a reply of this member said of a function (set by the spec). */
+  idempotentByReply: boolean | undefined;
+  knownIdempotent(): boolean | undefined {
+    return this.idempotentByReply;
+  }
   behaviour() {
     return { call: (_req: unknown, options: { timeout?: number }) => this.call('', '', [], options) };
   }
@@ -130,6 +135,14 @@ describe('MissionGroup: failing over, within one deadline and a retry budget', (
     await start();
     a.answer = maybeRan;
     expect(await group.call('Maths', 'add', [1, 2], { key: toA })).to.equal('node-b');
+    expect([a.calls, b.calls]).to.deep.equal([1, 1]);
+  });
+
+  it('may have run, idempotent by what a reply of that member said: tried again', async () => {
+    await start();
+    a.answer = maybeRan;
+    a.idempotentByReply = true;
+    expect(await group.call('M', 'f', [], { key: toA })).to.equal('node-b');
     expect([a.calls, b.calls]).to.deep.equal([1, 1]);
   });
 

@@ -75,7 +75,8 @@ describe('WtdNode.start({ dataDir }): what survives a restart', () => {
     const again = await alice();
     try {
       const res = await put(again.address + path, jws);
-      expect([res.status, res.code]).to.deep.equal([409, 'ERR_REPLAY']);
+      // It ran before the restart: never again, and the caller learns that it ran.
+      expect([res.status, res.code]).to.deep.equal([409, 'ERR_ALREADY_RAN']);
       expect(probeRuns.count).to.equal(1);
     } finally {
       await again.close();

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import {
-  CallTimeoutError,
+  MaybeRanError,
   NodeDownError,
+  outcomeOf,
   NotSerializableError,
   RemoteError,
   WireError,
@@ -127,7 +128,7 @@ describe('WtdNode: grants and signed remote calls', () => {
       expect(nodes.alice.grants()[0]!.uses).to.equal(0);
     });
 
-    it('a node that never answers is ERR_CALL_TIMEOUT; a stopped one ERR_NODE_DOWN', async () => {
+    it('a node that never answers is ERR_MAYBE_RAN (it was sent); a stopped one ERR_NODE_DOWN (it did not run)', async () => {
       const { createServer } = await import('node:net');
       const silent = createServer(() => undefined);
       await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
@@ -137,14 +138,16 @@ describe('WtdNode: grants and signed remote calls', () => {
         node: { ...nodes.grant.node, address: `http://127.0.0.1:${port}` },
       });
       const timeout = await rejection(stuck.call('Probe', 'touch', [1], { timeout: 200 }));
-      expect(timeout).to.be.instanceOf(CallTimeoutError);
-      expect(timeout.code).to.equal('ERR_CALL_TIMEOUT');
+      expect(timeout).to.be.instanceOf(MaybeRanError);
+      expect(timeout.code).to.equal('ERR_MAYBE_RAN');
+      expect(outcomeOf(timeout)).to.equal('maybe_ran');
       silent.close();
       const remote = await nodes.bob.connect(nodes.grant);
       await nodes.alice.close();
       const down = await rejection(remote.call('Probe', 'touch', [1]));
       expect(down).to.be.instanceOf(NodeDownError);
       expect(down.code).to.equal('ERR_NODE_DOWN');
+      expect(outcomeOf(down)).to.equal('not_run');
     });
   });
 
