@@ -61,6 +61,7 @@ export const ERROR_CODES = [
   'ERR_NO_ADDRESS',
   'ERR_NO_PROXY',
   'ERR_NODE_DOWN',
+  'ERR_NO_MEMBERS',
   // A request's envelope (the one authentication pipeline, node and proxy alike)
   'ERR_NOT_FOUND',
   'ERR_METHOD_NOT_ALLOWED',

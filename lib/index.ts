@@ -146,7 +146,16 @@ export type { OutboxLimits, OutboxStats } from './transport/outbox.js';
 export type { ConnectionLimits } from './security/connection-guard.js';
 export type { Refusal } from './transport/refusal-log.js';
 export { RemoteNode } from './transport/remote-node.js';
-export type { RemoteCallOptions, BehaviourClient } from './transport/remote-node.js';
+export type { RemoteCallOptions, BehaviourClient, ProbeReport } from './transport/remote-node.js';
+export { MissionGroup } from './transport/group.js';
+export type {
+  GroupOptions,
+  GroupCallOptions,
+  GroupMember,
+  GroupMulticallResult,
+  GroupBehaviourClient,
+} from './transport/group.js';
+export type { PickStrategy } from './transport/group-pick.js';
 
 // The proxy: registration, discovery and relay
 export { WtdProxy, WtdProxy as Proxy } from './proxy/proxy.js';

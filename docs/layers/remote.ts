@@ -2,7 +2,15 @@
  * Nodes with an identity: grants, contact cards, signed remote calls, the wire codec, the grant store, and the observer of a running node.
  * @module Remote
  */
-export { WireCodec, SqliteGrantStore, parseRate, WtdNode, RemoteNode, Observer } from '../../lib/index.js';
+export {
+  WireCodec,
+  SqliteGrantStore,
+  parseRate,
+  WtdNode,
+  RemoteNode,
+  MissionGroup,
+  Observer,
+} from '../../lib/index.js';
 export type {
   JoinOptions,
   BilletDoux,
@@ -26,6 +34,13 @@ export type {
   Refusal,
   RemoteCallOptions,
   BehaviourClient,
+  ProbeReport,
+  GroupOptions,
+  GroupCallOptions,
+  GroupMember,
+  GroupMulticallResult,
+  GroupBehaviourClient,
+  PickStrategy,
   ObserverSnapshot,
   ObservedProcess,
   TreeNode,

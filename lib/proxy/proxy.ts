@@ -448,7 +448,7 @@ export class WtdProxy {
   #entry(id: string): DirectoryEntry | undefined {
     const n = this.#nodes.get(id);
     if (n === undefined) return undefined;
-    const { name, missions, address, lastSeen } = n.record;
+    const { name, missions, address, lastSeen, publicJwk } = n.record;
     return {
       id,
       name,
@@ -458,6 +458,7 @@ export class WtdProxy {
       ...(n.online ? { status: n.suspect ? ('suspect' as const) : ('up' as const) } : {}),
       ...(n.incarnation === undefined ? {} : { incarnation: n.incarnation }),
       lastSeen,
+      publicJwk,
     };
   }
 

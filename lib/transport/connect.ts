@@ -57,12 +57,14 @@ export async function connectionTo(
   let grantKid: string;
   let signer: Signer;
   let reachable = true;
+  let missions: string[] | undefined;
   if ('wtd' in target && target.wtd === 'grant') {
     nodeJwk = target.node.publicJwk;
     address = target.node.address;
     reachable = address !== null || (target.node.proxy ?? null) !== null;
     const grantKey = (await importPrivate(target.privateJwk)).privateKey;
     grantKid = target.kid;
+    missions = Array.isArray(target.missions) ? [...target.missions] : undefined;
     signer = (kind, claims) => sign(kind, claims, grantKey, grantKid);
   } else {
     const t = (isContactCard(target) ? { nodeKey: target } : target) as ConnectTarget;
@@ -101,5 +103,5 @@ export async function connectionTo(
   } else {
     link = proxy.link(nodeId);
   }
-  return { link, via, nodeId, nodeKey: nodeKey.key, nodeKid: nodeKey.thumbprint, grantKid, signer };
+  return { link, via, nodeId, nodeKey: nodeKey.key, nodeKid: nodeKey.thumbprint, grantKid, signer, missions };
 }

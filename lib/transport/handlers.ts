@@ -150,6 +150,19 @@ export class RequestHandlers {
     return { status: 200, body: await this.#reply(r, result, context) };
   }
 
+  /**
+   * `PUT /probe`: what the grant covers and how busy this node is
+   * (`{ missions, busy }`), for a mission group that weighs whether to make
+   * the caller's node a member and where to send its calls. It passed the
+   * grant checks like a call, and spends one token of the grant's rate.
+   */
+  async probe(r: CallRequest): Promise<Answer> {
+    this.#gate.take(r.grant);
+    const { running, waiting } = this.#executions.load;
+    const report = { missions: [...r.grant.missions], busy: running + waiting };
+    return { status: 200, body: await this.#reply(r, { ok: report }, this.#context(r)) };
+  }
+
   /** `PUT /pid/<id>`: a message to a pid this node handed to the sender. */
   pid(r: PidRequest, params: Record<string, string>): Answer {
     const id = Number(params.id);

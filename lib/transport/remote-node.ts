@@ -58,6 +58,8 @@ export interface Connection {
   grantKid: string;
   /** Signs with the grant's key. */
   signer: Signer;
+  /** The missions a grant file names; undefined for a grant to this node's own key. */
+  missions?: string[] | undefined;
 }
 
 /** @internal What a {@link RemoteNode} needs of the node that made it. */
@@ -95,6 +97,20 @@ export type BehaviourClient<K extends BehaviourKind> = {
     ? (...args: [...A, options?: RemoteCallOptions]) => Promise<R>
     : never;
 };
+
+/**
+ * What a node answers a probe: the missions the grant covers, and how many
+ * requests (under every grant) run or wait to run there now.
+ *
+ * @example
+ * ```ts
+ * const { missions, busy }: ProbeReport = await remote.probe(); // { missions: ['maths'], busy: 3 }
+ * ```
+ */
+export interface ProbeReport {
+  missions: string[];
+  busy: number;
+}
 
 /**
  * Another node, as reached with a grant: call its exported functions and
@@ -183,6 +199,37 @@ export class RemoteNode {
       ...(this.#deps.peerDownAfterMs === undefined ? {} : { downAfterMs: this.#deps.peerDownAfterMs }),
     });
     return this.#polling;
+  }
+
+  /**
+   * The missions the grant names, when it came as a grant file; undefined
+   * for a grant to this node's key (ask the node with {@link probe}).
+   */
+  get missions(): readonly string[] | undefined {
+    return this.#conn.missions;
+  }
+
+  /**
+   * Asks the node what the grant covers and how busy it is (`PUT /probe`,
+   * signed like a call, one token of the grant's rate). Refused as a call
+   * would be: `ERR_UNKNOWN_KEY`, `ERR_GRANT_REVOKED`, `ERR_GRANT_EXPIRED`...
+   */
+  async probe(options: { timeout?: number } = {}): Promise<ProbeReport> {
+    const report = (await this.#request(
+      '/probe',
+      [],
+      { timeout: options.timeout ?? 5000 },
+      false,
+    )) as Partial<ProbeReport>;
+    if (
+      report === null ||
+      typeof report !== 'object' ||
+      !Array.isArray(report.missions) ||
+      typeof report.busy !== 'number'
+    ) {
+      throw new WireError('ERR_BAD_REPLY', 502, 'the answer to a probe is not { missions, busy }');
+    }
+    return { missions: report.missions.map(String), busy: report.busy };
   }
 
   /** Calls `module.fn(...args)` on the remote node and resolves with its result. */

@@ -46,7 +46,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
 
 /** A route of the apply tree, matched from a request path. */
 export interface RouteMatch {
-  name: 'apply' | 'behaviour' | 'pid' | 'inbox' | 'monitor';
+  name: 'apply' | 'behaviour' | 'pid' | 'inbox' | 'monitor' | 'probe';
   kind: MessageKind;
   params: Record<string, string>;
 }
@@ -57,9 +57,10 @@ const ROUTES: { name: RouteMatch['name']; kind: MessageKind; keys: string[] }[] 
   { name: 'pid', kind: 'pid', keys: ['id'] },
   { name: 'inbox', kind: 'call', keys: [] },
   { name: 'monitor', kind: 'pid', keys: ['id'] },
+  { name: 'probe', kind: 'call', keys: [] },
 ];
 
-/** Matches `/apply/<module>/<function>`, `/behaviour/<mission>/<name>/<op>`, `/pid/<id>` or `/inbox`; undefined otherwise. */
+/** Matches `/apply/<module>/<function>`, `/behaviour/<mission>/<name>/<op>`, `/pid/<id>`, `/inbox` or `/probe`; undefined otherwise. */
 export function matchRoute(path: string): RouteMatch | undefined {
   const parts = path.split('/');
   if (parts[0] !== '') return undefined;
@@ -218,6 +219,10 @@ export class Dispatcher {
           relayed: arrival.relayed !== undefined,
         }),
       );
+    }
+    if (route.name === 'probe') {
+      admit();
+      return answered(await d.handlers.probe({ claims, grant: found.grant, epoch: found.epoch, key: found.key }));
     }
     const request = {
       claims,

@@ -20,6 +20,7 @@ import { assembleParts, type NodeParts } from './node-parts.js';
 import { ProxyClient, type JoinOptions } from './proxy-client.js';
 import type { Refusal } from './refusal-log.js';
 import { RemoteNode } from './remote-node.js';
+import { MissionGroup, type GroupOptions } from './group.js';
 import type { RateState, WtdNodeOptions } from './node-options.js';
 import { DEFAULT_OUTBOX, type OutboxStats } from './outbox.js';
 import { DEFAULT_LIMITS } from './server.js';
@@ -67,6 +68,7 @@ export class WtdNode extends Node {
   #lock: DataDirLock | undefined;
   readonly #listener: Listener;
   readonly #remotes = new Set<RemoteNode>();
+  readonly #groups = new Map<string, MissionGroup>();
   #pruner: ClockTimer | undefined;
   #closed = false;
   #proxy: ProxyClient | undefined;
@@ -178,6 +180,7 @@ export class WtdNode extends Node {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const g of this.#groups.values()) g.close();
     for (const r of this.#remotes) r._close();
     this.#parts.routes.close();
     this.#pruner?.cancel();
@@ -270,6 +273,7 @@ export class WtdNode extends Node {
     );
     // A node the directory says went down (silent too long, or restarted): its monitors fire.
     this.#proxy.on('nodedown', (entry) => monitors.nodeDown(entry.id));
+    for (const g of this.#groups.values()) void g._attachDirectory();
   }
 
   /**
@@ -294,6 +298,7 @@ export class WtdNode extends Node {
 
   /** Leaves the proxy: stops pinging and polling (the node drops off the directory a few seconds later). */
   async leaveProxy(): Promise<void> {
+    for (const g of this.#groups.values()) g._detachDirectory();
     const proxy = this.#proxy;
     this.#proxy = undefined;
     await proxy?.leave();
@@ -441,12 +446,58 @@ export class WtdNode extends Node {
       conn,
     );
     this.#remotes.add(remote);
+    for (const g of this.#groups.values()) g._offer(remote);
     // Its pid messages come back through the proxy, which queues them once this node's ping accepts its key.
     const proxy = this.#proxy;
     if (conn.via === 'proxy' && proxy !== undefined && !proxy.publishes(conn.nodeKid)) {
       await proxy.ping().catch(() => undefined);
     }
     return remote;
+  }
+
+  /**
+   * The nodes that granted this node `mission`, as one {@link MissionGroup}:
+   * calls spread over them (least busy first, or round-robin, or by key)
+   * and move to another member when one refuses or is down. Members are the
+   * nodes this node connected to (and `options.members`) whose grant covers
+   * the mission, and the nodes of the proxy directory that advertise it and
+   * granted it to this node's key; each is verified by a signed probe first.
+   * The same mission and options give the same group; closing the node
+   * closes it.
+   *
+   * @example
+   * ```ts
+   * const maths = bob.group('maths', { members: [aliceGrant, carolGrant] });
+   * await maths.call('Maths', 'add', [1, 2]); // => 3
+   * ```
+   */
+  group(mission: string, options: GroupOptions = {}): MissionGroup {
+    if (typeof mission !== 'string' || mission.length === 0) {
+      throw new TypeError(`group(mission) expects a mission name, got ${String(mission)}`);
+    }
+    if (this.#closed) throw new WtdError('ERR_NO_MEMBERS', `node ${this.name} is closed: it has no group`);
+    const key = `${mission}\0${JSON.stringify(options)}`;
+    let group = this.#groups.get(key);
+    if (group === undefined) {
+      const proxy = (): ProxyClient | undefined => this.#proxy;
+      group = new MissionGroup(
+        {
+          id: this.id,
+          wallClock: this.wallClock,
+          missions: this.missions,
+          logger: throttled(this.#parts.log, 'groups'),
+          remotes: () => this.#remotes,
+          connect: (target, o) => this.connect(target, o),
+          directory: () => proxy()?.directory(),
+          onDirectory: (event, l) => proxy()?.on(event, l),
+          offDirectory: (event, l) => proxy()?.off(event, l),
+        },
+        mission,
+        options,
+      );
+      this.#groups.set(key, group);
+    }
+    return group;
   }
 
   /** A shared node (see {@link WtdNodeOptions.shared}) takes the lock of its directory when it starts to run. */

@@ -82,6 +82,12 @@ export interface DirectoryEntry {
   incarnation?: string;
   /** Epoch ms of the ping that made this entry: when it came online, changed its offer, or was last seen. */
   lastSeen: number;
+  /**
+   * The node's public key, as it registered it (its id is a fingerprint of
+   * it, so a node checks one against the other): what a mission group needs
+   * to verify the node's answers. Absent from older proxies.
+   */
+  publicJwk?: JWK;
 }
 
 /**
