@@ -10,7 +10,8 @@ import { GenServer, Supervisor, WtdBehaviour, WtdExport, reply, type From, type 
 
 /** Functions a friend may call, under the `greetings` mission. */
 export class Greeter {
-  @WtdExport('greetings')
+  // Saying hello twice is harmless: a mission group may send it to another member after ERR_MAYBE_RAN.
+  @WtdExport('greetings', { idempotent: true })
   static hello(name: string): string {
     return `hello, ${name}, from ${Greeter.node?.name ?? 'a WTD node'}`;
   }

@@ -37,6 +37,8 @@ export class Member implements GroupMember {
   load = 0;
   latencyMs = 1;
   state: GroupMember['state'] = 'up';
+  /** The calls in flight to it, to give up when its node goes down (those its proxy still holds move on). */
+  readonly calls = new Set<AbortController>();
   constructor(readonly remote: RemoteNode) {}
   get nodeId(): string {
     return this.remote.nodeId;

@@ -267,7 +267,11 @@ export class MissionGroup {
 
   readonly #nodedown = (entry: DirectoryEntry): void => {
     const member = this.#members.get(entry.id);
-    if (member !== undefined && member.via === 'proxy') this.#leave(member);
+    if (member !== undefined && member.via === 'proxy') {
+      this.#leave(member);
+      // Its calls are taken back: those the proxy still held did not run, and move to another member.
+      for (const call of member.calls) call.abort(new WtdError('ERR_NODE_DOWN', `node ${entry.id} went down`));
+    }
     for (const r of this.#pending) if (r.nodeId === entry.id && r.via === 'proxy') this.#pending.delete(r);
   };
 
@@ -391,12 +395,14 @@ export class MissionGroup {
   }
 
   /** One attempt on one member: counted in flight; a refusal of its grant or a transport error acts on the member. */
-  async #attempt<T>(member: Member, send: () => Promise<T>): Promise<T> {
+  async #attempt<T>(member: Member, send: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
     const clock = this.#host.wallClock;
     const startedAt = clock.now();
+    const call = new AbortController();
+    member.calls.add(call);
     member.inFlight++;
     try {
-      const value = await send();
+      const value = await send(signal === undefined ? call.signal : AbortSignal.any([signal, call.signal]));
       member.observe(clock.now() - startedAt);
       return value;
     } catch (err) {
@@ -406,6 +412,7 @@ export class MissionGroup {
       throw err;
     } finally {
       member.inFlight--;
+      member.calls.delete(call);
     }
   }
 
@@ -441,12 +448,18 @@ export class MissionGroup {
       }
       tried.add(member);
       try {
-        return await this.#attempt(member, () => send(member.remote, { ...callOptions, timeout: left }));
+        return await this.#attempt(
+          member,
+          (signal) => send(member.remote, { ...callOptions, timeout: left, signal }),
+          options.signal,
+        );
       } catch (err) {
         last = err;
         const outcome = outcomeOf(err);
         if (!(err instanceof WtdError) || outcome === 'ran') throw err;
         if (outcome === 'maybe_ran' && !mayRepeat(member.remote)) throw err;
+        // Given up by the caller: no other member is tried. Given up by the group (its node went down): moved.
+        if (err.code === 'ERR_CALL_CANCELLED' && options.signal?.aborted !== true) continue;
         if (CALLERS_FAULT.has(err.code)) throw err;
       }
     }

@@ -7,12 +7,13 @@
  */
 import { createInterface } from 'node:readline';
 import type { JWK } from 'jose';
-import { GenServer, WtdNode, type Pid, type RemoteNode, type WtdError } from '../../lib/index.js';
+import { GenServer, WtdNode, type MissionGroup, type Pid, type RemoteNode, type WtdError } from '../../lib/index.js';
 import { Greeter, Visitors, start as startGreeter } from '../greeter.js';
 
-const [who, dataDir] = process.argv.slice(2) as ['alice' | 'bob', string];
+const [who, dataDir] = process.argv.slice(2) as ['alice' | 'bob' | 'carol' | 'dave', string];
 let node: WtdNode;
 let alice: RemoteNode | undefined;
+let friends: MissionGroup | undefined;
 
 function emit(line: object): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -31,12 +32,15 @@ const handlers: Record<string, Handler> = {
     if (who === 'alice') {
       node.load(Greeter).load(Visitors);
       await startGreeter(node);
+    } else if (who !== 'bob') {
+      node.load(Greeter);
+      Greeter.node = node;
     }
     await node.joinProxy({ url: String(proxy), email: `${who}@example.org`, pingIntervalMs: 250 });
     return { id: node.id, publicJwk: node.publicJwk, pid: process.pid };
   },
 
-  // ---- Alice
+  // ---- Alice, Carol and Dave
   async grant({ to, rate }) {
     const record = await node.grant({ missions: ['greetings'], rate: String(rate), to: to as JWK, label: 'bob' });
     return { kid: record.kid };
@@ -105,6 +109,36 @@ const handlers: Record<string, Handler> = {
         ? { ok: r.value }
         : { code: (r.reason as WtdError).code, retryAfterS: (r.reason as { retryAfterS?: number }).retryAfterS },
     );
+  },
+
+  /** Bob's group of every node that granted him 'greetings' and is on the proxy. */
+  async group({ nodeKeys }) {
+    for (const nodeKey of nodeKeys as JWK[]) await node.connect({ nodeKey });
+    friends = node.group('greetings');
+    friends.on('member_down', (m) => emit({ event: 'member_down', node: m.nodeId }));
+    // Each node it connected to is probed once: a member only if it grants 'greetings'.
+    await friends.ready();
+    return friends.members().map((m) => m.nodeId);
+  },
+  /** `n` calls of Greeter.hello on the group, 8 at a time: who answered, and what failed. */
+  async groupCalls({ n }) {
+    const answered = new Map<string, number>();
+    const failed: string[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next++ < Number(n)) {
+          try {
+            const text = await friends!.call<string>('Greeter', 'hello', ['Bob'], { timeout: 8000 });
+            const by = /from (\w+)/.exec(text)?.[1] ?? '?';
+            answered.set(by, (answered.get(by) ?? 0) + 1);
+          } catch (err) {
+            failed.push((err as WtdError).code);
+          }
+        }
+      }),
+    );
+    return { answered: Object.fromEntries(answered), failed };
   },
 
   async stop() {

@@ -6,10 +6,13 @@
  * Alice offers a mission, grants it to Bob's key with a rate limit, Bob
  * calls it through the proxy, passes a pid and gets messages back, runs
  * into the rate limit; Alice revokes, Bob is refused; Alice's supervised
- * worker crashes and is restarted. Everything lives in a temp directory
- * that is removed at the end.
+ * worker crashes and is restarted. Carol and Dave grant Bob too; his
+ * mission group spreads calls over them and keeps answering when Carol's
+ * machine is killed. Everything lives in a temp directory that is removed
+ * at the end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +67,13 @@ class Actor {
       this.child.stdin!.write(`${JSON.stringify({ id, do: op, ...args })}\n`);
     });
   }
+}
+
+function answers(byNode: Record<string, number>): string {
+  return Object.entries(byNode)
+    .sort()
+    .map(([name, n]) => `${name} answered ${n}`)
+    .join(', ');
 }
 
 export async function main(say: (line: string) => void = console.log): Promise<void> {
@@ -149,14 +159,53 @@ export async function main(say: (line: string) => void = console.log): Promise<v
     );
     say('   Nothing else on her node noticed: that is what supervisors are for.');
 
+    chapter('Carol and Dave start nodes too, and grant Bob their greetings. Bob makes a mission group.');
+    const carol = new Actor('carol', join(home, 'carol'), tell('Carol'));
+    const dave = new Actor('dave', join(home, 'dave'), tell('Dave'));
+    children.push(carol.child, dave.child);
+    const c = await carol.do<{ id: string; publicJwk: unknown }>('setup', { proxy: url });
+    const d = await dave.do<{ id: string; publicJwk: unknown }>('setup', { proxy: url });
+    await carol.do('grant', { to: b.publicJwk, rate: '1000/s' });
+    await dave.do('grant', { to: b.publicJwk, rate: '1000/s' });
+    const members = await bob.do<string[]>('group', { nodeKeys: [a.publicJwk, c.publicJwk, d.publicJwk] });
+    const names = new Map([
+      [c.id, 'Carol'],
+      [d.id, 'Dave'],
+      [a.id, 'Alice'],
+    ]);
+    say(
+      `   bob.group('greetings') has ${members
+        .map((m) => names.get(m) ?? m)
+        .sort()
+        .join(' and ')} as members;`,
+    );
+    say('   Alice revoked his grant, so she is not one: a group holds only nodes that grant its mission.');
+    const spread = await bob.do<{ answered: Record<string, number>; failed: string[] }>('groupCalls', { n: 60 });
+    say(`   60 calls of Greeter.hello, spread: ${answers(spread.answered)}.`);
+
+    chapter("Carol's machine dies (SIGKILL) while Bob's group is calling. His calls go on.");
+    const calls = bob.do<{ answered: Record<string, number>; failed: string[] }>('groupCalls', { n: 100 });
+    await new Promise((r) => setTimeout(r, 20));
+    carol.child.kill('SIGKILL');
+    say(`   carol's process ${carol.child.pid} is killed, with calls on their way to it.`);
+    const after = await calls;
+    say(
+      `   100 calls: ${answers(after.answered)}; failed: ${after.failed.length === 0 ? 'none' : after.failed.join(', ')}.`,
+    );
+    say('   Calls the proxy still held for Carol moved to Dave once the proxy saw her down; hello is');
+    say('   marked idempotent, so even a call Carol may have run was safely sent to Dave again.');
+
     chapter('Everyone stops.');
     await bob.do('stop');
     await alice.do('stop');
-    say('   Bob and Alice closed their nodes; the proxy stops next.');
+    await dave.do('stop');
+    say('   Bob, Alice and Dave closed their nodes; the proxy stops next.');
     say('\nThe end. Next: README.md, "Your first cluster", does this by hand in two terminals.');
   } finally {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
+    // A child that was killed (Carol's) has a signalCode and no exitCode: it is gone already.
+    const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+    for (const c of running) c.kill('SIGTERM');
+    await Promise.all(running.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : once(c, 'exit'))));
     rmSync(home, { recursive: true, force: true });
   }
 }
