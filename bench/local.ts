@@ -1,43 +1,51 @@
 /**
- * The local rows: for each workload, `pairs` times, WTD and a peer run it
- * back to back, taking turns at going first; each pair gives a ratio, and
- * a row reports their median and spread (bench/paired.ts).
+ * The local rows: for each workload and each peer, WTD and the peer run it
+ * back to back, taking turns at going first; each pair gives a ratio, and a
+ * row reports their median and spread (bench/paired.ts).
  */
 import { METRICS, WORKLOADS, type Figures, type Runtime, type Sizes } from './figures.js';
 import { inTurn, pairedRow, type Row } from './paired.js';
 
-export async function runLocal(wtd: Runtime, peers: Runtime[], sizes: Sizes, pairs: number): Promise<Row[]> {
+/**
+ * How many pairs: at least `min`; then more, up to `max`, while the pairs
+ * of this workload and peer have taken less than `budgetMs`. A workload
+ * that is over in a few milliseconds is the one a single time slice of a
+ * neighbour can spoil, and it costs little to run it more often.
+ */
+export interface PairCount {
+  min: number;
+  max: number;
+  budgetMs: number;
+}
+
+export async function runLocal(wtd: Runtime, peers: Runtime[], sizes: Sizes, count: PairCount): Promise<Row[]> {
   const rows: Row[] = [];
   for (const workload of WORKLOADS) {
-    const t0 = performance.now();
-    const runs = new Map<Runtime, { wtd: Figures; peer: Figures }[]>(peers.map((p) => [p, []]));
-    for (let i = 0; i < pairs; i++) {
-      for (const peer of peers) {
-        const got = new Map<Runtime, Figures>();
-        for (const r of inTurn(i, wtd, peer)) got.set(r, await r.run(workload, sizes));
-        runs.get(peer)!.push({ wtd: got.get(wtd)!, peer: got.get(peer)! });
-      }
-    }
-    const made: Row[] = [];
+    const said: string[] = [];
     for (const peer of peers) {
+      const t0 = performance.now();
+      const runs: { wtd: Figures; peer: Figures }[] = [];
+      while (runs.length < count.max && (runs.length < count.min || performance.now() - t0 < count.budgetMs)) {
+        const got = new Map<Runtime, Figures>();
+        for (const r of inTurn(runs.length, wtd, peer)) got.set(r, await r.run(workload, sizes));
+        runs.push({ wtd: got.get(wtd)!, peer: got.get(peer)! });
+      }
       for (const m of METRICS.filter((m) => m.workload === workload)) {
         const samples: { value: number; peerValue: number }[] = [];
-        for (const r of runs.get(peer)!) {
+        for (const r of runs) {
           const value = r.wtd[m.name];
           const peerValue = r.peer[m.name];
           if (value !== undefined && peerValue !== undefined) samples.push({ value, peerValue });
         }
         // A peer without this figure (Erlang has no event loop to stall) has no row for it.
-        if (samples.length < pairs) continue;
-        made.push(pairedRow(m.name, m.unit, peer.name, m.higherIsBetter, samples, m.worstOfRuns === true));
+        if (samples.length < runs.length) continue;
+        const row = pairedRow(m.name, m.unit, peer.name, m.higherIsBetter, samples, m.worstOfRuns === true);
+        rows.push(row);
+        said.push(`${m.name} vs ${peer.name} ${row.ratio.toFixed(2)}x (${runs.length} pairs)`);
       }
     }
-    const seconds = ((performance.now() - t0) / 1000).toFixed(1);
-    console.log(
-      `  ${workload}: ${pairs} pair(s) each in ${seconds} s; ${made.map((r) => `${r.name} vs ${r.peer} ${r.ratio.toFixed(2)}x`).join(', ')}`,
-    );
-    rows.push(...made);
+    console.log(`  ${workload}: ${said.join(', ')}`);
   }
-  // As before: every row of one peer, then the next peer's.
+  // Every row of one peer, then the next peer's.
   return peers.flatMap((p) => rows.filter((r) => r.peer === p.name));
 }

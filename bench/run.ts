@@ -13,7 +13,8 @@
  *                         bench/results/local-only.json (local-only-hog.json with --hog)
  *   --hog                 a child process keeps one core busy during the run (to show the
  *                         ratios hold with a neighbour; `npm run bench:compare` compares)
- *   --pairs N             pairs per workload (default 5, --quick 2)
+ *   --pairs N             exactly N pairs per workload and peer (default: at least 5, and more,
+ *                         up to 15, while they take less than 10 s; --quick: 2)
  *   --out FILE            where to write the JSON
  *   --erl-schedulers N    schedulers of each Erlang node (default 1, as WTD's one event loop)
  */
@@ -24,7 +25,7 @@ import { ErlangDist } from './erlang-dist.js';
 import { erlangAvailable, erlangRelease, ErlangRuntime } from './erlang-peer.js';
 import { FULL, METRICS, scaled, WORKLOADS, type Runtime } from './figures.js';
 import { runIdle, type BudgetRow } from './idle.js';
-import { runLocal } from './local.js';
+import { runLocal, type PairCount } from './local.js';
 import { NactRuntime } from './nact-peer.js';
 import type { Row } from './paired.js';
 import { start, stop } from './processes.js';
@@ -68,7 +69,13 @@ const quick = flags.has('--quick');
 const localOnly = flags.has('--local-only');
 const hog = flags.has('--hog');
 const sizes = scaled(FULL, quick ? 0.1 : localOnly ? 0.25 : 1);
-const pairs = positiveInteger(flags, '--pairs', quick ? 2 : 5);
+const pairsFlag = flags.has('--pairs') ? positiveInteger(flags, '--pairs', 1) : undefined;
+const pairs: PairCount =
+  pairsFlag !== undefined
+    ? { min: pairsFlag, max: pairsFlag, budgetMs: 0 }
+    : quick
+      ? { min: 2, max: 2, budgetMs: 0 }
+      : { min: 5, max: 15, budgetMs: 10_000 };
 const erlSchedulers = positiveInteger(flags, '--erl-schedulers', 1);
 const remoteCalls = quick ? 500 : 5000;
 const idleSeconds = quick ? 5 : 60;
@@ -88,7 +95,13 @@ const mode = [quick && 'quick: sizes / 10', localOnly && 'local rows only', hog 
   .filter(Boolean)
   .join(', ');
 console.log(`WTD benchmark on Node ${process.version}${mode ? ` (${mode})` : ''}`);
-console.log('sizes:', JSON.stringify(sizes), `pairs per workload: ${pairs}`);
+console.log(
+  'sizes:',
+  JSON.stringify(sizes),
+  pairs.min === pairs.max
+    ? `pairs: ${pairs.min}`
+    : `pairs: ${pairs.min} to ${pairs.max} (more while under ${pairs.budgetMs / 1000} s)`,
+);
 
 // The neighbour of the demonstration: one core busy for the whole run (an hour at most).
 const hogChild = hog
@@ -119,10 +132,10 @@ try {
 }
 
 if (!localOnly) {
-  console.log(`remote calls over loopback (${remoteCalls} a kind, ${pairs} pairs)...`);
+  console.log(`remote calls over loopback (${remoteCalls} a kind, ${pairs.min} pairs)...`);
   const dist = erl ? await ErlangDist.start(release, erlSchedulers) : undefined;
   try {
-    rows.push(...(await runRemote(remoteCalls, pairs, dist)));
+    rows.push(...(await runRemote(remoteCalls, pairs.min, dist)));
   } finally {
     await dist?.close();
   }
