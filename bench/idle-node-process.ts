@@ -10,6 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WtdNode } from '../lib/index.js';
 
+/** The highest resident memory this process reached, from /proc (Linux; NaN elsewhere). */
+function peakRssKb(): number {
+  try {
+    return Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
+
 const [url, idle] = process.argv.slice(2) as [string, string];
 const dataDir = mkdtempSync(join(tmpdir(), 'wtd-bench-idle-'));
 const node = await WtdNode.start({ name: 'pi', dataDir });
@@ -20,7 +29,7 @@ try {
   await new Promise((r) => setTimeout(r, Number(idle)));
   const cpu = process.cpuUsage(cpu0);
   const ms = performance.now() - t0;
-  const peakKb = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
+  const peakKb = peakRssKb();
   const mb = (bytes: number): number => bytes / (1024 * 1024);
   process.stdout.write(
     `${JSON.stringify({
