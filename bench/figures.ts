@@ -1,4 +1,4 @@
-/** The workloads every runtime in the benchmark runs, and how their figures compare. */
+/** The workloads every runtime in the benchmark runs, and what their figures mean. */
 
 /** Sizes of the workloads; `--quick` divides them by ten. */
 export interface Sizes {
@@ -36,62 +36,73 @@ export function scaled(sizes: Sizes, factor: number): Sizes {
   };
 }
 
+/**
+ * One workload, run on its own so that the runtimes can take turns at it
+ * (WTD, peer, WTD, peer, …): what a neighbour on the machine does then falls
+ * on both sides of a pair. A workload gives one figure or more (`metrics`).
+ */
+export type Workload = 'oneway' | 'pingpong' | 'gen_server_call' | 'spawn' | 'skynet' | 'ring';
+
 /** What a workload's figure means, and whether more is better. */
 export interface Metric {
   name: string;
   unit: string;
   higherIsBetter: boolean;
   what: string;
-  /** Over several runs, report the worst figure instead of the best (for guarantees such as a stall bound). */
+  /** The workload that measures it. */
+  workload: Workload;
+  /** Report the worst figure of the runs instead of the median (for guarantees such as a stall bound). */
   worstOfRuns?: boolean;
 }
 
 export const METRICS: Metric[] = [
-  { name: 'oneway', unit: 'msg/s', higherIsBetter: true, what: 'one-way messages to one process' },
+  { name: 'oneway', unit: 'msg/s', higherIsBetter: true, what: 'one-way messages to one process', workload: 'oneway' },
   {
     name: 'pingpong',
     unit: 'ns/round trip',
     higherIsBetter: false,
     what: 'ping-pong round trip between two processes',
+    workload: 'pingpong',
   },
-  { name: 'gen_server_call', unit: 'calls/s', higherIsBetter: true, what: 'sequential GenServer.call' },
-  { name: 'spawn', unit: 'ns/process', higherIsBetter: false, what: 'spawning idle processes' },
-  { name: 'process_memory', unit: 'bytes/process', higherIsBetter: false, what: 'heap per idle process' },
-  { name: 'skynet', unit: 'ms', higherIsBetter: false, what: 'skynet (one process per leaf)' },
-  { name: 'ring', unit: 'msg/s', higherIsBetter: true, what: 'messages around a ring' },
+  {
+    name: 'gen_server_call',
+    unit: 'calls/s',
+    higherIsBetter: true,
+    what: 'sequential GenServer.call',
+    workload: 'gen_server_call',
+  },
+  { name: 'spawn', unit: 'ns/process', higherIsBetter: false, what: 'spawning idle processes', workload: 'spawn' },
+  {
+    name: 'process_memory',
+    unit: 'bytes/process',
+    higherIsBetter: false,
+    what: 'heap per idle process',
+    workload: 'spawn',
+  },
+  { name: 'skynet', unit: 'ms', higherIsBetter: false, what: 'skynet (one process per leaf)', workload: 'skynet' },
+  { name: 'ring', unit: 'msg/s', higherIsBetter: true, what: 'messages around a ring', workload: 'ring' },
   {
     name: 'loop_stall',
     unit: 'ms',
     higherIsBetter: false,
     what: 'longest event-loop stall during the one-way flood',
+    workload: 'oneway',
     worstOfRuns: true,
   },
 ];
 
+/** The workloads, in the order they run. */
+export const WORKLOADS: Workload[] = ['spawn', 'oneway', 'pingpong', 'gen_server_call', 'skynet', 'ring'];
+
 /** One runtime's figures, by metric name. */
 export type Figures = Partial<Record<string, number>>;
 
-/** One row of bench/results/latest.json. */
-export interface Row {
-  name: string;
-  unit: string;
-  value: number;
-  peer: string;
-  peerValue: number;
-  /** How many times better WTD is than the peer: > 1 means ahead, whatever the unit. */
-  ratio: number;
-}
-
-export function compare(wtd: Figures, peer: string, peerFigures: Figures): Row[] {
-  const rows: Row[] = [];
-  for (const m of METRICS) {
-    const value = wtd[m.name];
-    const peerValue = peerFigures[m.name];
-    if (value === undefined || peerValue === undefined) continue;
-    const ratio = m.higherIsBetter ? value / peerValue : peerValue / value;
-    rows.push({ name: m.name, unit: m.unit, value, peer, peerValue, ratio });
-  }
-  return rows;
+/** A runtime that runs one workload at a time: WTD or one of its peers. */
+export interface Runtime {
+  /** How its rows name it (`nact`, `erlang-otp-25`). */
+  readonly name: string;
+  run(workload: Workload, sizes: Sizes): Promise<Figures>;
+  close(): Promise<void>;
 }
 
 /** Runs `fn` while a 1 ms interval watches the event loop; returns the longest extra delay seen, in ms. */

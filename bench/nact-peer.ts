@@ -1,6 +1,6 @@
 /** The same workloads on nact, the best-known actor library for Node.js. */
 import nact from 'nact';
-import { settleHeap, withStallMeter, type Figures, type Sizes } from './figures.js';
+import { settleHeap, withStallMeter, type Figures, type Runtime, type Sizes, type Workload } from './figures.js';
 
 const { start, spawn, spawnStateless, dispatch, query, stop } = nact as any;
 
@@ -146,20 +146,35 @@ async function ring(system: unknown, size: number, rounds: number): Promise<numb
   return rate;
 }
 
-export async function runNact(sizes: Sizes): Promise<Figures> {
-  const system = start();
-  const memory = await spawnIdle(system, sizes.spawn);
-  const flood = await withStallMeter(() => oneway(system, sizes.oneway));
-  const figures: Figures = {
-    process_memory: memory.bytes,
-    spawn: memory.ns,
-    oneway: flood.result,
-    loop_stall: flood.stall,
-    pingpong: await pingpong(system, sizes.pingpong),
-    gen_server_call: await calls(system, sizes.calls),
-    skynet: await skynet(system, sizes.skynet),
-    ring: await ring(system, sizes.ringSize, sizes.ringRounds),
-  };
-  stop(system);
-  return figures;
+/** nact, one actor system for every workload. */
+export class NactRuntime implements Runtime {
+  readonly name = 'nact';
+  readonly #system: unknown = start();
+
+  async run(workload: Workload, sizes: Sizes): Promise<Figures> {
+    const system = this.#system;
+    await settleHeap();
+    switch (workload) {
+      case 'spawn': {
+        const memory = await spawnIdle(system, sizes.spawn);
+        return { spawn: memory.ns, process_memory: memory.bytes };
+      }
+      case 'oneway': {
+        const flood = await withStallMeter(() => oneway(system, sizes.oneway));
+        return { oneway: flood.result, loop_stall: flood.stall };
+      }
+      case 'pingpong':
+        return { pingpong: await pingpong(system, sizes.pingpong) };
+      case 'gen_server_call':
+        return { gen_server_call: await calls(system, sizes.calls) };
+      case 'skynet':
+        return { skynet: await skynet(system, sizes.skynet) };
+      case 'ring':
+        return { ring: await ring(system, sizes.ringSize, sizes.ringRounds) };
+    }
+  }
+
+  async close(): Promise<void> {
+    stop(this.#system);
+  }
 }

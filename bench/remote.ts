@@ -1,8 +1,13 @@
 /**
  * Remote calls over loopback: signed WTD calls against the same work through
- * an unsigned plain Koa JSON endpoint (the floor), and the raw Ed25519 rate.
+ * an unsigned plain Koa JSON endpoint (the floor) and, where `erl` is on the
+ * PATH, Erlang distribution (`rpc:call` between two local nodes); relayed
+ * calls against direct ones; the raw Ed25519 rate. Each kind runs once per
+ * pair, in turns (the order flips from one pair to the next), and every row
+ * is a paired median (bench/paired.ts). Besides rates and latencies, the CPU
+ * time per call: what a call costs, whatever else the machine is doing.
  */
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
@@ -12,7 +17,9 @@ import { newKeyPair } from '../lib/security/keys.js';
 import { put } from '../lib/transport/http-client.js';
 import { newClaims } from '../lib/wire/claims.js';
 import { sign, verify } from '../lib/wire/envelope.js';
-import type { Row } from './figures.js';
+import type { ErlangDist } from './erlang-dist.js';
+import { pairedRow, type Row } from './paired.js';
+import { cpuMicrosOf, Lines, ownCpuMicros, start, stop } from './processes.js';
 
 class BenchEcho {
   @WtdExport('bench')
@@ -26,15 +33,21 @@ interface Figures {
   c64: number;
   p50: number;
   p99: number;
+  /** CPU time per call, in µs, of every process the call runs through (undefined if one cannot be read). */
+  cpu: number | undefined;
 }
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-/** Runs `call` n times at concurrency 1 (latencies) and at 64 (rate). */
-async function measure(call: () => Promise<unknown>, n: number): Promise<Figures> {
+/**
+ * Runs `call` n times at concurrency 1 (latencies) and at 64 (rate); `cpu`
+ * reads the CPU time (µs) of the processes involved, before and after.
+ */
+async function measure(call: () => Promise<unknown>, n: number, cpu: () => number | undefined): Promise<Figures> {
   for (let i = 0; i < 200; i++) await call(); // warm-up
+  const cpu0 = cpu();
   const latencies: number[] = [];
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
@@ -52,11 +65,26 @@ async function measure(call: () => Promise<unknown>, n: number): Promise<Figures
     }),
   );
   const c64 = n / ((performance.now() - t1) / 1000);
-  return { c1, c64, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  const cpu1 = cpu();
+  return {
+    c1,
+    c64,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    cpu: cpu0 === undefined || cpu1 === undefined ? undefined : (cpu1 - cpu0) / (2 * n),
+  };
 }
 
-/** Alice exports the echo and grants it to Bob; `join` connects them (listen, or a proxy). */
-async function echoPair(n: number, join: (alice: WtdNode, bob: WtdNode) => Promise<void>): Promise<Figures> {
+/**
+ * Alice exports the echo and grants it to Bob; `join` connects them (listen,
+ * or a proxy). Both are in this process, so its CPU time is caller's and
+ * callee's together; `extraCpu` adds what other processes the call crosses.
+ */
+async function echoPair(
+  n: number,
+  join: (alice: WtdNode, bob: WtdNode) => Promise<void>,
+  extraCpu: () => number | undefined = () => 0,
+): Promise<Figures> {
   const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:' });
   const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:' });
   try {
@@ -65,7 +93,14 @@ async function echoPair(n: number, join: (alice: WtdNode, bob: WtdNode) => Promi
     const grant = await alice.grant({ missions: ['bench'], rate: { count: 1e9, intervalMs: 1000, burst: 1e9 } });
     const remote = await bob.connect(grant);
     const payload = { n: 42, text: 'hello' };
-    return await measure(() => remote.call('BenchEcho', 'echo', [payload]), n);
+    return await measure(
+      () => remote.call('BenchEcho', 'echo', [payload]),
+      n,
+      () => {
+        const extra = extraCpu();
+        return extra === undefined ? undefined : ownCpuMicros() + extra;
+      },
+    );
   } finally {
     await bob.close();
     await alice.close();
@@ -82,22 +117,24 @@ function signed(n: number): Promise<Figures> {
 /**
  * The same calls relayed through a proxy, which runs in its own process (on
  * a real network it is another machine), against direct calls in this run.
+ * Its CPU time counts in the calls'.
  */
 async function relayed(n: number): Promise<Figures> {
-  const child = spawn(process.execPath, [new URL('./proxy-process.js', import.meta.url).pathname], {
+  const child: ChildProcess = start(process.execPath, [new URL('./proxy-process.js', import.meta.url).pathname], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      child.once('error', reject);
-      child.stdout.once('data', (d: Buffer) => resolve(String(d).trim()));
-    });
-    return await echoPair(n, async (alice, bob) => {
-      await alice.joinProxy({ url, email: 'alice@example.org' });
-      await bob.joinProxy({ url, email: 'bob@example.org' });
-    });
+    const url = await new Lines('proxy', child).next(30_000);
+    return await echoPair(
+      n,
+      async (alice, bob) => {
+        await alice.joinProxy({ url, email: 'alice@example.org' });
+        await bob.joinProxy({ url, email: 'bob@example.org' });
+      },
+      () => cpuMicrosOf(child.pid!),
+    );
   } finally {
-    child.kill('SIGTERM');
+    await stop(child);
   }
 }
 
@@ -117,10 +154,14 @@ async function unsigned(n: number): Promise<Figures> {
   const payload = { n: 42, text: 'hello' };
   try {
     // The same HTTP client as WTD's, so the difference is the signing and the checks.
-    return await measure(async () => {
-      const res = await put(url, JSON.stringify([payload]), 5000, 'application/json');
-      return (JSON.parse(res.text) as { ok: unknown }).ok;
-    }, n);
+    return await measure(
+      async () => {
+        const res = await put(url, JSON.stringify([payload]), 5000, 'application/json');
+        return (JSON.parse(res.text) as { ok: unknown }).ok;
+      },
+      n,
+      ownCpuMicros,
+    );
   } finally {
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
@@ -148,53 +189,62 @@ async function ed25519(n: number): Promise<{ wtd: number; raw: number }> {
   return { wtd, raw };
 }
 
-/** The best of each figure over `runs` (rates highest, latencies lowest), as the local rows are. */
-function best(all: Figures[]): Figures {
-  return {
-    c1: Math.max(...all.map((f) => f.c1)),
-    c64: Math.max(...all.map((f) => f.c64)),
-    p50: Math.min(...all.map((f) => f.p50)),
-    p99: Math.min(...all.map((f) => f.p99)),
-  };
+/** What one pair measured, by kind. */
+interface Round {
+  floor: Figures;
+  direct: Figures;
+  relay: Figures;
+  ed: { wtd: number; raw: number };
+  erlang?: Figures;
 }
 
-export async function runRemote(calls: number, runs = 3): Promise<Row[]> {
-  // Interleaved, so that a noisy moment of the machine does not fall on one side only.
-  const floors: Figures[] = [];
-  const direct: Figures[] = [];
-  const relays: Figures[] = [];
-  for (let i = 0; i < runs; i++) {
-    floors.push(await unsigned(calls));
-    direct.push(await signed(calls));
-    relays.push(await relayed(calls));
+/** `pairs` rounds of `calls` calls of each kind; with `erlang`, its rows too. */
+export async function runRemote(calls: number, pairs: number, erlang?: ErlangDist): Promise<Row[]> {
+  const rounds: Round[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const r: Partial<Round> = {};
+    const kinds: (() => Promise<void>)[] = [
+      async () => void (r.floor = await unsigned(calls)),
+      async () => void (r.direct = await signed(calls)),
+      async () => void (r.relay = await relayed(calls)),
+      async () => void (r.ed = await ed25519(calls)),
+    ];
+    if (erlang !== undefined) kinds.push(async () => void (r.erlang = await erlang.rpc(calls)));
+    // Every other round the other way round, so that no kind always follows the same one.
+    for (const kind of i % 2 === 0 ? kinds : [...kinds].reverse()) await kind();
+    rounds.push(r as Round);
   }
-  const floor = best(floors);
-  const wtd = best(direct);
-  const relay = best(relays);
-  const ed = await ed25519(calls);
-  const row = (
+  const rows: Row[] = [];
+  const add = (
     name: string,
     unit: string,
-    value: number,
     peer: string,
-    peerValue: number,
     higherIsBetter: boolean,
-  ): Row => ({
-    name,
-    unit,
-    value,
-    peer,
-    peerValue,
-    ratio: higherIsBetter ? value / peerValue : peerValue / value,
-  });
-  return [
-    row('remote_call_c1', 'calls/s', wtd.c1, 'unsigned-koa-json', floor.c1, true),
-    row('remote_call_c64', 'calls/s', wtd.c64, 'unsigned-koa-json', floor.c64, true),
-    row('remote_call_p50', 'ms', wtd.p50, 'unsigned-koa-json', floor.p50, false),
-    row('remote_call_p99', 'ms', wtd.p99, 'unsigned-koa-json', floor.p99, false),
-    row('ed25519', 'sign+verify/s', ed.wtd, 'node-crypto-raw', ed.raw, true),
-    row('relay_call_c64', 'calls/s', relay.c64, 'direct-call', wtd.c64, true),
-    row('relay_call_p50', 'ms', relay.p50, 'direct-call', wtd.p50, false),
-    row('relay_call_p99', 'ms', relay.p99, 'direct-call', wtd.p99, false),
-  ];
+    pick: (r: Round) => { value: number | undefined; peerValue: number | undefined },
+  ): void => {
+    const samples = rounds.map(pick);
+    if (samples.some((s) => s.value === undefined || s.peerValue === undefined)) {
+      console.log(`  ${name} vs ${peer}: skipped (CPU time of another process cannot be read here)`);
+      return;
+    }
+    rows.push(pairedRow(name, unit, peer, higherIsBetter, samples as { value: number; peerValue: number }[]));
+  };
+  const versus = (peer: string, of: (r: Round) => Figures): void => {
+    add('remote_call_c1', 'calls/s', peer, true, (r) => ({ value: r.direct.c1, peerValue: of(r).c1 }));
+    add('remote_call_c64', 'calls/s', peer, true, (r) => ({ value: r.direct.c64, peerValue: of(r).c64 }));
+    add('remote_call_p50', 'ms', peer, false, (r) => ({ value: r.direct.p50, peerValue: of(r).p50 }));
+    add('remote_call_p99', 'ms', peer, false, (r) => ({ value: r.direct.p99, peerValue: of(r).p99 }));
+    add('remote_call_cpu', 'µs CPU/call', peer, false, (r) => ({ value: r.direct.cpu, peerValue: of(r).cpu }));
+  };
+  versus('unsigned-koa-json', (r) => r.floor);
+  if (erlang !== undefined) versus(erlang.name, (r) => r.erlang!);
+  add('ed25519', 'sign+verify/s', 'node-crypto-raw', true, (r) => ({ value: r.ed.wtd, peerValue: r.ed.raw }));
+  add('relay_call_c64', 'calls/s', 'direct-call', true, (r) => ({ value: r.relay.c64, peerValue: r.direct.c64 }));
+  add('relay_call_p50', 'ms', 'direct-call', false, (r) => ({ value: r.relay.p50, peerValue: r.direct.p50 }));
+  add('relay_call_p99', 'ms', 'direct-call', false, (r) => ({ value: r.relay.p99, peerValue: r.direct.p99 }));
+  add('relay_call_cpu', 'µs CPU/call', 'direct-call', false, (r) => ({
+    value: r.relay.cpu,
+    peerValue: r.direct.cpu,
+  }));
+  return rows;
 }

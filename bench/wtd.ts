@@ -1,6 +1,6 @@
 /** The workloads, on WTD. */
 import { GenServer, Node, reply, type From, type Pid, type Process } from '../lib/index.js';
-import { settleHeap, withStallMeter, type Figures, type Sizes } from './figures.js';
+import { settleHeap, withStallMeter, type Figures, type Runtime, type Sizes, type Workload } from './figures.js';
 
 class Echo extends GenServer<number> {
   override handleCall(request: number, _from: From, calls: number) {
@@ -147,18 +147,34 @@ async function ring(node: Node, size: number, rounds: number): Promise<number> {
   return rate;
 }
 
-export async function runWtd(sizes: Sizes): Promise<Figures> {
-  const node = new Node({ name: 'bench' });
-  const memory = await spawnIdle(node, sizes.spawn);
-  const flood = await withStallMeter(() => oneway(node, sizes.oneway));
-  return {
-    process_memory: memory.bytes,
-    spawn: memory.ns,
-    oneway: flood.result,
-    loop_stall: flood.stall,
-    pingpong: await pingpong(node, sizes.pingpong),
-    gen_server_call: await calls(node, sizes.calls),
-    skynet: await skynet(node, sizes.skynet),
-    ring: await ring(node, sizes.ringSize, sizes.ringRounds),
-  };
+/** WTD's runtime, one node for every workload. */
+export class WtdRuntime implements Runtime {
+  readonly name = 'wtd';
+  readonly #node = new Node({ name: 'bench' });
+
+  async run(workload: Workload, sizes: Sizes): Promise<Figures> {
+    const node = this.#node;
+    // What the previous run (of either runtime: they share this process) left is collected before this one.
+    await settleHeap();
+    switch (workload) {
+      case 'spawn': {
+        const memory = await spawnIdle(node, sizes.spawn);
+        return { spawn: memory.ns, process_memory: memory.bytes };
+      }
+      case 'oneway': {
+        const flood = await withStallMeter(() => oneway(node, sizes.oneway));
+        return { oneway: flood.result, loop_stall: flood.stall };
+      }
+      case 'pingpong':
+        return { pingpong: await pingpong(node, sizes.pingpong) };
+      case 'gen_server_call':
+        return { gen_server_call: await calls(node, sizes.calls) };
+      case 'skynet':
+        return { skynet: await skynet(node, sizes.skynet) };
+      case 'ring':
+        return { ring: await ring(node, sizes.ringSize, sizes.ringRounds) };
+    }
+  }
+
+  async close(): Promise<void> {}
 }

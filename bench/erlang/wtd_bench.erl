@@ -1,23 +1,42 @@
-%% The Erlang side of `npm run bench`: the same workloads as bench/workloads,
+%% The Erlang side of `npm run bench`: the same workloads as bench/wtd.ts,
 %% run on BEAM so both runtimes are measured on this machine in one run.
-%% Prints one JSON object per line: {"name": ..., "value": ...}.
+%% `serve/0` reads one workload a line from stdin ("oneway 1000000") and
+%% answers each with one line of JSON, its figures ({"oneway":7.8e6}), so
+%% that the runner can take turns with WTD workload by workload; it halts
+%% when stdin ends.
 -module(wtd_bench).
--export([main/1]).
+-export([serve/0]).
 
-main(Args) ->
-    [N1, N2, NCalls, NSpawn, NSky, RingSize, RingRounds] = [list_to_integer(A) || A <- Args],
-    report(oneway, oneway(N1)),
-    report(pingpong, pingpong(N2)),
-    report(gen_server_call, gen_server_call(NCalls)),
-    {SpawnNs, Bytes} = spawn_idle(NSpawn),
-    report(spawn, SpawnNs),
-    report(process_memory, Bytes),
-    report(skynet, skynet(NSky)),
-    report(ring, ring(RingSize, RingRounds)),
-    halt(0).
+serve() ->
+    case io:get_line('') of
+        eof ->
+            halt(0);
+        {error, _} ->
+            halt(1);
+        Line ->
+            [Cmd | Args] = string:lexemes(string:trim(Line), " "),
+            flush(),
+            erlang:garbage_collect(),
+            Figures = run(list_to_atom(Cmd), [list_to_integer(A) || A <- Args]),
+            io:format("{~s}~n", [lists:join(",", [io_lib:format("\"~s\":~p", [K, V]) || {K, V} <- Figures])]),
+            serve()
+    end.
 
-report(Name, Value) ->
-    io:format("{\"name\":\"~s\",\"value\":~p}~n", [Name, Value]).
+%% Nothing a workload left in the mailbox may be taken for the next one's answer.
+flush() ->
+    receive
+        _ -> flush()
+    after 0 -> ok
+    end.
+
+run(oneway, [N]) -> [{oneway, oneway(N)}];
+run(pingpong, [N]) -> [{pingpong, pingpong(N)}];
+run(gen_server_call, [N]) -> [{gen_server_call, gen_server_call(N)}];
+run(spawn, [N]) ->
+    {SpawnNs, Bytes} = spawn_idle(N),
+    [{spawn, SpawnNs}, {process_memory, Bytes}];
+run(skynet, [N]) -> [{skynet, skynet(N)}];
+run(ring, [Size, Rounds]) -> [{ring, ring(Size, Rounds)}].
 
 ms(T0) -> (erlang:monotonic_time(nanosecond) - T0) / 1.0e6.
 
@@ -68,7 +87,12 @@ spawn_idle(N) ->
     Pids = [spawn(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, N)],
     Ms = ms(T0),
     M1 = erlang:memory(processes),
+    %% As on WTD: the run ends when the last of them has ended.
+    Ref = monitor(process, lists:last(Pids)),
     [P ! stop || P <- Pids],
+    receive
+        {'DOWN', Ref, process, _, _} -> ok
+    end,
     {Ms * 1.0e6 / N, (M1 - M0) / N}.
 
 %% milliseconds for skynet with N leaves
@@ -76,7 +100,10 @@ skynet(N) ->
     Self = self(),
     T0 = erlang:monotonic_time(nanosecond),
     spawn(fun() -> sky(Self, 0, N, 10) end),
-    receive _Sum -> ok end,
+    Sum = (N * (N - 1)) div 2,
+    receive
+        Sum -> ok
+    end,
     ms(T0).
 
 sky(Parent, Num, 1, _) -> Parent ! Num;
@@ -97,7 +124,11 @@ ring(Size, Rounds) ->
     First ! Rounds,
     ring_main(First, Rounds),
     Ms = ms(T0),
+    %% The stop goes round the ring and back here: every member has ended.
     First ! stop,
+    receive
+        stop -> ok
+    end,
     Size * Rounds / (Ms / 1000).
 
 ring_main(_, 0) -> ok;
