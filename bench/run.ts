@@ -30,6 +30,7 @@ import { runLocal, type PairCount } from './local.js';
 import { NactRuntime } from './nact-peer.js';
 import type { Row } from './paired.js';
 import { start, stop } from './processes.js';
+import { runFailover } from './failover.js';
 import { runRemote } from './remote.js';
 import { WtdRuntime } from './wtd.js';
 
@@ -140,6 +141,8 @@ if (!localOnly) {
   } finally {
     await dist?.close();
   }
+  console.log('mission groups: three members in their own processes; one is killed (SIGKILL)...');
+  rows.push(...(await runFailover(remoteCalls, pairs.min)));
   console.log(`a node joined to a proxy, idle for ${idleSeconds} s...`);
   idle = await runIdle(idleSeconds);
 }
