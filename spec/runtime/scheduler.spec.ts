@@ -41,8 +41,10 @@ describe('Scheduler', () => {
     await flood(node, N, (self) => {
       longest = Math.max(longest, self.messageCount);
     });
-    // Without it the sender runs ahead and nearly all N messages pile up.
-    expect(longest).to.be.at.most(2048);
+    // Without it the sender runs ahead and nearly all N messages pile up. With it the backlog is a
+    // couple of the sender's 1024-message bursts, a few more when the OS takes the CPU mid-slice
+    // (slices are timed): a tenth of N tells the two apart on a busy machine too.
+    expect(longest).to.be.below(N / 10);
   });
 
   it('two busy processes take turns instead of one running to the end', async () => {
