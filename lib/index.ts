@@ -131,6 +131,7 @@ export type { ExportOptions } from './missions/decorators.js';
 // Security
 export { SqliteGrantStore } from './security/sqlite-store.js';
 export type { GrantStore, GrantRecord, RateLimit } from './security/grant-store.js';
+export type { ReplayLog, RequestOutcome } from './security/replay-window.js';
 export { parseRate } from './security/rate-limiter.js';
 
 // Transport

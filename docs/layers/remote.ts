@@ -12,6 +12,8 @@ export {
   Observer,
 } from '../../lib/index.js';
 export type {
+  ReplayLog,
+  RequestOutcome,
   JoinOptions,
   BilletDoux,
   PidHooks,

@@ -5,8 +5,17 @@ import { MESSAGE_TTL_S, type BaseClaims } from '../wire/claims.js';
 
 /**
  * Where accepted message ids are kept: the {@link GrantStore} of a node,
- * the store of a proxy. Both use {@link SqliteReplayLog} unless a store of
- * another kind brings its own.
+ * the store of a proxy. Both use an SQLite table (`seen`) unless a store
+ * of another kind brings its own.
+ *
+ * @example
+ * ```ts
+ * class MemoryLog implements ReplayLog {
+ *   readonly seen = new Map<string, RequestOutcome | null>();
+ *   remember(id: string) { return this.seen.has(id) ? false : (this.seen.set(id, null), true); }
+ *   prune() {}
+ * }
+ * ```
  */
 export interface ReplayLog {
   /** Records message `id` as seen until `expiresAtS` (epoch seconds); false if it was already there. */
@@ -24,7 +33,15 @@ export interface ReplayLog {
   outcome?(id: string): RequestOutcome | null | undefined;
 }
 
-/** What became of an admitted request, as the replay log keeps it across a restart. */
+/**
+ * What became of an admitted request, as the replay log keeps it across a
+ * restart: a resend of one that `'ran'` is refused with `ERR_ALREADY_RAN`.
+ *
+ * @example
+ * ```ts
+ * store.settle?.(claims.id, 'ran');
+ * ```
+ */
 export type RequestOutcome = 'ran' | 'refused';
 
 /**

@@ -337,7 +337,7 @@ export class WtdNode extends Node {
   /**
    * Watches node `nodeId` for process `pid` (OTP's `monitor_node(Node,
    * true)`, made for another process): when the node goes down, `pid`
-   * receives a {@link NodeDownMessage} `{ tag: 'nodedown', node, ref }`,
+   * receives a {@link Processes.NodeDownMessage | NodeDownMessage} `{ tag: 'nodedown', node, ref }`,
    * once. Down means: the proxy's directory says so (silent for its
    * `downAfterMs`, or it restarted), or this node called it directly and
    * its polls failed for `peerDownAfterMs`. A node that cannot be reached
