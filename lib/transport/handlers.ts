@@ -191,8 +191,8 @@ export class RequestHandlers {
    */
   monitor(r: PidRequest, params: Record<string, string>): Answer {
     const id = Number(params.id);
-    if (!Number.isSafeInteger(id)) parseMonitorBody(null);
-    const body = parseMonitorBody(r.claims.body);
+    // A path id that is no pid id is as malformed as a bad body: the parser's refusal says what it takes.
+    const body = parseMonitorBody(Number.isSafeInteger(id) ? r.claims.body : null);
     const context = this.#routes.context(r.kid);
     if (context === undefined || this.#monitors === undefined) {
       throw new WireError('ERR_PID_NOT_GRANTED', 403, 'this node keeps nothing of yours to monitor');

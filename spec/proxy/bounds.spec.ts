@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ManualClock, WtdProxy, type ProxyOptions } from '../../lib/index.js';
 import { MemoryLogger } from '../fixtures/helpers.js';
-import { RawClient } from '../fixtures/proxy.js';
+import { RawClient, manualProxy } from '../fixtures/proxy.js';
 
 /** Two grant key ids Tess hands out (the proxy only ever sees them in JWS headers). */
 const G1 = 'g1'.padEnd(43, 'a');
@@ -16,15 +16,7 @@ describe('WtdProxy relay bounds: what a registration can make the proxy hold', (
   let tess: RawClient;
 
   async function start(options: Partial<ProxyOptions> = {}): Promise<void> {
-    clock = new ManualClock(Date.now());
-    proxy = await WtdProxy.start({
-      dataDir: ':memory:',
-      port: 0,
-      logger: new MemoryLogger(),
-      wallClock: clock,
-      pollHoldMs: 100,
-      ...options,
-    });
+    ({ proxy, clock } = await manualProxy({ pollHoldMs: 100, ...options }));
     ann = await RawClient.register(proxy, 'ann@example.org', clock);
     ben = await RawClient.register(proxy, 'ben@example.org', clock);
     tess = await RawClient.register(proxy, 'tess@example.org', clock);

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { ManualClock, WtdProxy, type DirectoryEntry, type ProxyOptions } from '../../lib/index.js';
-import { MemoryLogger } from '../fixtures/helpers.js';
-import { closeAll, cluster, listed, RawClient, unlisted, type Cluster } from '../fixtures/proxy.js';
+import { closeAll, cluster, listed, RawClient, unlisted, type Cluster, manualProxy } from '../fixtures/proxy.js';
 
 interface Answer {
   cursor: string;
@@ -14,14 +13,7 @@ describe('WtdProxy ping: bounded, and a directory of changes', () => {
   let proxy: WtdProxy;
   let clock: ManualClock;
   async function start(options: Partial<ProxyOptions> = {}): Promise<void> {
-    clock = new ManualClock(Date.now());
-    proxy = await WtdProxy.start({
-      dataDir: ':memory:',
-      port: 0,
-      logger: new MemoryLogger(),
-      wallClock: clock,
-      ...options,
-    });
+    ({ proxy, clock } = await manualProxy({ ...options }));
   }
   afterEach(() => proxy?.close());
 

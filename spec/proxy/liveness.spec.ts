@@ -10,20 +10,13 @@ import { ManualClock, WtdNode, WtdProxy, type DirectoryEntry, type ProxyOptions 
 import { DirectoryView } from '../../lib/transport/proxy-directory.js';
 import type { PingAnswer } from '../../lib/wire/relay.js';
 import { MemoryLogger } from '../fixtures/helpers.js';
-import { closeAll, listed, RawClient, unlisted } from '../fixtures/proxy.js';
+import { closeAll, listed, RawClient, unlisted, manualProxy } from '../fixtures/proxy.js';
 
 describe('Proxy liveness: suspect, down, and a restart told by its incarnation', () => {
   let proxy: WtdProxy;
   let clock: ManualClock;
   async function start(options: Partial<ProxyOptions> = {}): Promise<void> {
-    clock = new ManualClock(Date.now());
-    proxy = await WtdProxy.start({
-      dataDir: ':memory:',
-      port: 0,
-      logger: new MemoryLogger(),
-      wallClock: clock,
-      ...options,
-    });
+    ({ proxy, clock } = await manualProxy({ ...options }));
   }
   afterEach(() => proxy?.close());
 
