@@ -77,6 +77,11 @@ export const ERROR_CODES = [
   'ERR_STALE',
   'ERR_REPLAY',
   'ERR_INTERNAL',
+  // Sessions
+  'ERR_SESSION_UNKNOWN',
+  'ERR_SESSION_EXPIRED',
+  'ERR_SESSION_REQUIRED',
+  'ERR_TOO_MANY_SESSIONS',
   // Grants and what they allow
   'ERR_GRANT_REVOKED',
   'ERR_GRANT_EXPIRED',

@@ -144,6 +144,7 @@ export type { JoinOptions } from './transport/proxy-client.js';
 export type { DirectoryEntry } from './wire/relay.js';
 export type { ServerLimits } from './transport/server.js';
 export type { OutboxLimits, OutboxStats } from './transport/outbox.js';
+export type { SessionLimits } from './security/sessions.js';
 export type { ConnectionLimits } from './security/connection-guard.js';
 export type { Refusal } from './transport/refusal-log.js';
 export { RemoteNode } from './transport/remote-node.js';

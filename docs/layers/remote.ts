@@ -32,6 +32,7 @@ export type {
   ServerLimits,
   ConnectionLimits,
   OutboxLimits,
+  SessionLimits,
   OutboxStats,
   Refusal,
   RemoteCallOptions,

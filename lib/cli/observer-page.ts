@@ -11,6 +11,7 @@ export function observerPage(): string {
   h1 { font-size: 1.4em; margin-bottom: 0.2em; }
   h2 { font-size: 1.1em; margin-top: 1.6em; }
   .summary { color: #555; }
+  .plaintext { color: #b00020; font-weight: 600; }
   table { border-collapse: collapse; width: 100%; }
   th, td { text-align: left; padding: 0.3em 0.7em; border-bottom: 1px solid #ddd; vertical-align: top; }
   th { background: #f4f4f4; }
@@ -26,6 +27,7 @@ export function observerPage(): string {
 <body>
 <h1>WTD observer</h1>
 <div class="summary" id="summary">loading…</div>
+<div class="plaintext" id="plaintext" hidden>encryption is off: this node's requests and answers travel in the clear, and a proxy can read them (for debugging only)</div>
 <h2>Supervision tree</h2>
 <ul class="tree" id="tree"></ul>
 <h2>Processes</h2>
@@ -84,6 +86,7 @@ export function observerPage(): string {
     $('summary').textContent = 'node ' + s.node.name + (s.node.id ? ' (' + s.node.id + ')' : '') +
       (s.node.address ? ' · listening at ' + s.node.address : '') + (s.node.proxy ? ' · on proxy ' + s.node.proxy : '') +
       ' · ' + s.processes.length + ' processes · updated ' + time(s.at);
+    $('plaintext').hidden = s.node.encryption !== false;
     $('tree').replaceChildren(...s.tree.map(branch));
     if (!s.tree.length) { const li = document.createElement('li'); li.className = 'empty'; li.textContent = 'no supervisors'; $('tree').appendChild(li); }
     const procs = $('processes'); procs.replaceChildren();

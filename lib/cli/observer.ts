@@ -67,7 +67,8 @@ export interface TreeNode {
  */
 export interface ObserverSnapshot {
   at: number;
-  node: { name: string; id: string | null; address: string | null; proxy: string | null };
+  /** `encryption`: false when the node runs with encryption off (its requests travel in the clear). */
+  node: { name: string; id: string | null; address: string | null; proxy: string | null; encryption: boolean };
   tree: TreeNode[];
   processes: ObservedProcess[];
   missions: Record<string, { functions: string[]; behaviours: string[] }>;
@@ -257,6 +258,7 @@ export class Observer {
         id: wtd?.id ?? null,
         address: wtd?.address ?? null,
         proxy: wtd?.proxyUrl ?? null,
+        encryption: wtd?.sessionStats().encryption ?? true,
       },
       tree,
       processes,

@@ -8,6 +8,8 @@ export interface Live {
   suspect: boolean;
   /** The incarnation its pings carry (a new one is a restart). */
   incarnation: string | undefined;
+  /** Its last ping said it runs with encryption off. */
+  plaintext: boolean;
   /** Messages waiting for it, and what they cost: kept in step with the store (so an empty queue costs no query). */
   queued: number;
   queuedBytes: number;
@@ -31,6 +33,7 @@ export function live(record: NodeRecord, accepts = 0): Live {
     online: false,
     suspect: false,
     incarnation: undefined,
+    plaintext: false,
     queued: 0,
     queuedBytes: 0,
     shares: new Map(),

@@ -410,7 +410,7 @@ export class WtdProxy {
   }
 
   #ping(live: Live, body: unknown): PingAnswer {
-    const { missions, accepts, address, since, incarnation } = parsePingBody(body, this.#pingLimits);
+    const { missions, accepts, address, since, incarnation, plaintext } = parsePingBody(body, this.#pingLimits);
     const record = live.record;
     const now = this.#clock.now();
     // Another incarnation is a restart: readers of the directory see it as down, then up again.
@@ -427,6 +427,7 @@ export class WtdProxy {
     live.online = true;
     live.suspect = false;
     if (incarnation !== undefined) live.incarnation = incarnation;
+    live.plaintext = plaintext === true;
     const kids = digest(accepts);
     if (kids !== live.acceptsDigest) {
       this.#store.setAccepts(record.id, accepts);

@@ -2,7 +2,8 @@ import type Koa from 'koa';
 import type { ErrorCode } from '../error-codes.js';
 import { ProxyRefusal, WireError } from '../errors.js';
 import type { ClockTimer, WallClock } from '../runtime/clock.js';
-import { peekClaims, peekKid } from '../wire/envelope.js';
+import { peekClaims, peekHeader, peekKid } from '../wire/envelope.js';
+import { isSessionMessage } from '../wire/session.js';
 import { parseOutgoing, parsePollBody, type OutgoingRelay, type RelayResult } from '../wire/relay.js';
 import { unshare, type Live } from './live.js';
 import { ROW_BYTES, type Acked, type ProxyStore } from './store.js';
@@ -475,10 +476,14 @@ function refuse(code: ErrorCode, status: number, message: string): never {
   throw new ProxyRefusal(code, status, message);
 }
 
-/** The `exp` and caller's `deadline` a JWS claims, read without verifying (the receiver verifies). */
+/**
+ * The `exp` and caller's `deadline` a JWS claims, or a session message's
+ * protected header says (its body is sealed), read without verifying (the
+ * receiver verifies).
+ */
 function timesOf(jws: string): { exp?: number; deadline?: number } {
   try {
-    const { exp, deadline } = peekClaims(jws);
+    const { exp, deadline } = isSessionMessage(jws) ? peekHeader(jws) : peekClaims(jws);
     return {
       ...(typeof exp === 'number' && Number.isFinite(exp) ? { exp } : {}),
       ...(typeof deadline === 'number' && Number.isFinite(deadline) ? { deadline } : {}),

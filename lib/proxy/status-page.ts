@@ -21,6 +21,7 @@ export function statusPage(): string {
   th { background: #f4f4f4; }
   .online { color: #0a7d2c; font-weight: 600; }
   .offline { color: #999; }
+  .plaintext { color: #b00020; font-weight: 600; }
   tr.offline td { color: #999; }
   code { font-size: 0.9em; }
   .error { color: #b00020; }
@@ -75,6 +76,12 @@ export function statusPage(): string {
         const id = document.createElement('code');
         id.textContent = n.id;
         who.appendChild(id);
+        if (n.plaintext) {
+          const warn = document.createElement('span');
+          warn.className = 'plaintext';
+          warn.textContent = ' encryption off: its messages are readable here';
+          who.appendChild(warn);
+        }
         cell(row, n.online ? 'online' : 'offline', n.online ? 'online status' : 'offline status');
         cell(row, n.missions.length ? n.missions.join(', ') : '—');
         cell(row, String(n.queued));

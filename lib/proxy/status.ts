@@ -17,6 +17,8 @@ export interface ProxyNodeStatus {
   online: boolean;
   /** Online, but silent for longer than the proxy's `suspectAfterMs`. */
   suspect: boolean;
+  /** It runs with encryption off (debugging): what it sends through the proxy is in the clear. */
+  plaintext: boolean;
   missions: string[];
   /** How many key ids it accepts messages under (its grants and peers; the ids are not shown). */
   accepts: number;
@@ -119,6 +121,7 @@ export function statusOf(
       name: n.record.name,
       online: n.online,
       suspect: n.suspect,
+      plaintext: n.plaintext,
       missions: n.record.missions,
       accepts: n.accepts,
       address: n.record.address,

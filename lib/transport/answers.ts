@@ -82,6 +82,36 @@ export class Answers {
     }
   }
 
+  /**
+   * Runs `work` for a request in a session whose sequence number is new
+   * (`fresh`), or answers its resend with the first answer while that is
+   * kept (`ERR_REPLAY` once it is not: a session's requests are not in the
+   * replay log, and a restart ends the session anyway).
+   */
+  async inSession(
+    claims: BaseClaims,
+    kid: string,
+    fresh: boolean,
+    work: () => Promise<HttpResponse>,
+  ): Promise<HttpResponse> {
+    this.#forget();
+    if (!fresh) {
+      const kept = this.#kept.get(claims.id);
+      if (kept !== undefined && kept.kid === kid) return kept.answer;
+      throw new WireError('ERR_REPLAY', 409, 'this message was already received');
+    }
+    const answer = work();
+    const kept: Kept = { kid, answer, bytes: 0, until: (claims.exp + MESSAGE_TTL_S) * 1000 };
+    this.#kept.set(claims.id, kept);
+    let settled: HttpResponse | undefined;
+    try {
+      settled = await answer;
+      return settled;
+    } finally {
+      this.#keep(claims.id, kept, settled);
+    }
+  }
+
   async #resend(id: string, kid: string): Promise<HttpResponse> {
     const kept = this.#kept.get(id);
     // The same id under another key is not that caller's resend: it learns nothing of the answer.
@@ -106,6 +136,11 @@ export class Answers {
   #settle(id: string, kept: Kept, answer: HttpResponse | undefined): void {
     const ran = answer !== undefined && answer.status < 300;
     this.#replay.settle(id, ran ? 'ran' : 'refused');
+    this.#keep(id, kept, answer);
+  }
+
+  /** Keeps the answer for resends while it fits the bounds. */
+  #keep(id: string, kept: Kept, answer: HttpResponse | undefined): void {
     if (this.#kept.get(id) !== kept) return;
     const bytes = answer === undefined ? 0 : 64 + answer.text.length;
     const grant = this.#perGrant.get(kept.kid) ?? 0;

@@ -4,8 +4,12 @@ import PQueue from 'p-queue';
 /** How many requests under one grant run user code at once; the rest wait their turn. */
 export const EXECUTIONS_PER_GRANT = 8;
 
-/** How many requests of one grant may wait for a turn; more are refused with `ERR_RATE_LIMITED`. */
-export const WAITING_PER_GRANT = 32;
+/**
+ * How many requests of one grant may wait for a turn; more are refused with
+ * `ERR_RATE_LIMITED`. With those running, as many as a caller keeps in
+ * flight to one node (64): an honest caller at its most is never refused.
+ */
+export const WAITING_PER_GRANT = 56;
 
 /**
  * Runs user code for requests, at most {@link EXECUTIONS_PER_GRANT} at a

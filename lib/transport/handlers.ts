@@ -7,7 +7,17 @@ import type { WallClock } from '../runtime/clock.js';
 import type { Logger, Node } from '../runtime/node.js';
 import { notGranted, type GrantGate } from '../security/grant-gate.js';
 import type { GrantRecord } from '../security/grant-store.js';
-import { newClaims, type CallClaims, type InboxClaims, type PidClaims } from '../wire/claims.js';
+import { newSessionId, Session, type Sessions } from '../security/sessions.js';
+import {
+  newClaims,
+  type CallClaims,
+  type ClaimsOf,
+  type InboxClaims,
+  type MessageKind,
+  type PidClaims,
+  type ReplyClaims,
+} from '../wire/claims.js';
+import { deriveKeys, newEphemeral, readPublicKey } from '../wire/session.js';
 import type { Encoded } from '../wire/codec.js';
 import type { CodecContext, NodeCodec } from './codec-context.js';
 import type { Executions } from './executions.js';
@@ -27,6 +37,8 @@ export interface CallRequest {
   key: KeyObject;
   /** For a relayed request: how to reach its sender (pid messages go back this way). */
   replyLink?: Link;
+  /** For a request in a session: seals the reply in it (instead of the node key signing it). */
+  seal?: (reply: ReplyClaims) => string;
 }
 
 /** A grantee's poll for the messages to its pids that passed authentication. */
@@ -34,6 +46,8 @@ export interface InboxRequest {
   claims: InboxClaims;
   grant: GrantRecord;
   relayed: boolean;
+  /** For a poll in a session: seals the answer in it. */
+  seal?: (reply: ReplyClaims) => string;
 }
 
 /** A pid message that passed authentication: its claims and the key id of its sender. */
@@ -72,6 +86,7 @@ export class RequestHandlers {
   readonly #identity: NodeIdentity;
   readonly #clock: WallClock;
   readonly #monitors: RemoteMonitors | undefined;
+  readonly #sessions: Sessions;
   // For pids in a message from a peer this node keeps no context for:
   // messages to them cannot go anywhere (dropped, as Erlang drops messages
   // to an unreachable node), and the owner is told why.
@@ -89,8 +104,10 @@ export class RequestHandlers {
     clock: WallClock;
     logger: Logger;
     monitors?: RemoteMonitors;
+    sessions: Sessions;
   }) {
     this.#monitors = deps.monitors;
+    this.#sessions = deps.sessions;
     this.#node = deps.node;
     this.#missions = deps.missions;
     this.#gate = deps.gate;
@@ -148,6 +165,56 @@ export class RequestHandlers {
     const ref = { node: this.#node, name };
     const result = await this.#execute(r, () => operation.run(ref, args, timeout));
     return { status: 200, body: await this.#reply(r, result, context) };
+  }
+
+  /**
+   * `PUT /session`: the first request of a grant, signed with its key,
+   * carrying the caller's ephemeral X25519 key (`{ epk }`). It passed the
+   * grant checks of a call; it spends none of the grant's rate (a session
+   * is not a call) but one of its session openings (16, and one more
+   * every 2 s: `ERR_RATE_LIMITED` past them), and is
+   * answered, signed by the node key, with the session: its id, this
+   * node's ephemeral key, how long it lasts and how many messages it
+   * carries. Both sides then derive the session's keys ({@link deriveKeys}).
+   */
+  session(r: CallRequest): Promise<Answer> {
+    const body = r.claims.body as { epk?: unknown } | null;
+    const theirs = readPublicKey(body?.epk);
+    const wait = this.#sessions.takeHandshake(r.grant.kid);
+    if (wait > 0) throw new RateLimitedError(Math.ceil(wait / 1000));
+    const mine = newEphemeral();
+    const sid = newSessionId();
+    const limits = this.#sessions.limits;
+    const keys = deriveKeys(mine.privateKey, theirs, {
+      client: r.claims.iss,
+      server: this.#identity.id,
+      grantKid: r.grant.kid,
+      clientKey: body!.epk as string,
+      serverKey: mine.publicKey,
+      sid,
+    });
+    this.#sessions.addServer(
+      new Session({
+        sid,
+        role: 'server',
+        grantKid: r.grant.kid,
+        peerNodeId: r.claims.iss,
+        peerKid: r.grant.kid,
+        ownKid: this.#identity.kid,
+        keys,
+        expiresAt: this.#clock.now() + limits.lifetimeMs,
+        budget: limits.budget,
+        clock: this.#clock,
+      }),
+    );
+    const offer = { sid, epk: mine.publicKey, ttlMs: limits.lifetimeMs, budget: limits.budget };
+    const claims = newClaims<'reply'>(this.#clock, {
+      id: r.claims.id,
+      aud: r.claims.iss,
+      iss: this.#identity.id,
+      body: { session: offer },
+    });
+    return this.#identity.sign('reply', claims).then((jws) => ({ status: 200, body: jws }));
   }
 
   /**
@@ -227,7 +294,7 @@ export class RequestHandlers {
       iss: this.#identity.id,
       body: { inbox: messages },
     });
-    return { status: 200, body: await this.#identity.sign('reply', claims) };
+    return { status: 200, body: r.seal !== undefined ? r.seal(claims) : await this.#identity.sign('reply', claims) };
   }
 
   /**
@@ -272,7 +339,11 @@ export class RequestHandlers {
     const relay =
       r.replyLink === undefined
         ? undefined
-        : { link: r.replyLink, aud: r.claims.iss, signer: this.#identity.sign.bind(this.#identity) };
+        : {
+            link: r.replyLink,
+            aud: r.claims.iss,
+            signer: r.seal !== undefined ? this.#sessionSigner(kid) : this.#identity.sign.bind(this.#identity),
+          };
     const route = this.#routes.routeTo(kid, () => this.#gate.messageWait(grant), valid, relay);
     const context: CodecContext = { sender: { kid, key: r.key, valid }, route };
     this.#routes.register(kid, r.key, r.claims.iss, context);
@@ -299,6 +370,29 @@ export class RequestHandlers {
         return { error: err };
       }
     });
+  }
+
+  /**
+   * How messages to a grantee's pids are sealed when it came through a
+   * proxy in a session: in the newest session it made, at the time each
+   * leaves (`ERR_SESSION_UNKNOWN` when none is left: the grantee makes a
+   * new one with its next request).
+   */
+  #sessionSigner(grantKid: string): <K extends MessageKind>(kind: K, claims: ClaimsOf[K]) => Promise<string> {
+    return (_kind, claims) => {
+      const session = this.#sessions.latest(grantKid);
+      if (session === undefined) {
+        return Promise.reject(
+          new WireError(
+            'ERR_SESSION_UNKNOWN',
+            401,
+            'the grantee holds no session with this node to send it messages in',
+          ),
+        );
+      }
+      const c = claims as unknown as PidClaims;
+      return Promise.resolve(session.sealRequest({ path: c.path, body: c.body }).text);
+    };
   }
 
   /**
@@ -339,6 +433,6 @@ export class RequestHandlers {
       body,
     });
     if (idempotent) claims.idempotent = true;
-    return this.#identity.sign('reply', claims);
+    return r.seal !== undefined ? r.seal(claims) : this.#identity.sign('reply', claims);
   }
 }

@@ -28,5 +28,12 @@ export class NodeIdentity {
   }
 }
 
-/** Signs requests of one key: the node's own, or a grant's. */
-export type Signer = <K extends MessageKind>(kind: K, claims: ClaimsOf[K]) => Promise<string>;
+/**
+ * Signs requests of one key: the node's own, or a grant's; or seals them in
+ * a session of that key, and then `renew` says, for a request whose answer
+ * said its session is gone, whether sealing it again (in a new session) may
+ * help.
+ */
+export type Signer = (<K extends MessageKind>(kind: K, claims: ClaimsOf[K]) => Promise<string>) & {
+  renew?: (claims: object) => boolean;
+};

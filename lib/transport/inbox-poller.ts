@@ -6,7 +6,8 @@ import { readKid, verify } from '../wire/envelope.js';
 import type { Signer } from './identity.js';
 import type { Link } from './link.js';
 import { INBOX_HOLD_MS } from './pid-routes.js';
-import { refusalFrom } from './refusals.js';
+import { refusalFrom, sessionLost } from './refusals.js';
+import type { ClientSession } from './client-session.js';
 import { WireError } from '../errors.js';
 
 /** How long to wait before polling again after the node could not be reached or refused. */
@@ -25,6 +26,8 @@ export interface InboxPollerDeps {
   peerKey: KeyObject;
   peerKid: string;
   signer: Signer;
+  /** The session the signer seals in, when there is one: the answers are sealed in it too. */
+  session?: ClientSession;
   clock: WallClock;
   logger: Logger;
   /** Delivers one message taken from the inbox to a local pid. */
@@ -123,11 +126,18 @@ export class InboxPoller {
       body: { ack: this.#ack } as never,
     });
     const res = await d.link.request(path, await d.signer('call', claims), POLL_TIMEOUT_MS, this.#abort.signal);
+    // The node no longer holds the session (it restarted): the next poll goes in a new one.
+    if (sessionLost(res) && d.signer.renew?.(claims) === true) return;
     if (res.status !== 200 || !res.contentType.startsWith('application/jose')) throw refusalFrom(res);
-    if (readKid(res.text, 'reply') !== d.peerKid) throw new Error('the answer was not signed by the node polled');
-    const reply = (await verify(res.text, d.peerKey)) as unknown as ReplyClaims;
-    if (reply.id !== claims.id || reply.aud !== d.nodeId || reply.iss !== d.peerId) {
-      throw new Error('the answer does not answer this poll');
+    let reply: Pick<ReplyClaims, 'body'>;
+    if (d.session !== undefined) reply = d.session.openReply(claims, res.text);
+    else {
+      if (readKid(res.text, 'reply') !== d.peerKid) throw new Error('the answer was not signed by the node polled');
+      const signed = (await verify(res.text, d.peerKey)) as unknown as ReplyClaims;
+      if (signed.id !== claims.id || signed.aud !== d.nodeId || signed.iss !== d.peerId) {
+        throw new Error('the answer does not answer this poll');
+      }
+      reply = signed;
     }
     const body = reply.body as { inbox?: unknown };
     if (!Array.isArray(body.inbox)) throw new Error('the answer carries no messages');

@@ -1,6 +1,7 @@
 import type { WallClock } from '../runtime/clock.js';
 import type { NodeOptions } from '../runtime/node.js';
 import type { GrantStore } from '../security/grant-store.js';
+import type { SessionLimits } from '../security/sessions.js';
 import type { OutboxLimits } from './outbox.js';
 import type { ServerLimits } from './server.js';
 
@@ -37,6 +38,20 @@ export interface WtdNodeOptions extends NodeOptions {
    * `'noconnection'`), in ms. Default 3000.
    */
   peerDownAfterMs?: number;
+  /**
+   * Whether requests travel in sessions, encrypted end to end (default
+   * true): a grant's first request to a node, signed with the grant's key,
+   * agrees on keys with it, and every later request and reply is sealed
+   * (AES-256-GCM): a proxy that relays them sees who talks to whom and how
+   * much, never what. `false` is for debugging only: every request is then
+   * signed and sent in the clear, the node says so in its log, the
+   * observer and its proxy's status page, and it refuses nothing for
+   * coming outside a session; a node with encryption on takes nothing
+   * from it but the first request of a session (`ERR_SESSION_REQUIRED`).
+   */
+  encryption?: boolean;
+  /** Lifetime, budget and bounds of the sessions callers make with this node. */
+  sessions?: Partial<SessionLimits>;
   /** The time of day for what is signed, expires or is rate limited. Default: the system's. */
   wallClock?: WallClock;
   /**

@@ -8,6 +8,7 @@ import type { KeyPair } from '../security/keys.js';
 import type { InboxMessage } from '../wire/claims.js';
 import type { OutboxLimits } from './outbox.js';
 import { ReplayWindow } from '../security/replay-window.js';
+import { Sessions, type SessionLimits } from '../security/sessions.js';
 import { Answers } from './answers.js';
 import { WireCodec } from '../wire/codec.js';
 import type { CodecContext, NodeCodec } from './codec-context.js';
@@ -34,6 +35,10 @@ export interface NodeParts {
   issuer: GrantIssuer;
   refusals: RefusalLog;
   dispatcher: Dispatcher;
+  /** The sessions callers made with this node and those it made as a caller. */
+  sessions: Sessions;
+  /** Whether requests go in sessions, encrypted (the `encryption` option). */
+  encryption: boolean;
   /** Monitors that cross to other nodes, both ways (the runtime's hook for them). */
   monitors: RemoteMonitors;
   /** Delivers a message taken from another node's inbox to a local pid handed to that node (key id `kid`). */
@@ -60,6 +65,8 @@ export function assembleParts(
     peerDownAfterMs?: number;
     /** Whether node `nodeId` can be reached now (a `monitorNode` of one that cannot is told `nodedown` at once). */
     known?: (nodeId: string) => boolean;
+    encryption?: boolean;
+    sessions?: Partial<SessionLimits>;
   },
 ): NodeParts {
   const { store, clock } = deps;
@@ -87,9 +94,12 @@ export function assembleParts(
     clock,
   });
   node._remoteMonitors = monitors;
-  // A grant that ends takes its routes with it, and the monitors it carried say 'noconnection'.
+  const sessions = new Sessions(clock, deps.sessions);
+  const encryption = deps.encryption !== false;
+  // A grant that ends takes its routes and sessions with it, and the monitors it carried say 'noconnection'.
   const gate = new GrantGate(store, clock, (kid) => {
     routes.forget(kid);
+    sessions.endGrant(kid);
     monitors.peerGone(kid);
   });
   const issuer = new GrantIssuer({
@@ -112,6 +122,7 @@ export function assembleParts(
     clock,
     logger: node.logger,
     monitors,
+    sessions,
   });
   const dispatcher = new Dispatcher({
     nodeId: identity.id,
@@ -123,6 +134,8 @@ export function assembleParts(
     answers: new Answers(replay, clock),
     refusals,
     log,
+    sessions,
+    requireSessions: encryption,
   });
   const outbound = new Outbound(clock);
   const receive = (kid: string, m: InboxMessage, context: CodecContext): void => {
@@ -145,6 +158,8 @@ export function assembleParts(
     issuer,
     refusals,
     dispatcher,
+    sessions,
+    encryption,
     monitors,
     receive,
     log,

@@ -23,7 +23,8 @@ export class Outbound {
   }
 
   /**
-   * PUTs `jws` to `path` over `link`, answered within `timeout` ms of
+   * PUTs `jws` (or what it makes, when it is a function: called as the
+   * request leaves) to `path` over `link`, answered within `timeout` ms of
    * `startedAt` (when the call was made, on this node's wall clock). A
    * request whose deadline passes, or that is given up (`signal`), while it
    * waits for a turn is never sent: `ERR_CALL_TIMEOUT` or
@@ -33,7 +34,7 @@ export class Outbound {
   request(
     link: Link,
     path: string,
-    jws: string,
+    jws: string | (() => Promise<string>),
     call: { startedAt: number; timeout: number; signal?: AbortSignal },
   ): Promise<HttpResponse> {
     const deadline = call.startedAt + call.timeout;
@@ -45,12 +46,15 @@ export class Outbound {
     let given: Error | undefined;
     let started = false;
     const sent = queue.add(
-      () => {
+      async () => {
         started = true;
-        const left = timeoutMs();
         if (given !== undefined) throw given;
+        if (timeoutMs() <= 0) throw new CallTimeoutError(target, call.timeout);
+        // Sealed in a session only now, as it leaves: sequence numbers go out in about the order they were taken.
+        const text = typeof jws === 'string' ? jws : await jws();
+        const left = timeoutMs();
         if (left <= 0) throw new CallTimeoutError(target, call.timeout);
-        return link.request(path, jws, left, signal);
+        return link.request(path, text, left, signal);
       },
       { throwOnTimeout: true },
     );

@@ -3,14 +3,14 @@ import PQueue from 'p-queue';
 import type { ClockTimer, WallClock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/node.js';
 import { formatReason } from '../errors.js';
-import { newClaims, type MonitorBody, type MonitorControl } from '../wire/claims.js';
+import { newClaims, type ClaimsOf, type MonitorBody, type MonitorControl } from '../wire/claims.js';
 import type { Encoded } from '../wire/codec.js';
 import type { CodecContext, NodeCodec } from './codec-context.js';
 import type { Signer } from './identity.js';
 import type { Link } from './link.js';
 import { DEFAULT_OUTBOX, Outbox, type OutboxLimits, type OutboxMessage, type OutboxStats } from './outbox.js';
 import type { PidRoute, RouteSignal } from './pid-registry.js';
-import { refusalFrom } from './refusals.js';
+import { refusalFrom, sessionLost } from './refusals.js';
 
 /** How long a message to a remote pid may take to be accepted. */
 const PID_SEND_TIMEOUT_MS = 10_000;
@@ -305,15 +305,22 @@ export class PidRoutes {
     const path = `/pid/${id}`;
     const body = { token, msg };
     const claims = newClaims<'pid'>(this.#clock, { aud, iss: this.#iss, method: 'PUT', path, body } as never);
-    const res = await link.request(path, await signer('pid', claims), PID_SEND_TIMEOUT_MS);
+    await this.#sendSigned(link, path, claims, signer);
+  }
+
+  /** Sends a pid-kind request (again, once, in a new session when the other node lost the one it was sealed in). */
+  async #sendSigned(link: Link, path: string, claims: ClaimsOf['pid'], signer: Signer): Promise<void> {
+    let res = await link.request(path, await signer('pid', claims), PID_SEND_TIMEOUT_MS);
+    if (sessionLost(res) && signer.renew?.(claims) === true) {
+      res = await link.request(path, await signer('pid', claims), PID_SEND_TIMEOUT_MS);
+    }
     if (res.status !== 204) throw refusalFrom(res);
   }
 
   async #putSignal(link: Link, aud: string, id: number, body: MonitorBody, signer: Signer): Promise<void> {
     const path = `/monitor/${id}`;
     const claims = newClaims<'pid'>(this.#clock, { aud, iss: this.#iss, method: 'PUT', path, body } as never);
-    const res = await link.request(path, await signer('pid', claims), PID_SEND_TIMEOUT_MS);
-    if (res.status !== 204) throw refusalFrom(res);
+    await this.#sendSigned(link, path, claims, signer);
   }
 
   /** Sends a relayed grantee's outbox back through its proxy, one message at a time, in order. */

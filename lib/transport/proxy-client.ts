@@ -44,6 +44,8 @@ export interface ProxyClientDeps {
   name: string;
   /** The node's incarnation: a random id picked when it started, sent with every ping (the proxy tells a restart by it). */
   incarnation?: string;
+  /** Set when the node runs with encryption off: its pings say so, and the proxy's status page shows it. */
+  plaintext?: boolean;
   clock: WallClock;
   logger: Logger;
   /**
@@ -245,6 +247,7 @@ export class ProxyClient {
         name: this.#deps.name,
         ...offers,
         ...(this.#deps.incarnation === undefined ? {} : { incarnation: this.#deps.incarnation }),
+        ...(this.#deps.plaintext === true ? { plaintext: true } : {}),
         ...(this.#directory.cursor === undefined ? {} : { since: this.#directory.cursor }),
       };
       const answer = (await this.#signed(path, body)) as PingAnswer;

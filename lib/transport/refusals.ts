@@ -49,3 +49,14 @@ export function errorBody(err: unknown): { code: string; message: string } {
   if (err instanceof WtdError) return { code: err.code, message: err.message };
   return { code: 'ERR_REMOTE_EXCEPTION', message: err instanceof Error ? err.message : String(err) };
 }
+
+/**
+ * True when `res` says the session a request was sealed in is gone (the
+ * other node restarted, or the session ended): the request was not run,
+ * and may be sent again in a new session.
+ */
+export function sessionLost(res: HttpResponse): boolean {
+  if (res.status !== 401 || !res.contentType.startsWith('application/json')) return false;
+  const code = refusalFrom(res).code;
+  return code === 'ERR_SESSION_UNKNOWN' || code === 'ERR_SESSION_EXPIRED';
+}

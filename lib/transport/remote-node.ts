@@ -19,7 +19,9 @@ import type { Link } from './link.js';
 import type { Outbound } from './outbound.js';
 import type { PidRoute, PidSender } from './pid-registry.js';
 import type { PidRoutes } from './pid-routes.js';
-import { refusalFrom } from './refusals.js';
+import { refusalFrom, sessionLost } from './refusals.js';
+import { ClientSession } from './client-session.js';
+import type { Sessions } from '../security/sessions.js';
 
 /**
  * Options of a remote call.
@@ -77,6 +79,8 @@ export interface RemoteDeps {
   monitors?: { peerGone(kid: string): void; nodeDown(nodeId: string): void };
   /** How long a direct node's polls may fail before it counts as down, in ms. Default 3000. */
   peerDownAfterMs?: number;
+  /** Where sessions are kept; undefined when encryption is off (every request signed, in the clear). */
+  sessions?: Sessions;
 }
 
 /**
@@ -143,6 +147,9 @@ export class RemoteNode {
   readonly #deps: RemoteDeps;
   readonly #conn: Connection;
   readonly #context: CodecContext;
+  readonly #session: ClientSession | undefined;
+  /** Seals requests in the grant's session with the node (signs them with the grant's key when encryption is off). */
+  readonly #signer: Signer;
   #closed = false;
 
   /** @internal */
@@ -151,7 +158,22 @@ export class RemoteNode {
     this.#conn = conn;
     this.nodeId = conn.nodeId;
     this.via = conn.via;
-    const signer = conn.signer;
+    this.#session =
+      deps.sessions === undefined
+        ? undefined
+        : new ClientSession({
+            link: conn.link,
+            nodeId: deps.nodeId,
+            peerId: conn.nodeId,
+            peerKey: conn.nodeKey,
+            peerKid: conn.nodeKid,
+            grantKid: conn.grantKid,
+            signer: conn.signer,
+            clock: deps.clock,
+            sessions: deps.sessions,
+          });
+    const signer = this.#session?.signer ?? conn.signer;
+    this.#signer = signer;
     const route: PidRoute = {
       sendToPid: (id, token, msg) => {
         if (this.#closed) return;
@@ -190,7 +212,8 @@ export class RemoteNode {
       peerId: conn.nodeId,
       peerKey: conn.nodeKey,
       peerKid: conn.nodeKid,
-      signer: conn.signer,
+      signer: this.#signer,
+      ...(this.#session === undefined ? {} : { session: this.#session }),
       clock,
       logger,
       receive: (m) => receive(conn.nodeKid, m, this.#context),
@@ -288,6 +311,7 @@ export class RemoteNode {
   _close(): void {
     this.#closed = true;
     this.#polling?.stop();
+    this.#session?.close();
     this.#deps.monitors?.peerGone(this.#conn.nodeKid);
   }
 
@@ -315,15 +339,16 @@ export class RemoteNode {
     // A cast keeps the message's own time to live; a call is never started after its deadline.
     if (cast) claims.cast = true;
     else claims.deadline = startedAt + timeout;
-    const jws = await conn.signer('call', claims);
     const signal = options.signal;
-    const res = await this.#deps.outbound.request(conn.link, path, jws, {
-      startedAt,
-      timeout,
-      ...(signal === undefined ? {} : { signal }),
-    });
+    const call = { startedAt, timeout, ...(signal === undefined ? {} : { signal }) };
+    const make = (): Promise<string> => this.#signer('call', claims);
+    let res = await this.#deps.outbound.request(conn.link, path, make, call);
+    // The node no longer holds the session (it restarted): refused before anything ran, so sent again in a new one.
+    if (sessionLost(res) && this.#signer.renew?.(claims) === true) {
+      res = await this.#deps.outbound.request(conn.link, path, make, call);
+    }
     if (res.status === 202 && cast) return undefined;
-    if (res.contentType.startsWith('application/jose')) return this.#readReply(res.text, claims.id, path);
+    if (res.contentType.startsWith('application/jose')) return this.#readReply(res.text, claims, path);
     const refusal = refusalFrom(res);
     // The grant ended: the monitors it carried will hear nothing more (their DOWN says 'noconnection').
     if (refusal.code === 'ERR_GRANT_REVOKED' || refusal.code === 'ERR_GRANT_EXPIRED') {
@@ -343,16 +368,21 @@ export class RemoteNode {
     return this.#idempotent.has(`/apply/${enc(module)}/${enc(fn)}`) ? true : undefined;
   }
 
-  async #readReply(jws: string, id: string, path: string): Promise<unknown> {
+  async #readReply(jws: string, request: CallClaims, path: string): Promise<unknown> {
     const conn = this.#conn;
-    const kid = readKid(jws, 'reply');
-    if (kid !== conn.nodeKid)
-      throw new WireError('ERR_BAD_REPLY', 502, 'the reply was not signed by the node we called');
-    const claims = (await verify(jws, conn.nodeKey)) as unknown as ReplyClaims;
-    if (claims.id !== id || claims.aud !== this.#deps.nodeId || claims.iss !== conn.nodeId) {
-      throw new WireError('ERR_BAD_REPLY', 502, 'the reply does not answer this request');
+    let claims: Pick<ReplyClaims, 'body' | 'idempotent'>;
+    if (this.#session !== undefined) claims = this.#session.openReply(request, jws);
+    else {
+      const kid = readKid(jws, 'reply');
+      if (kid !== conn.nodeKid)
+        throw new WireError('ERR_BAD_REPLY', 502, 'the reply was not signed by the node we called');
+      const signed = (await verify(jws, conn.nodeKey)) as unknown as ReplyClaims;
+      if (signed.id !== request.id || signed.aud !== this.#deps.nodeId || signed.iss !== conn.nodeId) {
+        throw new WireError('ERR_BAD_REPLY', 502, 'the reply does not answer this request');
+      }
+      checkTime(signed, this.#deps.clock);
+      claims = signed;
     }
-    checkTime(claims, this.#deps.clock);
     if (claims.idempotent === true && this.#idempotent.size < 1024) this.#idempotent.add(path);
     const body = claims.body as Partial<{ ok: unknown; error: { code?: unknown; message?: unknown } }> | undefined;
     if (body !== undefined && body !== null && body.error !== undefined) {

@@ -4,12 +4,14 @@ import Koa from 'koa';
 import { WireError } from '../errors.js';
 import type { WallClock } from '../runtime/clock.js';
 import type { LogThrottle } from '../runtime/log-throttle.js';
-import { authenticate, type KeyResolver } from '../security/authenticate.js';
+import { authenticate, checkTime, type KeyResolver } from '../security/authenticate.js';
 import { ConnectionGuard, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../security/connection-guard.js';
 import type { GrantGate } from '../security/grant-gate.js';
 import type { GrantRecord } from '../security/grant-store.js';
 import type { ReplayWindow } from '../security/replay-window.js';
-import type { InboxClaims, MessageKind } from '../wire/claims.js';
+import type { Session, SessionReply, Sessions } from '../security/sessions.js';
+import type { CallClaims, InboxClaims, MessageKind, PidClaims, ReplyClaims } from '../wire/claims.js';
+import { isSessionMessage, readSessionHeader, SESSION_TYP } from '../wire/session.js';
 import { underLoad } from '../wire/envelope.js';
 import { readJwsBody } from '../wire/request-body.js';
 import type { Answers } from './answers.js';
@@ -46,7 +48,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
 
 /** A route of the apply tree, matched from a request path. */
 export interface RouteMatch {
-  name: 'apply' | 'behaviour' | 'pid' | 'inbox' | 'monitor' | 'probe';
+  name: 'apply' | 'behaviour' | 'pid' | 'inbox' | 'monitor' | 'probe' | 'session';
   kind: MessageKind;
   params: Record<string, string>;
 }
@@ -58,9 +60,10 @@ const ROUTES: { name: RouteMatch['name']; kind: MessageKind; keys: string[] }[] 
   { name: 'inbox', kind: 'call', keys: [] },
   { name: 'monitor', kind: 'pid', keys: ['id'] },
   { name: 'probe', kind: 'call', keys: [] },
+  { name: 'session', kind: 'call', keys: [] },
 ];
 
-/** Matches `/apply/<module>/<function>`, `/behaviour/<mission>/<name>/<op>`, `/pid/<id>`, `/inbox` or `/probe`; undefined otherwise. */
+/** Matches `/apply/<module>/<function>`, `/behaviour/<mission>/<name>/<op>`, `/pid/<id>`, `/monitor/<id>`, `/inbox`, `/probe` or `/session`; undefined otherwise. */
 export function matchRoute(path: string): RouteMatch | undefined {
   const parts = path.split('/');
   if (parts[0] !== '') return undefined;
@@ -112,6 +115,13 @@ export interface DispatcherDeps {
   refusals: RefusalLog;
   /** The node's log, throttled: strangers cannot fill it. */
   log: LogThrottle;
+  /** The sessions callers made with this node, and those it made as a caller. */
+  sessions: Sessions;
+  /**
+   * Whether a request must come in a session (the default, so that nothing
+   * this node answers travels in the clear); false when encryption is off.
+   */
+  requireSessions: boolean;
 }
 
 function wrongIssuer(): WireError {
@@ -128,7 +138,23 @@ function checkRelayedIssuer(iss: string, arrival: Arrival): void {
 }
 
 const NOT_FOUND = (): WireError =>
-  new WireError('ERR_NOT_FOUND', 404, 'no such route; use PUT /apply, /behaviour, /pid, /monitor or /inbox');
+  new WireError('ERR_NOT_FOUND', 404, 'no such route; use PUT /apply, /behaviour, /pid, /monitor, /inbox or /session');
+
+function unknownSession(): WireError {
+  return new WireError(
+    'ERR_SESSION_UNKNOWN',
+    401,
+    'this node holds no such session for that key (it restarted, or the session ended); agree on new keys with PUT /session',
+  );
+}
+
+function sessionRequired(): WireError {
+  return new WireError(
+    'ERR_SESSION_REQUIRED',
+    426,
+    'this node takes requests in a session only (agree on keys with PUT /session first), so that nothing travels in the clear',
+  );
+}
 
 /**
  * Runs every signed request, whatever carried it (the node's HTTP server or
@@ -168,6 +194,7 @@ export class Dispatcher {
     try {
       if (route === undefined) throw NOT_FOUND();
       if (method !== 'PUT') throw new WireError('ERR_METHOD_NOT_ALLOWED', 405, 'the apply tree takes PUT only');
+      if (isSessionMessage(jws)) return await this.#inSession(path, jws, route, arrival);
       return await underLoad(() => this.#run(method, path, jws, route, arrival));
     } catch (err) {
       return this.refuse(err, path, arrival.source, jws);
@@ -196,6 +223,7 @@ export class Dispatcher {
       const { claims, kid } = await authenticate(jws, { ...expected, kind: 'pid', key: this.#peerKey });
       checkRelayedIssuer(claims.iss, arrival);
       if (claims.iss !== d.routes.issuer(kid)) throw wrongIssuer();
+      if (d.requireSessions) throw sessionRequired();
       // A grantee's messages spend its grant's rate before they reach a mailbox.
       const grant = d.gate.grantOf(kid);
       if (grant !== undefined) d.gate.takeMessage(grant);
@@ -210,6 +238,12 @@ export class Dispatcher {
     });
     checkRelayedIssuer(claims.iss, arrival);
     d.gate.checkIssuer(found.grant, claims.iss);
+    if (route.name === 'session') {
+      admit();
+      return answered(await d.handlers.session({ claims, grant: found.grant, epoch: found.epoch, key: found.key }));
+    }
+    // Signed requests are the first of a session only, unless encryption is off.
+    if (d.requireSessions) throw sessionRequired();
     if (route.name === 'inbox') {
       admit();
       return answered(
@@ -244,6 +278,123 @@ export class Dispatcher {
       }
     });
   }
+
+  /**
+   * A request in a session (a compact JWE): the session its header names,
+   * held by this node for that key (`ERR_SESSION_UNKNOWN`), not spent
+   * (`ERR_SESSION_EXPIRED`), opened with its key (`ERR_BAD_SIGNATURE`),
+   * in its time window (`ERR_STALE`), for this path (`ERR_WRONG_PATH`),
+   * from the node it was made with (`ERR_WRONG_ISSUER`), and a sequence
+   * number not seen (`ERR_REPLAY`; a resend of a call gets its first
+   * answer). Then the same checks as a signed request: the grant read
+   * again (revoked: its sessions end here), missions and rate in the
+   * handlers, before any user code. The reply is sealed in the session.
+   */
+  async #inSession(path: string, text: string, route: RouteMatch, arrival: Arrival): Promise<HttpResponse> {
+    const d = this.#deps;
+    d.sessions.tidy();
+    const header = readSessionHeader(text, SESSION_TYP.request);
+    const session = d.sessions.get(header.sid);
+    if (session === undefined || header.kid !== session.peerKid) throw unknownSession();
+    // A grant that ended ends its sessions: refused here with the grant's own refusal.
+    const epoch = d.gate.epoch;
+    let grant: GrantRecord | undefined;
+    if (session.role === 'server') {
+      try {
+        grant = d.gate.usable(session.grantKid);
+      } catch (err) {
+        d.sessions.dropGrant(session.grantKid);
+        throw err;
+      }
+    }
+    if (session.spent) {
+      if (session.role === 'server') d.sessions.drop(session);
+      throw new WireError('ERR_SESSION_EXPIRED', 401, 'this session has ended; agree on new keys with PUT /session');
+    }
+    const request = session.openRequest(header, text);
+    checkTime(header, d.clock);
+    if (request.path !== path) {
+      throw new WireError('ERR_WRONG_PATH', 401, `this message was sealed for PUT ${request.path}, not PUT ${path}`);
+    }
+    if (arrival.relayed !== undefined && arrival.relayed.from !== session.peerNodeId) throw wrongIssuer();
+    const seen = session.admit(header.seq);
+    if (seen === 'old') {
+      throw new WireError('ERR_REPLAY', 409, 'this sequence number is older than the session still tells apart');
+    }
+    const base = {
+      id: `${session.sid}.${header.seq}`,
+      iat: header.iat,
+      exp: header.exp,
+      aud: d.nodeId,
+      iss: session.peerNodeId,
+      method: 'PUT' as const,
+      path,
+    };
+    if (route.kind === 'pid') {
+      if (seen === 'seen') throw new WireError('ERR_REPLAY', 409, 'this message was already received');
+      const kid = session.peerKid;
+      if (d.routes.issuer(kid) !== session.peerNodeId) {
+        throw new WireError('ERR_UNKNOWN_KEY', 401, 'no peer is known for this key');
+      }
+      const grant = d.gate.grantOf(kid);
+      if (grant !== undefined) d.gate.takeMessage(grant);
+      const claims = { ...base, body: request.body } as PidClaims;
+      if (route.name === 'monitor') return answered(d.handlers.monitor({ claims, kid }, route.params));
+      return answered(d.handlers.pid({ claims, kid }, route.params));
+    }
+    // Calls go one way: from the grantee to the node that granted.
+    if (grant === undefined || route.name === 'session') throw unknownSession();
+    const key = await d.gate.keyOf(grant);
+    const claims: CallClaims = {
+      ...base,
+      body: request.body as CallClaims['body'],
+      ...(request.mission === undefined ? {} : { mission: request.mission }),
+      ...(request.cast === true ? { cast: true } : {}),
+      ...(request.timeout === undefined ? {} : { timeout: request.timeout }),
+      ...(header.deadline === undefined ? {} : { deadline: header.deadline }),
+    };
+    const seal = (reply: ReplyClaims): string => sealedReply(session, header.seq, reply);
+    if (route.name === 'inbox' || route.name === 'probe') {
+      if (seen === 'seen') throw new WireError('ERR_REPLAY', 409, 'this message was already received');
+      if (route.name === 'inbox') {
+        return answered(
+          await d.handlers.inbox({
+            claims: claims as unknown as InboxClaims,
+            grant,
+            relayed: arrival.relayed !== undefined,
+            seal,
+          }),
+        );
+      }
+      return answered(await d.handlers.probe({ claims, grant, epoch, key, seal }));
+    }
+    const call = {
+      claims,
+      grant,
+      epoch,
+      key,
+      seal,
+      session,
+      ...(arrival.relayed === undefined ? {} : { replyLink: arrival.relayed.link }),
+    };
+    return d.answers.inSession(claims, grant.kid, seen === 'new', async () => {
+      try {
+        return answered(
+          route.name === 'apply'
+            ? await d.handlers.apply(call, route.params)
+            : await d.handlers.behaviour(call, route.params),
+        );
+      } catch (err) {
+        return this.refuse(err, path, arrival.source, text);
+      }
+    });
+  }
+}
+
+/** A reply's body and flags, sealed in `session` as the answer to request `seq`. */
+function sealedReply(session: Session, seq: number, reply: ReplyClaims): string {
+  const content: SessionReply = { body: reply.body, ...(reply.idempotent === true ? { idempotent: true } : {}) };
+  return session.sealReply(seq, content);
 }
 
 /** A handler's answer as the response written. */

@@ -93,12 +93,19 @@ export class WtdNode extends Node {
       outbox: { ...DEFAULT_OUTBOX, ...options.outbox },
       ...(options.maxMonitorsPerPeer === undefined ? {} : { maxMonitorsPerPeer: options.maxMonitorsPerPeer }),
       ...(options.peerDownAfterMs === undefined ? {} : { peerDownAfterMs: options.peerDownAfterMs }),
+      ...(options.encryption === undefined ? {} : { encryption: options.encryption }),
+      ...(options.sessions === undefined ? {} : { sessions: options.sessions }),
       known: (nodeId) =>
         this.directory().some((e) => e.id === nodeId) ||
         this.#parts.routes.knows(nodeId) ||
         [...this.#remotes].some((r) => r.nodeId === nodeId),
     });
     this.#peerDownAfterMs = options.peerDownAfterMs;
+    if (!this.#parts.encryption) {
+      this.logger.error(
+        `node ${this.name}: encryption is off: its requests and answers travel in the clear, and a proxy can read them (for debugging only)`,
+      );
+    }
     this.id = this.#parts.identity.id;
     this.publicJwk = keys.publicJwk;
     this.#listener = new Listener(
@@ -260,6 +267,7 @@ export class WtdNode extends Node {
         identity,
         name: this.name,
         incarnation: this.incarnation,
+        plaintext: !this.#parts.encryption,
         clock: this.wallClock,
         logger: throttled(this.#parts.log, 'proxy'),
         offers: () => ({
@@ -416,6 +424,20 @@ export class WtdNode extends Node {
     return this.#parts.routes.outboxStats();
   }
 
+  /**
+   * Whether this node's requests travel encrypted in sessions (the
+   * `encryption` option), and how many sessions it holds: made by callers
+   * with it (`server`) and made by it as a caller (`client`).
+   *
+   * @example
+   * ```ts
+   * const { encryption, server, client } = alice.sessionStats(); // { encryption: true, server: 2, client: 0 }
+   * ```
+   */
+  sessionStats(): { encryption: boolean; server: number; client: number } {
+    return { encryption: this.#parts.encryption, ...this.#parts.sessions.size };
+  }
+
   /** The last requests this node refused (most recent last, at most 100). */
   recentRefusals(): Refusal[] {
     return this.#parts.refusals.list();
@@ -442,6 +464,7 @@ export class WtdNode extends Node {
         receive,
         monitors: this.#parts.monitors,
         ...(this.#peerDownAfterMs === undefined ? {} : { peerDownAfterMs: this.#peerDownAfterMs }),
+        ...(this.#parts.encryption ? { sessions: this.#parts.sessions } : {}),
       },
       conn,
     );

@@ -117,9 +117,25 @@ export interface PidClaims extends RequestClaims {
 
 /** A reply, signed by the callee's node key, carrying its request's `id`. */
 export interface ReplyClaims extends BaseClaims {
-  body: { ok: Encoded } | { error: { code: string; message: string } } | { inbox: InboxMessage[] };
+  body:
+    | { ok: Encoded }
+    | { error: { code: string; message: string } }
+    | { inbox: InboxMessage[] }
+    | { session: SessionOffer };
   /** Set when the function that answered is marked `@WtdExport(mission, { idempotent: true })`. */
   idempotent?: true;
+}
+
+/**
+ * What a node answers `PUT /session` with: the session's id, its own
+ * ephemeral X25519 public key (32 bytes, base64url), how long the session
+ * lasts and how many messages it carries each way.
+ */
+export interface SessionOffer {
+  sid: string;
+  epk: string;
+  ttlMs: number;
+  budget: number;
 }
 
 /** A request to the proxy itself (register, ping, poll), signed by the node key; its body is in `wire/relay.ts`. */

@@ -90,6 +90,11 @@ export function peekClaims(jws: string): Record<string, unknown> {
   return parsePart(jws.slice(jws.indexOf('.') + 1, jws.lastIndexOf('.')), 'payload');
 }
 
+/** The protected header of a compact JWS or JWE, read without verifying; `ERR_BAD_JWS` if not an object. */
+export function peekHeader(text: string): Record<string, unknown> {
+  return parsePart(text.slice(0, Math.max(0, text.indexOf('.'))), 'protected header');
+}
+
 /**
  * The `kid` a compact JWS's header names, read without verifying: the proxy
  * queues a relayed request only under a key id its receiver accepts (the

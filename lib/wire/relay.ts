@@ -53,6 +53,11 @@ export interface PingBody {
    * them, are gone). Letters, digits, `_` and `-`, at most 64.
    */
   incarnation?: string;
+  /**
+   * Set when the node runs with encryption off (for debugging): what it
+   * sends and answers is in the clear, and the status page says so.
+   */
+  plaintext?: true;
 }
 
 /**
@@ -240,6 +245,7 @@ export function parsePingBody(body: unknown, limits: PingLimits = PING_LIMITS): 
     address: typeof b.address === 'string' && ADDRESS.test(b.address) ? b.address : null,
     ...(typeof b.since === 'string' && CURSOR.test(b.since) ? { since: b.since } : {}),
     ...(b.incarnation === undefined ? {} : { incarnation: b.incarnation }),
+    ...(b.plaintext === true ? { plaintext: true as const } : {}),
   };
   if (Buffer.byteLength(JSON.stringify(ping)) > limits.bytes) tooLarge(`a ping is at most ${limits.bytes} bytes`);
   return ping;

@@ -19,8 +19,8 @@ describe('WtdProxy: durable queues, delivery at most once', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  async function node(name: string, dataDir = ':memory:'): Promise<WtdNode> {
-    const n = await WtdNode.start({ name, dataDir, logger });
+  async function node(name: string, dataDir = ':memory:', options: { encryption?: boolean } = {}): Promise<WtdNode> {
+    const n = await WtdNode.start({ name, dataDir, logger, ...options });
     if (name === 'alice') {
       n.load(Probe);
       Probe.node = n;
@@ -124,7 +124,7 @@ describe('WtdProxy: durable queues, delivery at most once', () => {
 
   it('a node runs a relayed call at most once, even when the same request comes twice (both get its answer)', async () => {
     const proxy = await WtdProxy.start({ dataDir: ':memory:', port: 0, logger, pollHoldMs: 200 });
-    const alice = await node('alice');
+    const alice = await node('alice', ':memory:', { encryption: false }); // a hand-made signed call
     try {
       await alice.joinProxy({ url: proxy.url, email: 'alice@example.org' });
       const grant = await alice.grant({ missions: ['probe'], rate: '100/s' });

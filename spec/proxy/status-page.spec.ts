@@ -32,13 +32,13 @@ describe('WtdProxy status page (GET /) in headless Chromium', function () {
       await row(alice.id).waitFor();
       expect(await page.title()).to.equal('WTD proxy');
       expect(await page.locator('#summary').textContent()).to.match(
-        /2 of 2 registered nodes online · 2 messages relayed/,
+        /2 of 2 registered nodes online · 4 messages relayed/, // the first request of a session, then the call
       );
       const aliceCells = await row(alice.id).locator('td').allTextContents();
       expect(aliceCells[0]).to.equal(`alice ${alice.id}`);
       expect(aliceCells.slice(1, 4)).to.deep.equal(['online', 'other, probe', '0']);
       expect(aliceCells[4]).to.match(/just now|s ago/);
-      expect(aliceCells.slice(5)).to.deep.equal(['1', '1']);
+      expect(aliceCells.slice(5)).to.deep.equal(['2', '2']); // sent and received: the session's first request and the call
 
       // Bob stops pinging; the open page shows it offline without a reload.
       await bob.leaveProxy();

@@ -1,12 +1,10 @@
 import { expect } from 'chai';
 import { ManualClock, WtdProxy } from '../../lib/index.js';
-import { WireCodec } from '../../lib/wire/codec.js';
+import { newEphemeral } from '../../lib/wire/session.js';
 import { HOSTILE, signedFor, type HostileTarget } from '../fixtures/hostile.js';
 import { MemoryLogger } from '../fixtures/helpers.js';
 import { RawClient } from '../fixtures/proxy.js';
 import { probeRuns, put, twoNodes } from '../fixtures/remote.js';
-
-const codec = new WireCodec();
 
 /** Alice's apply tree, under the grant she made to Bob. */
 async function nodeTarget(): Promise<{ target: HostileTarget; close(): Promise<void> }> {
@@ -14,16 +12,21 @@ async function nodeTarget(): Promise<{ target: HostileTarget; close(): Promise<v
   const target: HostileTarget = {
     server: 'node',
     url: nodes.alice.address!,
-    path: '/apply/Probe/touch',
+    // The signed request a node with encryption on takes: the first of a session.
+    path: '/session',
     typ: 'wtd-call+jws',
     aud: nodes.alice.id,
     iss: nodes.bob.id,
     kid: nodes.grant.kid,
     privateJwk: nodes.grant.privateJwk,
-    body: () => codec.encode(['x']),
+    body: () => ({ epk: newEphemeral().publicKey }),
     clock: nodes.clock,
     maxBodyBytes: 64 * 1024,
-    state: () => ({ runs: probeRuns.count, uses: nodes.alice.grants().map((g) => g.uses) }),
+    state: () => ({
+      runs: probeRuns.count,
+      uses: nodes.alice.grants().map((g) => g.uses),
+      sessions: nodes.alice.sessionStats().server,
+    }),
   };
   return {
     target,

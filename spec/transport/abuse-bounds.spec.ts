@@ -59,7 +59,7 @@ async function grantSigner(grant: GrantFile) {
 }
 
 describe('What a grantee can make a node hold, and whom it can make it call', () => {
-  const nodes = withTwoNodes();
+  const nodes = withTwoNodes({ encryption: false });
 
   /** Signs and PUTs a call to Alice under Bob's grant, from node `iss`. */
   async function callAlice(path: string, body: unknown, extra: Record<string, unknown> = {}, iss = 'mallory') {
@@ -134,7 +134,12 @@ describe('What a grantee can make a node hold, and whom it can make it call', ()
 
     it('an outbox over its bound drops what does not fit, and counts it', async () => {
       await nodes.alice.close();
-      const keyed = await keyedNode({ name: 'alice', wallClock: nodes.clock, outbox: { maxMessages: 5 } });
+      const keyed = await keyedNode({
+        name: 'alice',
+        wallClock: nodes.clock,
+        outbox: { maxMessages: 5 },
+        encryption: false,
+      });
       nodes.alice = keyed.node;
       nodes.alice.load(Probe);
       Probe.node = nodes.alice;
@@ -487,7 +492,7 @@ describe('Through the proxy, a request’s issuer is the sender the proxy authen
   }
 
   it('a relayed call under Bob’s grant claiming to come from Carol is refused with ERR_WRONG_ISSUER', async () => {
-    const c = await cluster({ pollHoldMs: 200 });
+    const c = await cluster({ pollHoldMs: 200 }, { encryption: false });
     probeRuns.count = 0;
     try {
       const raw = await RawClient.register(c.proxy, 'mallory@example.org');
@@ -501,7 +506,7 @@ describe('Through the proxy, a request’s issuer is the sender the proxy authen
   });
 
   it('a relayed inbox poll is refused with ERR_BAD_REQUEST: through a proxy, messages come back through it', async () => {
-    const c = await cluster({ pollHoldMs: 200 });
+    const c = await cluster({ pollHoldMs: 200 }, { encryption: false });
     try {
       const raw = await RawClient.register(c.proxy, 'mallory@example.org');
       expect(await relayed(c, raw, '/inbox', { ack: 0 }, raw.id)).to.deep.equal({

@@ -54,7 +54,7 @@ describe('Outbound.request(link, path, jws, { startedAt, timeout })', () => {
 });
 
 describe('WtdNode: what is kept per grant goes with the grant', () => {
-  const nodes = withTwoNodes();
+  const nodes = withTwoNodes({ encryption: false });
 
   it("after a revocation the grantee's key is forgotten: its pid messages are refused as from an unknown key", async () => {
     const remote = await nodes.bob.connect(nodes.grant);
@@ -100,7 +100,7 @@ describe('WtdNode: what is kept per grant goes with the grant', () => {
 });
 
 describe('BEHAVIOUR_OP_TABLE: the one table of behaviour operations', () => {
-  const nodes = withTwoNodes();
+  const nodes = withTwoNodes({ encryption: false });
 
   it('every operation has its client method, in camelCase, on RemoteNode.behaviour(kind, mission, name)', async () => {
     const remote = await nodes.bob.connect(nodes.grant);

@@ -15,8 +15,8 @@ describe('WtdNode.start({ dataDir }): what survives a restart', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  async function alice(): Promise<WtdNode> {
-    const node = await WtdNode.start({ name: 'alice', dataDir: dir });
+  async function alice(options: { encryption?: boolean } = {}): Promise<WtdNode> {
+    const node = await WtdNode.start({ name: 'alice', dataDir: dir, ...options });
     node.load(Probe);
     await node.listen({ port: 0 });
     return node;
@@ -51,7 +51,7 @@ describe('WtdNode.start({ dataDir }): what survives a restart', () => {
   });
 
   it('a message accepted before a restart is still a replay after it', async () => {
-    const first = await alice();
+    const first = await alice({ encryption: false });
     const grant = await first.grant({ missions: ['probe'], rate: '10/s' });
     const nowS = Math.floor(Date.now() / 1000);
     const path = '/apply/Probe/touch';
@@ -72,7 +72,7 @@ describe('WtdNode.start({ dataDir }): what survives a restart', () => {
     probeRuns.count = 0;
     expect((await put(first.address + path, jws)).status).to.equal(200);
     await first.close();
-    const again = await alice();
+    const again = await alice({ encryption: false });
     try {
       const res = await put(again.address + path, jws);
       // It ran before the restart: never again, and the caller learns that it ran.

@@ -31,7 +31,7 @@ describe('WtdNode server: what only a node checks (grants, missions, rate, argum
     signRaw(nodes.grant.privateJwk, { ...header(), ...hdr }, claims(over));
 
   beforeEach(async () => {
-    nodes = await twoNodes();
+    nodes = await twoNodes({ encryption: false });
     url = nodes.alice.address + path;
     probeRuns.count = 0;
   });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import {
+  CallTimeoutError,
   MaybeRanError,
   NodeDownError,
   outcomeOf,
@@ -137,10 +138,24 @@ describe('WtdNode: grants and signed remote calls', () => {
         ...nodes.grant,
         node: { ...nodes.grant.node, address: `http://127.0.0.1:${port}` },
       });
-      const timeout = await rejection(stuck.call('Probe', 'touch', [1], { timeout: 200 }));
-      expect(timeout).to.be.instanceOf(MaybeRanError);
-      expect(timeout.code).to.equal('ERR_MAYBE_RAN');
-      expect(outcomeOf(timeout)).to.equal('maybe_ran');
+      // In a session, what never answers is its first request: the call itself was never sent.
+      const unsent = await rejection(stuck.call('Probe', 'touch', [1], { timeout: 200 }));
+      expect(unsent).to.be.instanceOf(CallTimeoutError);
+      expect(outcomeOf(unsent)).to.equal('not_run');
+      // A call that was sent (signed, with encryption off) and never answered may have run.
+      const plain = await WtdNode.start({ name: 'plain', dataDir: ':memory:', encryption: false });
+      try {
+        const sent = await plain.connect({
+          ...nodes.grant,
+          node: { ...nodes.grant.node, address: `http://127.0.0.1:${port}` },
+        });
+        const timeout = await rejection(sent.call('Probe', 'touch', [1], { timeout: 200 }));
+        expect(timeout).to.be.instanceOf(MaybeRanError);
+        expect(timeout.code).to.equal('ERR_MAYBE_RAN');
+        expect(outcomeOf(timeout)).to.equal('maybe_ran');
+      } finally {
+        await plain.close();
+      }
       silent.close();
       const remote = await nodes.bob.connect(nodes.grant);
       await nodes.alice.close();
@@ -203,44 +218,6 @@ describe('WtdNode: grants and signed remote calls', () => {
       expect(got).to.deep.equal([{ ping: 0 }]);
     });
 
-    it('a pid message with a token that was not handed to the sender is refused', async () => {
-      const remote = await nodes.bob.connect(nodes.grant);
-      const inbox = nodes.bob.spawn(async (self) => {
-        await self.receive();
-      });
-      await remote.call('Probe', 'pingBack', [inbox, 0]);
-      // Alice is a known peer of Bob's, but this token was never handed to her.
-      const path = `/pid/${inbox.id}`;
-      const claims = newClaims<'pid'>(nodes.alice.wallClock, {
-        aud: nodes.bob.id,
-        iss: nodes.alice.id,
-        method: 'PUT',
-        path,
-        body: { token: 'forged-token', msg: plain.encode('hi') },
-      });
-      const res = await put(nodes.bob.address + path, await nodes.signAsAlice('pid', claims));
-      expect([res.status, res.code]).to.deep.equal([403, 'ERR_PID_NOT_GRANTED']);
-      expect(nodes.bob.processInfo(inbox)!.messageQueueLength).to.equal(0);
-    });
-
-    it('a pid claiming to be local to the receiver is refused', async () => {
-      const path = '/apply/Probe/touch';
-      const body = {
-        json: { node: nodes.alice.id, id: 1, token: 'x' },
-        meta: { values: [['custom', 'wtd.pid']], v: 1 },
-      };
-      const jws = await signRaw(
-        nodes.grant.privateJwk,
-        { typ: 'wtd-call+jws', kid: nodes.grant.kid },
-        claimsFor(nodes.alice, path, {
-          body: { json: [body.json], meta: { values: { 0: [['custom', 'wtd.pid']] }, v: 1 } },
-        }),
-      );
-      const res = await put(nodes.alice.address + path, jws);
-      expect([res.status, res.code]).to.deep.equal([400, 'ERR_BAD_PID']);
-      expect(probeRuns.count).to.equal(0);
-    });
-
     it('trust is not reciprocal: Alice has no right to call Bob', async () => {
       const path = '/apply/Probe/touch';
       // Alice signs with her own node key; Bob has granted her nothing.
@@ -265,6 +242,47 @@ describe('WtdNode: grants and signed remote calls', () => {
 function bobLoadsProbe(bob: WtdNode): void {
   if (!bob.missions.modules().includes('Probe')) bob.load(Probe);
 }
+
+describe('pids across nodes: hand-made pid messages (signed, as on nodes with encryption off)', () => {
+  const nodes = withTwoNodes({ encryption: false });
+
+  it('a pid message with a token that was not handed to the sender is refused', async () => {
+    const remote = await nodes.bob.connect(nodes.grant);
+    const inbox = nodes.bob.spawn(async (self) => {
+      await self.receive();
+    });
+    await remote.call('Probe', 'pingBack', [inbox, 0]);
+    // Alice is a known peer of Bob's, but this token was never handed to her.
+    const path = `/pid/${inbox.id}`;
+    const claims = newClaims<'pid'>(nodes.alice.wallClock, {
+      aud: nodes.bob.id,
+      iss: nodes.alice.id,
+      method: 'PUT',
+      path,
+      body: { token: 'forged-token', msg: plain.encode('hi') },
+    });
+    const res = await put(nodes.bob.address + path, await nodes.signAsAlice('pid', claims));
+    expect([res.status, res.code]).to.deep.equal([403, 'ERR_PID_NOT_GRANTED']);
+    expect(nodes.bob.processInfo(inbox)!.messageQueueLength).to.equal(0);
+  });
+  it('a pid claiming to be local to the receiver is refused', async () => {
+    const path = '/apply/Probe/touch';
+    const body = {
+      json: { node: nodes.alice.id, id: 1, token: 'x' },
+      meta: { values: [['custom', 'wtd.pid']], v: 1 },
+    };
+    const jws = await signRaw(
+      nodes.grant.privateJwk,
+      { typ: 'wtd-call+jws', kid: nodes.grant.kid },
+      claimsFor(nodes.alice, path, {
+        body: { json: [body.json], meta: { values: { 0: [['custom', 'wtd.pid']] }, v: 1 } },
+      }),
+    );
+    const res = await put(nodes.alice.address + path, jws);
+    expect([res.status, res.code]).to.deep.equal([400, 'ERR_BAD_PID']);
+    expect(probeRuns.count).to.equal(0);
+  });
+});
 
 describe('WtdNode.grant / connect / listen: misuse gets clear errors', () => {
   it('refuses bad missions, rates, keys, a grant file without an address, and listening twice', async () => {
@@ -294,7 +312,8 @@ describe('RemoteNode: replies are checked', () => {
     const { createServer } = await import('node:http');
     const alice = await keyedNode({ name: 'alice' });
     const mallory = await keyedNode({ name: 'mallory' });
-    const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:' });
+    // Signed replies, as a node with encryption off reads them (sealed ones: spec/transport/sessions).
+    const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:', encryption: false });
     // A stand-in for Alice's address that answers with whatever `answer` makes.
     let answer: (requestJws: string) => Promise<string> = async () => '';
     const fake = createServer((req, res) => {

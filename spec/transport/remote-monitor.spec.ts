@@ -182,6 +182,32 @@ describe('Remote monitors: DOWN from another node', () => {
     expect(nodes.bob.monitorCounts().in).to.equal(0);
   });
 
+  it('links stay local: linking to a pid of another node is refused (ERR_NOT_LOCAL)', async () => {
+    const remote = await nodes.bob.connect(nodes.grant);
+    const worker = await remote.call<Pid>('Watched', 'worker');
+    let thrown: unknown;
+    const done = new Promise<void>((resolve) => {
+      nodes.bob.spawn(async (self) => {
+        try {
+          self.link(worker);
+        } catch (err) {
+          thrown = err;
+        }
+        resolve();
+      });
+    });
+    await done;
+    expect(thrown).to.be.instanceOf(WtdError).with.property('code', 'ERR_NOT_LOCAL');
+    expect(() => nodes.bob.spawn(async () => undefined, { link: worker, name: 'linked' }))
+      .to.throw(WtdError)
+      .with.property('code', 'ERR_NOT_LOCAL');
+    expect(nodes.bob.whereis('linked')).to.equal(undefined);
+  });
+});
+
+describe('Remote monitors: hand-made monitor requests (signed, as on nodes with encryption off)', () => {
+  const nodes = withTwoNodes({ encryption: false });
+
   it('a monitor request for a pid not handed to the sender is refused: ERR_PID_NOT_GRANTED (403)', async () => {
     const remote = await nodes.bob.connect(nodes.grant);
     const inbox = nodes.bob.spawn(async (self) => {
@@ -209,28 +235,6 @@ describe('Remote monitors: DOWN from another node', () => {
     const plain = new WireCodec();
     expect((await send({ op: 'down', ref: 'r1', token: '', reason: plain.encode('x') })).status).to.equal(204);
     expect(nodes.bob.monitorCounts()).to.deep.equal({ out: 0, in: 0, nodes: 0 });
-  });
-
-  it('links stay local: linking to a pid of another node is refused (ERR_NOT_LOCAL)', async () => {
-    const remote = await nodes.bob.connect(nodes.grant);
-    const worker = await remote.call<Pid>('Watched', 'worker');
-    let thrown: unknown;
-    const done = new Promise<void>((resolve) => {
-      nodes.bob.spawn(async (self) => {
-        try {
-          self.link(worker);
-        } catch (err) {
-          thrown = err;
-        }
-        resolve();
-      });
-    });
-    await done;
-    expect(thrown).to.be.instanceOf(WtdError).with.property('code', 'ERR_NOT_LOCAL');
-    expect(() => nodes.bob.spawn(async () => undefined, { link: worker, name: 'linked' }))
-      .to.throw(WtdError)
-      .with.property('code', 'ERR_NOT_LOCAL');
-    expect(nodes.bob.whereis('linked')).to.equal(undefined);
   });
 });
 

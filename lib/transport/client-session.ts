@@ -1,0 +1,221 @@
+import type { KeyObject } from 'node:crypto';
+import { CallTimeoutError, NodeDownError, WireError, WtdError } from '../errors.js';
+import type { WallClock } from '../runtime/clock.js';
+import { checkTime } from '../security/authenticate.js';
+import { Session, type SessionReply, type SessionRequest, type Sessions } from '../security/sessions.js';
+import { newClaims, type CallClaims, type ClaimsOf, type MessageKind, type ReplyClaims } from '../wire/claims.js';
+import { readKid, verify } from '../wire/envelope.js';
+import {
+  deriveKeys,
+  isSessionMessage,
+  newEphemeral,
+  readPublicKey,
+  readSessionHeader,
+  SESSION_TYP,
+} from '../wire/session.js';
+import type { Signer } from './identity.js';
+import type { Link } from './link.js';
+import { refusalFrom } from './refusals.js';
+
+/** How long the first request of a session may take, at most, in ms. */
+const HANDSHAKE_TIMEOUT_MS = 5000;
+
+/** What a client session needs: whom it talks to, with which grant, and where sessions are kept. */
+export interface ClientSessionDeps {
+  link: Link;
+  /** This node's id, and the other node's id, key and key id. */
+  nodeId: string;
+  peerId: string;
+  peerKey: KeyObject;
+  peerKid: string;
+  /** The grant's key id, and its signer (for the first request of each session). */
+  grantKid: string;
+  signer: Signer;
+  clock: WallClock;
+  sessions: Sessions;
+}
+
+/** The offer a node answers `PUT /session` with. */
+interface Offer {
+  sid: string;
+  epk: string;
+  ttlMs: number;
+  budget: number;
+}
+
+/**
+ * The caller's side of the sessions of one grant with one node: the first
+ * request (`PUT /session`, signed with the grant's key, carrying an
+ * ephemeral X25519 key) agrees on keys with the node, whose signed answer
+ * carries its own; every later request is sealed in the session
+ * ({@link signer}), and every reply must be sealed in it too (a reply in
+ * the clear to a sealed request is refused: no downgrade). Near its
+ * lifetime or budget, or when the node says it is gone (it restarted),
+ * the next request makes a new one first; a request refused that way did
+ * not run and is sent again in the new session.
+ */
+export class ClientSession {
+  readonly #deps: ClientSessionDeps;
+  #current: Session | undefined;
+  #pending: Promise<Session> | undefined;
+  /** What each request was sealed in, by its claims: its reply is opened with that. */
+  readonly #sealed = new WeakMap<object, { session: Session; seq: number }>();
+  #closed = false;
+  /** Seals a request in the session, making one first when there is none (or it is ending). */
+  readonly signer: Signer;
+
+  constructor(deps: ClientSessionDeps) {
+    this.#deps = deps;
+    const signer = (async <K extends MessageKind>(_kind: K, claims: ClaimsOf[K]): Promise<string> => {
+      const c = claims as unknown as CallClaims;
+      const session = await this.#session(c.deadline);
+      const request: SessionRequest = {
+        path: c.path,
+        body: c.body,
+        ...(c.mission === undefined ? {} : { mission: c.mission }),
+        ...(c.cast === true ? { cast: true as const } : {}),
+        ...(c.timeout === undefined ? {} : { timeout: c.timeout }),
+      };
+      const { text, seq } = session.sealRequest(request, c.deadline);
+      this.#sealed.set(claims, { session, seq });
+      return text;
+    }) as Signer;
+    signer.renew = (claims) => {
+      const sealed = this.#sealed.get(claims);
+      if (sealed === undefined || this.#closed) return false;
+      this.#lost(sealed.session);
+      return true;
+    };
+    this.signer = signer;
+  }
+
+  /**
+   * Opens the reply to the request signed for `claims`: it must be sealed
+   * in the same session, as the answer to that request's sequence number
+   * (`ERR_BAD_REPLY` otherwise, and for a reply in the clear).
+   */
+  openReply(claims: object, text: string): SessionReply {
+    const sealed = this.#sealed.get(claims);
+    if (sealed === undefined || !isSessionMessage(text)) {
+      throw new WireError('ERR_BAD_REPLY', 502, 'a request in a session was answered outside it');
+    }
+    let header;
+    try {
+      header = readSessionHeader(text, SESSION_TYP.reply);
+    } catch (err) {
+      throw new WireError('ERR_BAD_REPLY', 502, 'the reply is not a session message', { cause: err });
+    }
+    const reply = sealed.session.openReply(sealed.seq, header, text);
+    try {
+      checkTime(header, this.#deps.clock);
+    } catch (err) {
+      throw new WireError('ERR_BAD_REPLY', 502, 'the reply is out of its time window', { cause: err });
+    }
+    return reply;
+  }
+
+  /** Ends the sessions: nothing more is sealed in them. */
+  close(): void {
+    this.#closed = true;
+    this.#deps.sessions.dropGrant(this.#deps.grantKid);
+    this.#current = undefined;
+  }
+
+  #lost(session: Session): void {
+    this.#deps.sessions.drop(session);
+    if (this.#current === session) this.#current = undefined;
+  }
+
+  #session(deadline: number | undefined): Promise<Session> {
+    if (this.#closed) return Promise.reject(new WireError('ERR_UNKNOWN_KEY', 401, 'this connection is closed'));
+    const current = this.#current;
+    if (current !== undefined && !current.ending) return Promise.resolve(current);
+    if (this.#pending === undefined) {
+      const left = deadline === undefined ? HANDSHAKE_TIMEOUT_MS : deadline - this.#deps.clock.now();
+      const pending = this.#handshake(Math.max(1, Math.min(HANDSHAKE_TIMEOUT_MS, left)));
+      this.#pending = pending;
+      pending.then(
+        () => {
+          if (this.#pending === pending) this.#pending = undefined;
+        },
+        () => {
+          if (this.#pending === pending) this.#pending = undefined;
+        },
+      );
+    }
+    return this.#pending;
+  }
+
+  async #handshake(timeoutMs: number): Promise<Session> {
+    const d = this.#deps;
+    const mine = newEphemeral();
+    const path = '/session';
+    const claims = newClaims<'call'>(d.clock, {
+      aud: d.peerId,
+      iss: d.nodeId,
+      method: 'PUT',
+      path,
+      body: { epk: mine.publicKey } as never,
+    });
+    let res;
+    try {
+      res = await d.link.request(path, await d.signer('call', claims), timeoutMs);
+    } catch (err) {
+      // The call itself was not sent: whatever became of its session's first request, it did not run.
+      if (err instanceof WtdError && err.code === 'ERR_MAYBE_RAN') {
+        throw new CallTimeoutError(`${d.link.key}${path}`, timeoutMs);
+      }
+      if (err instanceof WtdError) throw err;
+      throw new NodeDownError(d.link.key, { cause: err });
+    }
+    if (res.status !== 200 || !res.contentType.startsWith('application/jose')) throw refusalFrom(res);
+    if (readKid(res.text, 'reply') !== d.peerKid) {
+      throw new WireError('ERR_BAD_REPLY', 502, 'the answer was not signed by the node we called');
+    }
+    const reply = (await verify(res.text, d.peerKey)) as unknown as ReplyClaims;
+    if (reply.id !== claims.id || reply.aud !== d.nodeId || reply.iss !== d.peerId) {
+      throw new WireError('ERR_BAD_REPLY', 502, 'the answer does not answer this request');
+    }
+    checkTime(reply, d.clock);
+    const offer = (reply.body as { session?: Partial<Offer> }).session;
+    if (
+      offer === undefined ||
+      typeof offer.sid !== 'string' ||
+      !/^[A-Za-z0-9_-]{22}$/.test(offer.sid) ||
+      !(Number(offer.ttlMs) > 0) ||
+      !(Number(offer.budget) > 0)
+    ) {
+      throw new WireError('ERR_BAD_REPLY', 502, 'the answer carries no session');
+    }
+    let keys;
+    try {
+      keys = deriveKeys(mine.privateKey, readPublicKey(offer.epk), {
+        client: d.nodeId,
+        server: d.peerId,
+        grantKid: d.grantKid,
+        clientKey: mine.publicKey,
+        serverKey: offer.epk as string,
+        sid: offer.sid,
+      });
+    } catch (err) {
+      throw new WireError('ERR_BAD_REPLY', 502, 'the session key in the answer is not usable', { cause: err });
+    }
+    const session = new Session({
+      sid: offer.sid,
+      role: 'client',
+      grantKid: d.grantKid,
+      peerNodeId: d.peerId,
+      peerKid: d.peerKid,
+      ownKid: d.grantKid,
+      keys,
+      expiresAt: d.clock.now() + Number(offer.ttlMs),
+      budget: Number(offer.budget),
+      clock: d.clock,
+    });
+    if (this.#closed) throw new WireError('ERR_UNKNOWN_KEY', 401, 'this connection is closed');
+    // The older one is kept until spent: the other node may still send in it for a moment.
+    d.sessions.addClient(session);
+    this.#current = session;
+    return session;
+  }
+}
