@@ -8,20 +8,12 @@ import type { Logger, Node } from '../runtime/node.js';
 import { notGranted, type GrantGate } from '../security/grant-gate.js';
 import type { GrantRecord } from '../security/grant-store.js';
 import { newSessionId, Session, type Sessions } from '../security/sessions.js';
-import {
-  newClaims,
-  type CallClaims,
-  type ClaimsOf,
-  type InboxClaims,
-  type MessageKind,
-  type PidClaims,
-  type ReplyClaims,
-} from '../wire/claims.js';
+import { newClaims, type CallClaims, type InboxClaims, type PidClaims, type ReplyClaims } from '../wire/claims.js';
 import { deriveKeys, newEphemeral, readPublicKey } from '../wire/session.js';
 import type { Encoded } from '../wire/codec.js';
 import type { CodecContext, NodeCodec } from './codec-context.js';
 import type { Executions } from './executions.js';
-import type { NodeIdentity } from './identity.js';
+import type { NodeIdentity, Signer } from './identity.js';
 import type { Link } from './link.js';
 import type { PidRegistry, PidRoute } from './pid-registry.js';
 import type { PidRoutes } from './pid-routes.js';
@@ -39,6 +31,8 @@ export interface CallRequest {
   replyLink?: Link;
   /** For a request in a session: seals the reply in it (instead of the node key signing it). */
   seal?: (reply: ReplyClaims) => string;
+  /** Set for a request that came in a session (messages to the grantee's pids go back in its sessions). */
+  inSession?: boolean;
 }
 
 /** A grantee's poll for the messages to its pids that passed authentication. */
@@ -342,7 +336,10 @@ export class RequestHandlers {
         : {
             link: r.replyLink,
             aud: r.claims.iss,
-            signer: r.seal !== undefined ? this.#sessionSigner(kid) : this.#identity.sign.bind(this.#identity),
+            signer:
+              r.seal !== undefined || r.inSession === true
+                ? this.#sessionSigner(kid)
+                : this.#identity.sign.bind(this.#identity),
           };
     const route = this.#routes.routeTo(kid, () => this.#gate.messageWait(grant), valid, relay);
     const context: CodecContext = { sender: { kid, key: r.key, valid }, route };
@@ -378,8 +375,8 @@ export class RequestHandlers {
    * leaves (`ERR_SESSION_UNKNOWN` when none is left: the grantee makes a
    * new one with its next request).
    */
-  #sessionSigner(grantKid: string): <K extends MessageKind>(kind: K, claims: ClaimsOf[K]) => Promise<string> {
-    return (_kind, claims) => {
+  #sessionSigner(grantKid: string): Signer {
+    const signer: Signer = (_kind, claims) => {
       const session = this.#sessions.latest(grantKid);
       if (session === undefined) {
         return Promise.reject(
@@ -393,6 +390,9 @@ export class RequestHandlers {
       const c = claims as unknown as PidClaims;
       return Promise.resolve(session.sealRequest({ path: c.path, body: c.body }).text);
     };
+    // Messages in a session leave in batches (one request for what leaves at once).
+    signer.batches = true;
+    return signer;
   }
 
   /**

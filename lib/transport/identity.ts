@@ -36,4 +36,6 @@ export class NodeIdentity {
  */
 export type Signer = (<K extends MessageKind>(kind: K, claims: ClaimsOf[K]) => Promise<string>) & {
   renew?: (claims: object) => boolean;
+  /** Set when it seals in a session: several pid messages may then travel as one `PUT /batch`. */
+  batches?: boolean;
 };

@@ -10,6 +10,7 @@ import type { OutboxLimits } from './outbox.js';
 import { ReplayWindow } from '../security/replay-window.js';
 import { Sessions, type SessionLimits } from '../security/sessions.js';
 import { Answers } from './answers.js';
+import type { Batcher } from './batch.js';
 import { WireCodec } from '../wire/codec.js';
 import type { CodecContext, NodeCodec } from './codec-context.js';
 import { Executions } from './executions.js';
@@ -39,6 +40,8 @@ export interface NodeParts {
   sessions: Sessions;
   /** Whether requests go in sessions, encrypted (the `encryption` option). */
   encryption: boolean;
+  /** The batchers of this node's connections (casts and pid messages that leave together): a settle point waits for them. */
+  batches: { set: Set<Batcher>; onIdle(): Promise<void>; readonly size: number };
   /** Monitors that cross to other nodes, both ways (the runtime's hook for them). */
   monitors: RemoteMonitors;
   /** Delivers a message taken from another node's inbox to a local pid handed to that node (key id `kid`). */
@@ -138,6 +141,18 @@ export function assembleParts(
     requireSessions: encryption,
   });
   const outbound = new Outbound(clock);
+  const batchers = new Set<Batcher>();
+  const batches = {
+    set: batchers,
+    onIdle: async () => {
+      await Promise.all([...batchers].map((b) => b.onIdle()));
+    },
+    get size() {
+      let n = 0;
+      for (const b of batchers) n += b.size;
+      return n;
+    },
+  };
   const receive = (kid: string, m: InboxMessage, context: CodecContext): void => {
     if (m.ctl !== undefined) {
       monitors.receiveEntry(kid, m.id, parseMonitorBody({ ...m.ctl, token: m.token, reason: m.msg }), context);
@@ -160,6 +175,7 @@ export function assembleParts(
     dispatcher,
     sessions,
     encryption,
+    batches,
     monitors,
     receive,
     log,

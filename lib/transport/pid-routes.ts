@@ -11,6 +11,7 @@ import type { Link } from './link.js';
 import { DEFAULT_OUTBOX, Outbox, type OutboxLimits, type OutboxMessage, type OutboxStats } from './outbox.js';
 import type { PidRoute, RouteSignal } from './pid-registry.js';
 import { refusalFrom, sessionLost } from './refusals.js';
+import { BATCH_MAX_BYTES, BATCH_MAX_ITEMS, batchResults, itemRefusal, type BatchEntry } from './batch.js';
 
 /** How long a message to a remote pid may take to be accepted. */
 const PID_SEND_TIMEOUT_MS = 10_000;
@@ -273,14 +274,19 @@ export class PidRoutes {
    * rejects with the callee's code.
    */
   signal(link: Link, aud: string, id: number, sig: RouteSignal, context: CodecContext, signer: Signer): Promise<void> {
-    const body: MonitorBody = {
+    const body = this.monitorBody(sig, context);
+    return this.#queue(link).add(() => this.#putSignal(link, aud, id, body, signer));
+  }
+
+  /** The body of `PUT /monitor/<id>` for a monitor signal, its reason encoded in `context`. */
+  monitorBody(sig: RouteSignal, context: CodecContext): MonitorBody {
+    return {
       op: sig.op,
       ref: sig.ref,
       token: sig.token,
       ...(sig.reason === undefined ? {} : { reason: this.encodeReason(sig.reason, context) }),
       ...(sig.refused === undefined ? {} : { refused: sig.refused }),
     };
-    return this.#queue(link).add(() => this.#putSignal(link, aud, id, body, signer));
   }
 
   /** An exit reason for the wire: encoded as it is, or as a string when it cannot travel (an Error, a function). */
@@ -323,7 +329,32 @@ export class PidRoutes {
     await this.#sendSigned(link, path, claims, signer);
   }
 
-  /** Sends a relayed grantee's outbox back through its proxy, one message at a time, in order. */
+  /** `PUT /batch` of outbox messages over `link`, sealed by `signer`; an item refused is logged, as a single message's refusal is. */
+  async #putBatch(link: Link, aud: string, messages: OutboxMessage[], signer: Signer): Promise<void> {
+    const items: BatchEntry[] = messages.map((m) =>
+      m.ctl === undefined
+        ? { path: `/pid/${m.id}`, body: { token: m.token, msg: m.msg } }
+        : { path: `/monitor/${m.id}`, body: { ...m.ctl, token: m.token, reason: m.msg } },
+    );
+    const path = '/batch';
+    const claims = newClaims<'pid'>(this.#clock, {
+      aud,
+      iss: this.#iss,
+      method: 'PUT',
+      path,
+      body: { items },
+    } as never);
+    let res = await link.request(path, await signer('pid', claims), PID_SEND_TIMEOUT_MS);
+    if (sessionLost(res) && signer.renew?.(claims) === true) {
+      res = await link.request(path, await signer('pid', claims), PID_SEND_TIMEOUT_MS);
+    }
+    batchResults(res, items.length).forEach((r, i) => {
+      const refusal = itemRefusal(r);
+      if (refusal !== undefined) this.#undelivered(aud, messages[i]!.id, refusal);
+    });
+  }
+
+  /** Sends a relayed grantee's outbox back through its proxy, in order: in batches in a session, else one message at a time. */
   #pump(out: GrantOutbox): void {
     if (out.pumping) return;
     out.pumping = true;
@@ -336,6 +367,18 @@ export class PidRoutes {
             continue;
           }
           const { link, aud, signer } = out.relay;
+          if (signer.batches === true) {
+            // In a session: what may leave now goes in batches, each one request.
+            for (const part of slices(batch)) {
+              if (out.box.closed) break;
+              await this.#putBatch(link, aud, part, signer).catch((err: unknown) =>
+                part.forEach((m) => this.#undelivered(aud, m.id, err)),
+              );
+              out.box.ack(part.at(-1)!.seq);
+              this.#settled();
+            }
+            continue;
+          }
           for (const m of batch) {
             if (out.box.closed) break;
             const sent =
@@ -392,4 +435,23 @@ export class PidRoutes {
     }
     return queue;
   }
+}
+
+/** Outbox messages cut into batches within {@link BATCH_MAX_ITEMS} and {@link BATCH_MAX_BYTES} (at least one each). */
+function slices(messages: OutboxMessage[]): OutboxMessage[][] {
+  const out: OutboxMessage[][] = [];
+  let part: OutboxMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const b = JSON.stringify(m.msg).length + 64;
+    if (part.length > 0 && (part.length >= BATCH_MAX_ITEMS || bytes + b > BATCH_MAX_BYTES)) {
+      out.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(m);
+    bytes += b;
+  }
+  if (part.length > 0) out.push(part);
+  return out;
 }

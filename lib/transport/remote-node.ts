@@ -21,6 +21,7 @@ import type { PidRoute, PidSender } from './pid-registry.js';
 import type { PidRoutes } from './pid-routes.js';
 import { refusalFrom, sessionLost } from './refusals.js';
 import { ClientSession } from './client-session.js';
+import { Batcher, batchResults, type BatchEntry, type BatchResult } from './batch.js';
 import type { Sessions } from '../security/sessions.js';
 
 /**
@@ -81,7 +82,12 @@ export interface RemoteDeps {
   peerDownAfterMs?: number;
   /** Where sessions are kept; undefined when encryption is off (every request signed, in the clear). */
   sessions?: Sessions;
+  /** The node's batchers, one per connection in a session (its settle point waits for them). */
+  batches?: Set<Batcher>;
 }
+
+/** How long a batch may take to be taken, in ms (as a pid message). */
+const BATCH_TIMEOUT_MS = 10_000;
 
 /**
  * The client of one remote behaviour: each operation of
@@ -150,6 +156,8 @@ export class RemoteNode {
   readonly #session: ClientSession | undefined;
   /** Seals requests in the grant's session with the node (signs them with the grant's key when encryption is off). */
   readonly #signer: Signer;
+  /** Casts, pid messages and monitor signals to the node, in batches (in a session only). */
+  readonly #batcher: Batcher | undefined;
   #closed = false;
 
   /** @internal */
@@ -174,16 +182,27 @@ export class RemoteNode {
           });
     const signer = this.#session?.signer ?? conn.signer;
     this.#signer = signer;
+    const batcher = this.#session === undefined ? undefined : new Batcher((entries) => this.#sendBatch(entries));
+    this.#batcher = batcher;
+    if (batcher !== undefined) deps.batches?.add(batcher);
+    const undelivered = (id: number, err: unknown): void =>
+      deps.logger.error(`could not deliver a message to <${conn.nodeId}.${id}.0>: ${(err as Error).message}`);
     const route: PidRoute = {
       sendToPid: (id, token, msg) => {
         if (this.#closed) return;
-        deps.routes.deliver(conn.link, conn.nodeId, id, token, msg, this.#context, signer);
+        if (batcher === undefined) {
+          deps.routes.deliver(conn.link, conn.nodeId, id, token, msg, this.#context, signer);
+          return;
+        }
+        const body = { token, msg: deps.codec.encode(msg, this.#context) };
+        batcher.add({ path: `/pid/${id}`, body }).catch((err: unknown) => undelivered(id, err));
       },
       // Monitor signals go the same way, signed with the grant's key; the node's `down` notices come
       // back as messages to our pids do (the inbox poll, which a monitor starts, or relayed).
       signal: async (id, sig) => {
         if (this.#closed) throw new WireError('ERR_UNKNOWN_KEY', 401, 'this connection is closed');
-        await deps.routes.signal(conn.link, conn.nodeId, id, sig, this.#context, signer);
+        if (batcher === undefined) await deps.routes.signal(conn.link, conn.nodeId, id, sig, this.#context, signer);
+        else await batcher.add({ path: `/monitor/${id}`, body: deps.routes.monitorBody(sig, this.#context) });
       },
       peer: { kid: conn.nodeKid, nodeId: conn.nodeId },
       watching: conn.via === 'direct' ? () => this.#poller().start() : undefined,
@@ -312,6 +331,10 @@ export class RemoteNode {
     this.#closed = true;
     this.#polling?.stop();
     this.#session?.close();
+    if (this.#batcher !== undefined) {
+      this.#batcher.close();
+      this.#deps.batches?.delete(this.#batcher);
+    }
     this.#deps.monitors?.peerGone(this.#conn.nodeKid);
   }
 
@@ -327,6 +350,21 @@ export class RemoteNode {
     const conn = this.#conn;
     // Encoding first: a function in the arguments fails here, before anything is sent.
     const body = codec.encode(args, this.#context);
+    // A cast leaves in the next batch to the node, with what else leaves in this turn.
+    if (cast && this.#batcher !== undefined && options.signal === undefined) {
+      try {
+        await this.#batcher.add({
+          path,
+          body,
+          cast: true,
+          ...(options.mission === undefined ? {} : { mission: options.mission }),
+        });
+      } catch (err) {
+        this.#ended(err);
+        throw err;
+      }
+      return undefined;
+    }
     const claims: CallClaims = newClaims<'call'>(clock, {
       aud: conn.nodeId,
       iss: nodeId,
@@ -350,11 +388,34 @@ export class RemoteNode {
     if (res.status === 202 && cast) return undefined;
     if (res.contentType.startsWith('application/jose')) return this.#readReply(res.text, claims, path);
     const refusal = refusalFrom(res);
-    // The grant ended: the monitors it carried will hear nothing more (their DOWN says 'noconnection').
-    if (refusal.code === 'ERR_GRANT_REVOKED' || refusal.code === 'ERR_GRANT_EXPIRED') {
-      this.#deps.monitors?.peerGone(conn.nodeKid);
-    }
+    this.#ended(refusal);
     throw refusal;
+  }
+
+  /** After a refusal: the grant ended, and the monitors it carried will hear nothing more (their DOWN says 'noconnection'). */
+  #ended(refusal: unknown): void {
+    const code = (refusal as { code?: unknown }).code;
+    if (code === 'ERR_GRANT_REVOKED' || code === 'ERR_GRANT_EXPIRED') this.#deps.monitors?.peerGone(this.#conn.nodeKid);
+  }
+
+  /** Sends one batch (`PUT /batch`, sealed in the session) and reads one result per item. */
+  async #sendBatch(entries: BatchEntry[]): Promise<BatchResult[]> {
+    const { clock, nodeId } = this.#deps;
+    const conn = this.#conn;
+    const claims = newClaims<'call'>(clock, {
+      aud: conn.nodeId,
+      iss: nodeId,
+      method: 'PUT',
+      path: '/batch',
+      body: { items: entries } as never,
+    });
+    const make = (): Promise<string> => this.#signer('call', claims);
+    const call = { startedAt: clock.now(), timeout: BATCH_TIMEOUT_MS };
+    let res = await this.#deps.outbound.request(conn.link, '/batch', make, call);
+    if (sessionLost(res) && this.#signer.renew?.(claims) === true) {
+      res = await this.#deps.outbound.request(conn.link, '/batch', make, call);
+    }
+    return batchResults(res, entries.length);
   }
 
   // Paths whose replies said the function is idempotent (bounded: the first ones seen).

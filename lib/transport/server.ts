@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { KeyObject } from 'node:crypto';
 import Koa from 'koa';
-import { WireError } from '../errors.js';
+import { RateLimitedError, WireError } from '../errors.js';
 import type { WallClock } from '../runtime/clock.js';
 import type { LogThrottle } from '../runtime/log-throttle.js';
 import { authenticate, checkTime, type KeyResolver } from '../security/authenticate.js';
@@ -15,6 +15,7 @@ import { isSessionMessage, readSessionHeader, SESSION_TYP } from '../wire/sessio
 import { underLoad } from '../wire/envelope.js';
 import { readJwsBody } from '../wire/request-body.js';
 import type { Answers } from './answers.js';
+import { parseBatch, type BatchEntry, type BatchResult } from './batch.js';
 import type { Answer, RequestHandlers } from './handlers.js';
 import type { HttpResponse } from './http-client.js';
 import type { Link } from './link.js';
@@ -48,7 +49,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
 
 /** A route of the apply tree, matched from a request path. */
 export interface RouteMatch {
-  name: 'apply' | 'behaviour' | 'pid' | 'inbox' | 'monitor' | 'probe' | 'session';
+  name: 'apply' | 'behaviour' | 'pid' | 'inbox' | 'monitor' | 'probe' | 'session' | 'batch';
   kind: MessageKind;
   params: Record<string, string>;
 }
@@ -61,6 +62,7 @@ const ROUTES: { name: RouteMatch['name']; kind: MessageKind; keys: string[] }[] 
   { name: 'monitor', kind: 'pid', keys: ['id'] },
   { name: 'probe', kind: 'call', keys: [] },
   { name: 'session', kind: 'call', keys: [] },
+  { name: 'batch', kind: 'call', keys: [] },
 ];
 
 /** Matches `/apply/<module>/<function>`, `/behaviour/<mission>/<name>/<op>`, `/pid/<id>`, `/monitor/<id>`, `/inbox`, `/probe` or `/session`; undefined otherwise. */
@@ -242,8 +244,8 @@ export class Dispatcher {
       admit();
       return answered(await d.handlers.session({ claims, grant: found.grant, epoch: found.epoch, key: found.key }));
     }
-    // Signed requests are the first of a session only, unless encryption is off.
-    if (d.requireSessions) throw sessionRequired();
+    // Signed requests are the first of a session only, unless encryption is off; batches go in sessions only.
+    if (d.requireSessions || route.name === 'batch') throw sessionRequired();
     if (route.name === 'inbox') {
       admit();
       return answered(
@@ -330,17 +332,31 @@ export class Dispatcher {
       method: 'PUT' as const,
       path,
     };
+    if (route.name === 'batch') {
+      const items = parseBatch(request.body);
+      const run = async (): Promise<HttpResponse> => {
+        const results: BatchResult[] = [];
+        for (let i = 0; i < items.length; i++) {
+          const item = items[i]!;
+          results.push(await this.#batchItem(session, grant, epoch, { ...base, id: `${base.id}.${i}` }, item, arrival));
+        }
+        return {
+          status: 200,
+          contentType: 'application/json',
+          text: JSON.stringify({ results }),
+          retryAfter: undefined,
+        };
+      };
+      if (grant === undefined) {
+        if (seen === 'seen') throw new WireError('ERR_REPLAY', 409, 'this message was already received');
+        return run();
+      }
+      return d.answers.inSession(base, grant.kid, seen === 'new', run);
+    }
     if (route.kind === 'pid') {
       if (seen === 'seen') throw new WireError('ERR_REPLAY', 409, 'this message was already received');
-      const kid = session.peerKid;
-      if (d.routes.issuer(kid) !== session.peerNodeId) {
-        throw new WireError('ERR_UNKNOWN_KEY', 401, 'no peer is known for this key');
-      }
-      const grant = d.gate.grantOf(kid);
-      if (grant !== undefined) d.gate.takeMessage(grant);
       const claims = { ...base, body: request.body } as PidClaims;
-      if (route.name === 'monitor') return answered(d.handlers.monitor({ claims, kid }, route.params));
-      return answered(d.handlers.pid({ claims, kid }, route.params));
+      return answered(this.#pidInSession(session, claims, route));
     }
     // Calls go one way: from the grantee to the node that granted.
     if (grant === undefined || route.name === 'session') throw unknownSession();
@@ -374,7 +390,6 @@ export class Dispatcher {
       epoch,
       key,
       seal,
-      session,
       ...(arrival.relayed === undefined ? {} : { replyLink: arrival.relayed.link }),
     };
     return d.answers.inSession(claims, grant.kid, seen === 'new', async () => {
@@ -388,6 +403,76 @@ export class Dispatcher {
         return this.refuse(err, path, arrival.source, text);
       }
     });
+  }
+
+  /** A pid message or monitor signal in a session: from a peer that may send them here, spending a grantee's message rate. */
+  #pidInSession(session: Session, claims: PidClaims, route: RouteMatch): Answer {
+    const d = this.#deps;
+    const kid = session.peerKid;
+    if (d.routes.issuer(kid) !== session.peerNodeId) {
+      throw new WireError('ERR_UNKNOWN_KEY', 401, 'no peer is known for this key');
+    }
+    const grant = d.gate.grantOf(kid);
+    if (grant !== undefined) d.gate.takeMessage(grant);
+    if (route.name === 'monitor') return d.handlers.monitor({ claims, kid }, route.params);
+    return d.handlers.pid({ claims, kid }, route.params);
+  }
+
+  /**
+   * One item of a batch, checked and run as it would be on its own (its
+   * route, mission, rate, arguments), in the batch's order: a cast, a pid
+   * message or a monitor signal. Its refusal is its own; the others go on.
+   */
+  async #batchItem(
+    session: Session,
+    grant: GrantRecord | undefined,
+    epoch: number,
+    base: Omit<CallClaims, 'body'>,
+    item: BatchEntry,
+    arrival: Arrival,
+  ): Promise<BatchResult> {
+    const d = this.#deps;
+    try {
+      const route = matchRoute(item.path);
+      if (route === undefined) throw NOT_FOUND();
+      if (route.kind === 'pid') {
+        return {
+          status: this.#pidInSession(session, { ...base, path: item.path, body: item.body } as PidClaims, route).status,
+        };
+      }
+      if (route.name !== 'apply' || item.cast !== true || grant === undefined) {
+        throw new WireError('ERR_BAD_REQUEST', 400, 'a batch carries casts and messages to pids only');
+      }
+      const claims: CallClaims = {
+        ...base,
+        path: item.path,
+        body: item.body as CallClaims['body'],
+        cast: true,
+        ...(typeof item.mission === 'string' ? { mission: item.mission } : {}),
+      };
+      const key = await d.gate.keyOf(grant);
+      const call = {
+        claims,
+        grant,
+        epoch,
+        key,
+        inSession: true,
+        ...(arrival.relayed === undefined ? {} : { replyLink: arrival.relayed.link }),
+      };
+      return { status: (await d.handlers.apply(call, route.params)).status };
+    } catch (err) {
+      if (err instanceof WireError) {
+        d.refusals.note(err, item.path, arrival.source);
+        return {
+          status: err.status,
+          code: err.code,
+          message: err.message,
+          ...(err instanceof RateLimitedError ? { retryAfter: err.retryAfterS } : {}),
+        };
+      }
+      d.log.error('internal', `refused a batched request to ${item.path}`, err);
+      return { status: 500, code: 'ERR_INTERNAL', message: 'the node failed to handle this request' };
+    }
   }
 }
 

@@ -211,9 +211,11 @@ export class WtdNode extends Node {
    * ```
    */
   async onIdle(): Promise<void> {
-    const { executions, routes, outbound } = this.#parts;
+    const { executions, routes, outbound, batches } = this.#parts;
     const parts = (): { onIdle(): Promise<void>; size: number }[] =>
-      this.#proxy === undefined ? [executions, routes, outbound] : [executions, routes, outbound, this.#proxy];
+      this.#proxy === undefined
+        ? [executions, routes, batches, outbound]
+        : [executions, routes, batches, outbound, this.#proxy];
     do await Promise.all(parts().map((p) => p.onIdle()));
     while (parts().some((p) => p.size > 0));
   }
@@ -464,7 +466,7 @@ export class WtdNode extends Node {
         receive,
         monitors: this.#parts.monitors,
         ...(this.#peerDownAfterMs === undefined ? {} : { peerDownAfterMs: this.#peerDownAfterMs }),
-        ...(this.#parts.encryption ? { sessions: this.#parts.sessions } : {}),
+        ...(this.#parts.encryption ? { sessions: this.#parts.sessions, batches: this.#parts.batches.set } : {}),
       },
       conn,
     );
