@@ -105,19 +105,72 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** Runs `fn` while a 1 ms interval watches the event loop; returns the longest extra delay seen, in ms. */
+/** This process's CPU time (every thread: the event loop, V8's collector threads, libuv's pool), in ms. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** How long a workload's measured stretch took, in ms: by the clock on the wall, and in CPU time. */
+export interface Elapsed {
+  wall: number;
+  cpu: number;
+}
+
+/** A stopwatch started now: each call gives the wall and CPU time since. */
+export function stopwatch(): () => Elapsed {
+  const wall0 = performance.now();
+  const cpu0 = cpuMs();
+  return () => ({ wall: performance.now() - wall0, cpu: cpuMs() - cpu0 });
+}
+
+/** A figure from ms: how many of `n` a second. */
+export const perSecond =
+  (n: number) =>
+  (ms: number): number =>
+    n / (ms / 1000);
+
+/** A figure from ms: ns for each of `n`. */
+export const nsEach =
+  (n: number) =>
+  (ms: number): number =>
+    (ms * 1e6) / n;
+
+/**
+ * The figures of a time metric from a measured stretch: `name` from its
+ * wall time and `cpu:name` from its CPU time, each through `figure` (ms to
+ * the metric's unit). On one core of its own, a runtime that never waits
+ * (as in these workloads) has both alike; when another program shares the
+ * core, the wall time grows by the share and the CPU time does not.
+ */
+export function timeFigures(name: string, t: Elapsed, figure: (ms: number) => number): Figures {
+  return { [name]: figure(t.wall), [`cpu:${name}`]: figure(t.cpu) };
+}
+
+/**
+ * Runs `fn` while a 1 ms interval watches the event loop; returns the
+ * longest extra delay seen, in ms. A delay counts the CPU time this
+ * process had in it (at most its wall time): the stall is the runtime's
+ * own work that kept the timers waiting, its collector's included (the
+ * benchmark pins every thread to one core, bench/affinity.ts), and not the
+ * time the OS gave the core to another program meanwhile, which would
+ * make a neighbour's time slice read as a stall of whichever side it hit.
+ */
 export async function withStallMeter<T>(fn: () => Promise<T>): Promise<{ result: T; stall: number }> {
   let last = performance.now();
+  let lastCpu = cpuMs();
   let worst = 0;
-  const timer = setInterval(() => {
+  const gap = (): void => {
     const now = performance.now();
-    worst = Math.max(worst, now - last - 1);
+    const cpu = cpuMs();
+    worst = Math.max(worst, Math.min(now - last, cpu - lastCpu) - 1);
     last = now;
-  }, 1);
+    lastCpu = cpu;
+  };
+  const timer = setInterval(gap, 1);
   try {
     const result = await fn();
-    const now = performance.now();
-    worst = Math.max(worst, now - last - 1);
+    gap();
     return { result, stall: Math.max(0, worst) };
   } finally {
     clearInterval(timer);

@@ -4,13 +4,14 @@
  * row reports their median and spread (bench/paired.ts).
  */
 import { METRICS, WORKLOADS, type Figures, type Runtime, type Sizes, type Workload } from './figures.js';
-import { inTurn, median, pairedRow, type Row } from './paired.js';
+import { inTurn, median, pairedRow, type Row, type Sample } from './paired.js';
 
 /**
  * How many pairs: at least `min`; then more, up to `max`, while the pairs
- * of this workload and peer have taken less than `budgetMs`. A workload
- * that is over in a few milliseconds is the one a single time slice of a
- * neighbour can spoil, and it costs little to run it more often.
+ * of this workload and peer have taken less than `budgetMs`. Many short
+ * pairs rather than a few long ones: a neighbour whose load changes
+ * falls within more of the pairs whole (both sides alike), and the median
+ * of many pairs leaves out the few it straddled.
  */
 export interface PairCount {
   min: number;
@@ -19,8 +20,8 @@ export interface PairCount {
   /**
    * Each side of a pair runs the workload again (up to 50 times) until it
    * has run this long, and gives the median of its runs: WTD's turn at a
-   * workload nact needs seconds for would otherwise be over in a few
-   * milliseconds, and one busy moment of a neighbour would make its figure.
+   * workload Erlang runs in 30 ms would otherwise be over in a few time
+   * slices, and one busy moment of a neighbour would make its figure.
    */
   sideMs: number;
 }
@@ -36,7 +37,20 @@ async function side(r: Runtime, workload: Workload, sizes: Sizes, sideMs: number
   return figures;
 }
 
-export async function runLocal(wtd: Runtime, peers: Runtime[], sizes: Sizes, count: PairCount): Promise<Row[]> {
+/**
+ * The rows. With `cpuTime` (the runtimes pinned to one core, bench/affinity.ts),
+ * a time metric's pairs are of the CPU time each side had (`cpu:<name>`),
+ * which on a core of its own is its wall time, and which another program's
+ * share of the core does not change; each pair keeps the wall-time figures
+ * beside (`wall`). Without it, or where a side has no CPU time, the wall time.
+ */
+export async function runLocal(
+  wtd: Runtime,
+  peers: Runtime[],
+  sizes: Sizes,
+  count: PairCount,
+  cpuTime: boolean,
+): Promise<Row[]> {
   const rows: Row[] = [];
   for (const workload of WORKLOADS) {
     const said: string[] = [];
@@ -49,15 +63,21 @@ export async function runLocal(wtd: Runtime, peers: Runtime[], sizes: Sizes, cou
         runs.push({ wtd: got.get(wtd)!, peer: got.get(peer)! });
       }
       for (const m of METRICS.filter((m) => m.workload === workload)) {
-        const samples: { value: number; peerValue: number }[] = [];
+        const cpu = `cpu:${m.name}`;
+        const byCpu = cpuTime && runs.every((r) => r.wtd[cpu] !== undefined && r.peer[cpu] !== undefined);
+        const samples: Sample[] = [];
         for (const r of runs) {
           const value = r.wtd[m.name];
           const peerValue = r.peer[m.name];
-          if (value !== undefined && peerValue !== undefined) samples.push({ value, peerValue });
+          if (value === undefined || peerValue === undefined) continue;
+          samples.push(
+            byCpu ? { value: r.wtd[cpu]!, peerValue: r.peer[cpu]!, wall: { value, peerValue } } : { value, peerValue },
+          );
         }
         // A peer without this figure (Erlang has no event loop to stall) has no row for it.
         if (samples.length < runs.length) continue;
         const row = pairedRow(m.name, m.unit, peer.name, m.higherIsBetter, samples, m.worstOfRuns === true);
+        if (byCpu) row.time = 'cpu';
         rows.push(row);
         said.push(`${m.name} vs ${peer.name} ${row.ratio.toFixed(2)}x (${runs.length} pairs)`);
       }

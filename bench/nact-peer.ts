@@ -1,6 +1,18 @@
 /** The same workloads on nact, the best-known actor library for Node.js. */
 import nact from 'nact';
-import { settleHeap, withStallMeter, type Figures, type Runtime, type Sizes, type Workload } from './figures.js';
+import {
+  nsEach,
+  perSecond,
+  settleHeap,
+  stopwatch,
+  timeFigures,
+  withStallMeter,
+  type Elapsed,
+  type Figures,
+  type Runtime,
+  type Sizes,
+  type Workload,
+} from './figures.js';
 
 const { start, spawn, spawnStateless, dispatch, query, stop } = nact as any;
 
@@ -14,7 +26,7 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } 
 let serial = 0;
 const uniqueName = () => `a${++serial}`;
 
-async function oneway(system: unknown, n: number): Promise<number> {
+async function oneway(system: unknown, n: number): Promise<Elapsed> {
   const done = deferred();
   let got = 0;
   const rx = spawnStateless(
@@ -24,19 +36,19 @@ async function oneway(system: unknown, n: number): Promise<number> {
     },
     uniqueName(),
   );
-  const t0 = performance.now();
+  const elapsed = stopwatch();
   for (let i = 0; i < n; i++) {
     dispatch(rx, i);
     // Yield to the event loop as the WTD sender does.
     if ((i & 1023) === 1023) await new Promise((r) => setImmediate(r));
   }
   await done.promise;
-  const rate = n / ((performance.now() - t0) / 1000);
+  const t = elapsed();
   stop(rx);
-  return rate;
+  return t;
 }
 
-async function pingpong(system: unknown, n: number): Promise<number> {
+async function pingpong(system: unknown, n: number): Promise<Elapsed> {
   const done = deferred();
   const ponger = spawnStateless(system, (msg: { from: unknown }) => dispatch(msg.from, 'pong'), uniqueName());
   let left = n;
@@ -48,16 +60,16 @@ async function pingpong(system: unknown, n: number): Promise<number> {
     },
     uniqueName(),
   );
-  const t0 = performance.now();
+  const elapsed = stopwatch();
   dispatch(ponger, { from: pinger });
   await done.promise;
-  const ns = ((performance.now() - t0) * 1e6) / n;
+  const t = elapsed();
   stop(ponger);
   stop(pinger);
-  return ns;
+  return t;
 }
 
-async function calls(system: unknown, n: number): Promise<number> {
+async function calls(system: unknown, n: number): Promise<Elapsed> {
   const server = spawn(
     system,
     (count: number = 0, msg: { sender: unknown; n: number }) => {
@@ -66,26 +78,26 @@ async function calls(system: unknown, n: number): Promise<number> {
     },
     uniqueName(),
   );
-  const t0 = performance.now();
+  const elapsed = stopwatch();
   for (let i = 0; i < n; i++) await query(server, (sender: unknown) => ({ sender, n: i }), 5000);
-  const rate = n / ((performance.now() - t0) / 1000);
+  const t = elapsed();
   stop(server);
-  return rate;
+  return t;
 }
 
-async function spawnIdle(system: unknown, n: number): Promise<{ ns: number; bytes: number }> {
+async function spawnIdle(system: unknown, n: number): Promise<{ t: Elapsed; bytes: number }> {
   const before = await settleHeap();
-  const t0 = performance.now();
+  const elapsed = stopwatch();
   const actors: unknown[] = [];
   for (let i = 0; i < n; i++) actors.push(spawnStateless(system, () => undefined, uniqueName()));
-  const ns = ((performance.now() - t0) * 1e6) / n;
+  const t = elapsed();
   const after = await settleHeap();
   for (const a of actors) stop(a);
   await settleHeap();
-  return { ns, bytes: (after - before) / n };
+  return { t, bytes: (after - before) / n };
 }
 
-async function skynet(system: unknown, leaves: number): Promise<number> {
+async function skynet(system: unknown, leaves: number): Promise<Elapsed> {
   const done = deferred<number>();
   const root = spawnStateless(system, (sum: number) => done.resolve(sum), uniqueName());
   // Each node is an actor; told 'go', it spawns ten children under itself, or reports its number.
@@ -108,18 +120,18 @@ async function skynet(system: unknown, leaves: number): Promise<number> {
       },
       uniqueName(),
     );
-  const t0 = performance.now();
+  const elapsed = stopwatch();
   const top = make(root, system, 0, leaves);
   dispatch(top, 'go');
   const sum = await done.promise;
   if (sum !== (leaves * (leaves - 1)) / 2) throw new Error(`nact skynet summed ${sum}`);
-  const ms = performance.now() - t0;
+  const t = elapsed();
   stop(top);
   stop(root);
-  return ms;
+  return t;
 }
 
-async function ring(system: unknown, size: number, rounds: number): Promise<number> {
+async function ring(system: unknown, size: number, rounds: number): Promise<Elapsed> {
   const done = deferred();
   const head: { first?: unknown } = {};
   const main = spawnStateless(
@@ -138,12 +150,12 @@ async function ring(system: unknown, size: number, rounds: number): Promise<numb
     members.push(next);
   }
   head.first = next;
-  const t0 = performance.now();
+  const elapsed = stopwatch();
   dispatch(head.first, rounds);
   await done.promise;
-  const rate = (size * rounds) / ((performance.now() - t0) / 1000);
+  const t = elapsed();
   for (const m of [main, ...members]) stop(m);
-  return rate;
+  return t;
 }
 
 /** nact, one actor system for every workload. */
@@ -157,20 +169,24 @@ export class NactRuntime implements Runtime {
     switch (workload) {
       case 'spawn': {
         const memory = await spawnIdle(system, sizes.spawn);
-        return { spawn: memory.ns, process_memory: memory.bytes };
+        return { ...timeFigures('spawn', memory.t, nsEach(sizes.spawn)), process_memory: memory.bytes };
       }
       case 'oneway': {
         const flood = await withStallMeter(() => oneway(system, sizes.oneway));
-        return { oneway: flood.result, loop_stall: flood.stall };
+        return { ...timeFigures('oneway', flood.result, perSecond(sizes.oneway)), loop_stall: flood.stall };
       }
       case 'pingpong':
-        return { pingpong: await pingpong(system, sizes.pingpong) };
+        return timeFigures('pingpong', await pingpong(system, sizes.pingpong), nsEach(sizes.pingpong));
       case 'gen_server_call':
-        return { gen_server_call: await calls(system, sizes.calls) };
+        return timeFigures('gen_server_call', await calls(system, sizes.calls), perSecond(sizes.calls));
       case 'skynet':
-        return { skynet: await skynet(system, sizes.skynet) };
+        return timeFigures('skynet', await skynet(system, sizes.skynet), (ms) => ms);
       case 'ring':
-        return { ring: await ring(system, sizes.ringSize, sizes.ringRounds) };
+        return timeFigures(
+          'ring',
+          await ring(system, sizes.ringSize, sizes.ringRounds),
+          perSecond(sizes.ringSize * sizes.ringRounds),
+        );
     }
   }
 

@@ -6,10 +6,16 @@
  * figures themselves move with the machine, the ratio much less.
  */
 
-/** One run of each side, back to back. */
-export interface Pair {
+/** WTD's and the peer's figure in one pair. */
+export interface Sample {
   value: number;
   peerValue: number;
+  /** When the figures are of CPU time (the row's `time` is 'cpu'): the same pair's figures from the wall time. */
+  wall?: { value: number; peerValue: number };
+}
+
+/** One run of each side, back to back. */
+export interface Pair extends Sample {
   /** How many times better WTD was than the peer in this pair: > 1 means ahead, whatever the unit. */
   ratio: number;
 }
@@ -23,10 +29,17 @@ export interface Row {
   peer: string;
   /** The peer's figure, taken as `value` is. */
   peerValue: number;
+  /**
+   * 'cpu': the figures are from the CPU time each side had on the one core
+   * they were pinned to (bench/local.ts); absent: from the wall time.
+   */
+  time?: 'cpu';
   /** The median of the pairs' ratios: > 1 means WTD is ahead, whatever the unit. */
   ratio: number;
   /** The lowest and the highest ratio of a pair. */
   ratioSpread: { min: number; max: number };
+  /** The quartiles of the pairs' ratios: the middle half of the pairs lies between them. */
+  ratioQuartiles: { q1: number; q3: number };
   /** Every pair, in the order they ran. */
   pairs: Pair[];
 }
@@ -36,6 +49,16 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** The `q` quantile of `xs` (0 ≤ q ≤ 1), interpolated between the two nearest figures. */
+export function quantile(xs: number[], q: number): number {
+  if (xs.length === 0) throw new RangeError('quantile of no figures');
+  const s = [...xs].sort((a, b) => a - b);
+  const at = q * (s.length - 1);
+  const lo = Math.floor(at);
+  const hi = Math.min(lo + 1, s.length - 1);
+  return s[lo]! + (s[hi]! - s[lo]!) * (at - lo);
 }
 
 export function ratioOf(higherIsBetter: boolean, value: number, peerValue: number): number {
@@ -48,7 +71,7 @@ export function pairedRow(
   unit: string,
   peer: string,
   higherIsBetter: boolean,
-  samples: { value: number; peerValue: number }[],
+  samples: Sample[],
   worst = false,
 ): Row {
   const pairs = samples.map((s) => ({ ...s, ratio: ratioOf(higherIsBetter, s.value, s.peerValue) }));
@@ -62,6 +85,7 @@ export function pairedRow(
     peerValue: side(pairs.map((p) => p.peerValue)),
     ratio: median(ratios),
     ratioSpread: { min: Math.min(...ratios), max: Math.max(...ratios) },
+    ratioQuartiles: { q1: quantile(ratios, 0.25), q3: quantile(ratios, 0.75) },
     pairs,
   };
 }

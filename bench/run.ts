@@ -13,15 +13,20 @@
  *                         bench/results/local-only.json (local-only-hog.json with --hog)
  *   --hog                 a child process keeps one core busy during the run (to show the
  *                         ratios hold with a neighbour; `npm run bench:compare` compares)
- *   --pairs N             exactly N pairs per workload and peer (default: at least 5, and more,
- *                         up to 15, while they take less than 10 s; --quick: 2). In a pair each
- *                         side runs the workload again until it has run 1 s (not with --quick)
+ *   --pairs N             exactly N pairs per workload and peer (default: at least 7, and more,
+ *                         up to 41, while they take less than 15 s; --quick: 2). In a pair each
+ *                         side runs the workload again until it has run 250 ms (not with --quick)
  *   --out FILE            where to write the JSON
  *   --erl-schedulers N    schedulers of each Erlang node (default 1, as WTD's one event loop)
+ *   --no-pin              do not pin the local rows to one CPU (bench/affinity.ts; by default
+ *                         WTD, nact and Erlang all run on the last CPU, with taskset, and their
+ *                         time figures are the CPU time each had there: bench/local.ts); wall
+ *                         times then
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pinToOneCpu } from './affinity.js';
 import { ErlangDist } from './erlang-dist.js';
 import { erlangAvailable, erlangRelease, ErlangRuntime } from './erlang-peer.js';
 import { FULL, METRICS, scaled, WORKLOADS, type Runtime } from './figures.js';
@@ -34,7 +39,7 @@ import { runFailover } from './failover.js';
 import { runRemote } from './remote.js';
 import { WtdRuntime } from './wtd.js';
 
-const FLAGS = ['--quick', '--local-only', '--hog', '--pairs', '--out', '--erl-schedulers'];
+const FLAGS = ['--quick', '--local-only', '--hog', '--pairs', '--out', '--erl-schedulers', '--no-pin'];
 const WITH_VALUE = new Set(['--pairs', '--out', '--erl-schedulers']);
 
 function parseFlags(argv: string[]): Map<string, string> {
@@ -74,10 +79,10 @@ const sizes = scaled(FULL, quick ? 0.1 : localOnly ? 0.25 : 1);
 const pairsFlag = flags.has('--pairs') ? positiveInteger(flags, '--pairs', 1) : undefined;
 const pairs: PairCount =
   pairsFlag !== undefined
-    ? { min: pairsFlag, max: pairsFlag, budgetMs: 0, sideMs: quick ? 0 : 1000 }
+    ? { min: pairsFlag, max: pairsFlag, budgetMs: 0, sideMs: quick ? 0 : 250 }
     : quick
       ? { min: 2, max: 2, budgetMs: 0, sideMs: 0 }
-      : { min: 5, max: 15, budgetMs: 10_000, sideMs: 1000 };
+      : { min: 7, max: 41, budgetMs: 15_000, sideMs: 250 };
 const erlSchedulers = positiveInteger(flags, '--erl-schedulers', 1);
 const remoteCalls = quick ? 500 : 5000;
 const idleSeconds = quick ? 5 : 60;
@@ -119,6 +124,13 @@ if (!erl) console.log('erl is not on the PATH: the Erlang/OTP rows are skipped (
 
 const rows: Row[] = [];
 let idle: BudgetRow | undefined;
+// After the hog has started (it must not inherit the pin) and before Erlang (which must).
+const pin = flags.has('--no-pin') ? undefined : pinToOneCpu();
+console.log(
+  pin
+    ? `the local rows run on CPU ${pin.cpu} only (every thread of WTD, nact and Erlang); their times are CPU times`
+    : `the local rows are not pinned to one CPU (${flags.has('--no-pin') ? '--no-pin' : 'no taskset, or one CPU'}); their times are wall times`,
+);
 const wtd = new WtdRuntime();
 const peers: Runtime[] = [new NactRuntime()];
 try {
@@ -128,9 +140,10 @@ try {
   console.log(`warming up ${[wtd, ...peers].map((r) => r.name).join(', ')}...`);
   for (const r of [wtd, ...peers]) for (const w of WORKLOADS) await r.run(w, scaled(sizes, 0.1));
   console.log(`local workloads, WTD and ${peers.map((p) => p.name).join(', ')} in turns:`);
-  rows.push(...(await runLocal(wtd, peers, sizes, pairs)));
+  rows.push(...(await runLocal(wtd, peers, sizes, pairs, pin !== undefined)));
 } finally {
   for (const r of [wtd, ...peers]) await r.close();
+  pin?.restore();
 }
 
 if (!localOnly) {
@@ -149,7 +162,17 @@ if (!localOnly) {
 if (hogChild) await stop(hogChild);
 
 console.log('');
-const header = ['workload', 'unit', 'WTD', 'peer', 'peer value', 'ratio (>1: WTD ahead)', 'ratio min–max', 'pairs'];
+const header = [
+  'workload',
+  'unit',
+  'WTD',
+  'peer',
+  'peer value',
+  'ratio (>1: WTD ahead)',
+  'ratio q1–q3',
+  'ratio min–max',
+  'pairs',
+];
 const table = rows.map((r) => [
   r.name,
   r.unit,
@@ -157,6 +180,7 @@ const table = rows.map((r) => [
   r.peer,
   format(r.peerValue),
   `${r.ratio.toFixed(2)}x`,
+  `${r.ratioQuartiles.q1.toFixed(2)}–${r.ratioQuartiles.q3.toFixed(2)}`,
   `${r.ratioSpread.min.toFixed(2)}–${r.ratioSpread.max.toFixed(2)}`,
   String(r.pairs.length),
 ]);

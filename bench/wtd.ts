@@ -1,6 +1,18 @@
 /** The workloads, on WTD. */
 import { GenServer, Node, reply, type From, type Pid, type Process } from '../lib/index.js';
-import { settleHeap, withStallMeter, type Figures, type Runtime, type Sizes, type Workload } from './figures.js';
+import {
+  nsEach,
+  perSecond,
+  settleHeap,
+  stopwatch,
+  timeFigures,
+  withStallMeter,
+  type Elapsed,
+  type Figures,
+  type Runtime,
+  type Sizes,
+  type Workload,
+} from './figures.js';
 
 class Echo extends GenServer<number> {
   override handleCall(request: number, _from: From, calls: number) {
@@ -15,13 +27,13 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } 
 }
 
 /** 1e6 messages from one process to another; the sender yields every 1024, as a good citizen of the event loop. */
-async function oneway(node: Node, n: number): Promise<number> {
+async function oneway(node: Node, n: number): Promise<Elapsed> {
   const done = deferred();
   const rx = node.spawn(async (self) => {
     for (let i = 0; i < n; i++) await self.receive();
     done.resolve();
   });
-  const t0 = performance.now();
+  const elapsed = stopwatch();
   node.spawn(async (self) => {
     for (let i = 0; i < n; i++) {
       self.send(rx, i);
@@ -29,10 +41,10 @@ async function oneway(node: Node, n: number): Promise<number> {
     }
   });
   await done.promise;
-  return n / ((performance.now() - t0) / 1000);
+  return elapsed();
 }
 
-async function pingpong(node: Node, n: number): Promise<number> {
+async function pingpong(node: Node, n: number): Promise<Elapsed> {
   const done = deferred();
   const ponger = node.spawn(async (self) => {
     for (;;) {
@@ -40,7 +52,7 @@ async function pingpong(node: Node, n: number): Promise<number> {
       self.send(from, 'pong');
     }
   });
-  const t0 = performance.now();
+  const elapsed = stopwatch();
   node.spawn(async (self) => {
     for (let i = 0; i < n; i++) {
       self.send(ponger, self.pid);
@@ -49,18 +61,18 @@ async function pingpong(node: Node, n: number): Promise<number> {
     done.resolve();
   });
   await done.promise;
-  const ns = ((performance.now() - t0) * 1e6) / n;
+  const t = elapsed();
   node.exit(ponger, 'kill');
-  return ns;
+  return t;
 }
 
-async function calls(node: Node, n: number): Promise<number> {
+async function calls(node: Node, n: number): Promise<Elapsed> {
   const pid = await GenServer.start(node, new Echo(), 0);
-  const t0 = performance.now();
+  const elapsed = stopwatch();
   for (let i = 0; i < n; i++) await GenServer.call(pid, i);
-  const rate = n / ((performance.now() - t0) / 1000);
+  const t = elapsed();
   await GenServer.stop(pid);
-  return rate;
+  return t;
 }
 
 /** An idle process: one shared body, blocked in receive (as Erlang's `fun() -> receive stop -> ok end end`). */
@@ -68,26 +80,26 @@ const idle = async (self: Process): Promise<void> => {
   await self.receive();
 };
 
-async function spawnIdle(node: Node, n: number): Promise<{ ns: number; bytes: number }> {
+async function spawnIdle(node: Node, n: number): Promise<{ t: Elapsed; bytes: number }> {
   const before = await settleHeap();
   const started = deferred();
-  const t0 = performance.now();
+  const elapsed = stopwatch();
   const pids: Pid[] = [];
   for (let i = 0; i < n; i++) pids.push(node.spawn(idle));
   // The run queue is first-in first-out: when this one runs, every process above has reached its receive.
   node.spawn(async () => started.resolve());
   await started.promise;
-  const ns = ((performance.now() - t0) * 1e6) / n;
+  const t = elapsed();
   const after = await settleHeap();
   const bytes = (after - before) / n;
   const gone = node.exited(pids[pids.length - 1]!);
   for (const pid of pids) node.send(pid, 'stop');
   await gone;
   await settleHeap();
-  return { ns, bytes };
+  return { t, bytes };
 }
 
-async function skynet(node: Node, leaves: number): Promise<number> {
+async function skynet(node: Node, leaves: number): Promise<Elapsed> {
   const sky =
     (parent: Pid, num: number, size: number) =>
     async (self: Process): Promise<void> => {
@@ -102,17 +114,18 @@ async function skynet(node: Node, leaves: number): Promise<number> {
       self.send(parent, sum);
     };
   const done = deferred<number>();
-  const t0 = performance.now();
+  const elapsed = stopwatch();
   node.spawn(async (self) => {
     self.spawn(sky(self.pid, 0, leaves));
     done.resolve((await self.receive()) as number);
   });
   const sum = await done.promise;
+  const t = elapsed();
   if (sum !== (leaves * (leaves - 1)) / 2) throw new Error(`skynet summed ${sum}`);
-  return performance.now() - t0;
+  return t;
 }
 
-async function ring(node: Node, size: number, rounds: number): Promise<number> {
+async function ring(node: Node, size: number, rounds: number): Promise<Elapsed> {
   const done = deferred();
   // Each member forwards what it gets to the next; the main member counts rounds down.
   let next: Pid | undefined;
@@ -139,12 +152,12 @@ async function ring(node: Node, size: number, rounds: number): Promise<number> {
     });
     members.push(next);
   }
-  const t0 = performance.now();
+  const elapsed = stopwatch();
   node.send(main, rounds);
   await done.promise;
-  const rate = (size * rounds) / ((performance.now() - t0) / 1000);
+  const t = elapsed();
   for (const m of members) node.send(m, 'stop');
-  return rate;
+  return t;
 }
 
 /** WTD's runtime, one node for every workload. */
@@ -159,20 +172,24 @@ export class WtdRuntime implements Runtime {
     switch (workload) {
       case 'spawn': {
         const memory = await spawnIdle(node, sizes.spawn);
-        return { spawn: memory.ns, process_memory: memory.bytes };
+        return { ...timeFigures('spawn', memory.t, nsEach(sizes.spawn)), process_memory: memory.bytes };
       }
       case 'oneway': {
         const flood = await withStallMeter(() => oneway(node, sizes.oneway));
-        return { oneway: flood.result, loop_stall: flood.stall };
+        return { ...timeFigures('oneway', flood.result, perSecond(sizes.oneway)), loop_stall: flood.stall };
       }
       case 'pingpong':
-        return { pingpong: await pingpong(node, sizes.pingpong) };
+        return timeFigures('pingpong', await pingpong(node, sizes.pingpong), nsEach(sizes.pingpong));
       case 'gen_server_call':
-        return { gen_server_call: await calls(node, sizes.calls) };
+        return timeFigures('gen_server_call', await calls(node, sizes.calls), perSecond(sizes.calls));
       case 'skynet':
-        return { skynet: await skynet(node, sizes.skynet) };
+        return timeFigures('skynet', await skynet(node, sizes.skynet), (ms) => ms);
       case 'ring':
-        return { ring: await ring(node, sizes.ringSize, sizes.ringRounds) };
+        return timeFigures(
+          'ring',
+          await ring(node, sizes.ringSize, sizes.ringRounds),
+          perSecond(sizes.ringSize * sizes.ringRounds),
+        );
     }
   }
 
