@@ -54,9 +54,10 @@ describe('WtdNode.start(options).joinProxy(options): what a node loads', functio
   });
 
   // What a node loads it holds in memory as long as it runs (a Raspberry Pi's budget, bench row idle_node_rss).
-  it('leaves out what only the proxy or the observer use: @koa/router', async () => {
+  it('leaves out @koa/router (the proxy and the observer load it) and jose (thumbprints come from node:crypto)', async () => {
     // The log sees the packages a node does use, so an empty log cannot pass.
     expect(loaded).to.include.members(['superjson', 'p-queue']);
+    expect(loaded).to.not.include.members(['jose']);
     expect(loaded).to.not.include.members(['@koa/router']);
   });
 
