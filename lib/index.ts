@@ -4,7 +4,7 @@
  * Everything a program uses is exported here by name.
  * @module wtd
  */
-import 'reflect-metadata';
+import './missions/reflect-metadata.js';
 
 // Errors
 export {

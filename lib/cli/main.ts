@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import 'reflect-metadata';
+import '../missions/reflect-metadata.js';
 import { EXIT, runWtd } from './wtd.js';
 
 // Stack traces of the user's modules point at their TypeScript when they were compiled with source maps.

@@ -1,7 +1,5 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Router from '@koa/router';
-import Koa from 'koa';
 import { Supervisor } from '../behaviours/supervisor.js';
 import { WtdError } from '../errors.js';
 import { missionTable } from '../missions/mission-table.js';
@@ -139,6 +137,9 @@ export class Observer {
 
   /** Serves the page of `node` on 127.0.0.1 (default port 14154; 0 picks a free one). */
   static async start(node: Node, options: { port?: number } = {}): Promise<Observer> {
+    // Loaded when an observer starts: wtd's index exports this class, and a
+    // node that is never observed has no use for Koa.
+    const [{ default: Koa }, { default: Router }] = await Promise.all([import('koa'), import('@koa/router')]);
     const app = new Koa();
     // Paths match exactly as written: /Nodes/x/PING is not /nodes/x/ping.
     const router = new Router({ sensitive: true, strict: true });

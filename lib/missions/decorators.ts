@@ -1,4 +1,4 @@
-import 'reflect-metadata';
+import './reflect-metadata.js';
 
 /** @internal Metadata key: the exports a class declares (own, not inherited). */
 export const EXPORTS_KEY = 'wtd:exports';

@@ -1,4 +1,4 @@
-import 'reflect-metadata';
+import './reflect-metadata.js';
 import type { ErrorCode } from '../error-codes.js';
 import { MissionError, describeValue } from '../errors.js';
 import { GenEvent } from '../behaviours/gen-event.js';

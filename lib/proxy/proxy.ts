@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Router from '@koa/router';
-import Koa from 'koa';
+import type Koa from 'koa';
 import type { JWK } from 'jose';
 import { ProxyRefusal, WireError, WtdError } from '../errors.js';
 import { every, systemWallClock, type ClockTimer, type WallClock } from '../runtime/clock.js';
@@ -226,7 +225,10 @@ export class WtdProxy {
   }
 
   async #listen(port: number, host: string): Promise<void> {
-    const app = new Koa();
+    // Loaded here, not when this module is: every program that imports wtd
+    // imports this module, and a node that runs no proxy has no use for Koa.
+    const [{ default: KoaApp }, { default: Router }] = await Promise.all([import('koa'), import('@koa/router')]);
+    const app = new KoaApp();
     // Paths match exactly as written: /Nodes/x/PING is not /nodes/x/ping.
     const router = new Router({ sensitive: true, strict: true });
     app.silent = true;
