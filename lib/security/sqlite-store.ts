@@ -91,7 +91,7 @@ export class SqliteGrantStore implements GrantStore {
       revoke: db.prepare('UPDATE grants SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL'),
       exists: db.prepare<[string], { kid: string }>('SELECT kid FROM grants WHERE kid = ?'),
       bindIssuer: db.prepare('UPDATE grants SET iss = ? WHERE kid = ? AND iss IS NULL'),
-      recordUse: db.prepare('UPDATE grants SET uses = uses + 1, last_used_at = ? WHERE kid = ?'),
+      recordUse: db.prepare('UPDATE grants SET uses = uses + ?, last_used_at = ? WHERE kid = ?'),
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
     };
   }
@@ -140,6 +140,7 @@ export class SqliteGrantStore implements GrantStore {
     this.#syncCache();
     let grant = this.#cache.get(kid);
     if (grant === undefined) {
+      if (this.#uses.size > 0) this.#writeUses();
       const row = this.#statements.getGrant.get(kid);
       if (row === undefined) return undefined;
       grant = toRecord(row);
@@ -151,8 +152,15 @@ export class SqliteGrantStore implements GrantStore {
   // Another program (the wtd command, say) may grant or revoke in the same
   // file: SQLite's data_version changes when it does, and the cache is dropped.
   #dataVersion = -1;
+  #synced = false;
 
   #syncCache(): void {
+    // Once per turn of the event loop: another program's grant or revoke is seen by the next turn.
+    if (this.#synced) return;
+    this.#synced = true;
+    setImmediate(() => {
+      this.#synced = false;
+    });
     const version = this.#statements.dataVersion.get() as number;
     if (version !== this.#dataVersion) {
       this.#dataVersion = version;
@@ -161,6 +169,7 @@ export class SqliteGrantStore implements GrantStore {
   }
 
   listGrants(): GrantRecord[] {
+    this.#writeUses();
     return this.#statements.listGrants.all().map(toRecord);
   }
 
@@ -179,8 +188,21 @@ export class SqliteGrantStore implements GrantStore {
     return this.getGrant(kid)?.iss ?? undefined;
   }
 
+  /** Uses counted and not yet written, by grant: written once per turn of the event loop, in one transaction. */
+  readonly #uses = new Map<string, { n: number; at: number }>();
+  #writing = false;
+
   recordUse(kid: string, at: number): void {
-    this.#statements.recordUse.run(at, kid);
+    const pending = this.#uses.get(kid);
+    if (pending === undefined) this.#uses.set(kid, { n: 1, at });
+    else {
+      pending.n++;
+      pending.at = at;
+    }
+    if (!this.#writing) {
+      this.#writing = true;
+      setImmediate(() => this.#writeUses());
+    }
     const cached = this.#cache.get(kid);
     if (cached !== undefined) {
       cached.uses++;
@@ -204,7 +226,20 @@ export class SqliteGrantStore implements GrantStore {
     return this.#replay.outcome(id);
   }
 
+  #writeUses(): void {
+    this.#writing = false;
+    if (this.#uses.size === 0 || !this.#db.open) return;
+    const uses = [...this.#uses];
+    this.#uses.clear();
+    const write = (): void => {
+      for (const [kid, { n, at }] of uses) this.#statements.recordUse.run(n, at, kid);
+    };
+    if (uses.length === 1) write();
+    else this.#db.transaction(write)();
+  }
+
   close(): void {
+    this.#writeUses();
     this.#db.close();
   }
 }

@@ -162,7 +162,9 @@ export class ClientSession {
       res = await d.link.request(path, await d.signer('call', claims), timeoutMs);
     } catch (err) {
       // The call itself was not sent: whatever became of its session's first request, it did not run.
+      // (A connection that failed once the first request was written: the node is going down. No answer in time: a timeout.)
       if (err instanceof WtdError && err.code === 'ERR_MAYBE_RAN') {
+        if (err.cause !== undefined) throw new NodeDownError(d.link.key, { cause: err.cause });
         throw new CallTimeoutError(`${d.link.key}${path}`, timeoutMs);
       }
       if (err instanceof WtdError) throw err;

@@ -32,7 +32,7 @@ export class Listener {
   async listen(host: string, wanted: number): Promise<{ port: number; address: string }> {
     if (this.#server !== undefined)
       throw new WtdError('ERR_ALREADY_LISTENING', `node ${this.#name} is already listening at ${this.#address}`);
-    const server = buildServer(this.#dispatcher, this.#limits, this.#log, this.#name);
+    const server = await buildServer(this.#dispatcher, this.#limits, this.#log, this.#name);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) =>
         reject(

@@ -1,6 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { KeyObject } from 'node:crypto';
-import Koa from 'koa';
 import { RateLimitedError, WireError } from '../errors.js';
 import type { WallClock } from '../runtime/clock.js';
 import type { LogThrottle } from '../runtime/log-throttle.js';
@@ -501,7 +500,15 @@ function sourceOf(req: IncomingMessage): string {
  * request cut off before its body was in, and a connection the guard
  * closes, are one line each in `log`.
  */
-export function buildServer(dispatcher: Dispatcher, limits: ServerLimits, log: LogThrottle, name: string): Server {
+export async function buildServer(
+  dispatcher: Dispatcher,
+  limits: ServerLimits,
+  log: LogThrottle,
+  name: string,
+): Promise<Server> {
+  // Loaded on the first listen, not with the node: a node that only joins a
+  // proxy never serves HTTP, and Koa is a few MB of a Raspberry Pi's memory.
+  const { default: Koa } = await import('koa');
   const app = new Koa();
   app.use(async (ctx) => {
     let answer: HttpResponse;

@@ -54,11 +54,12 @@ describe('WtdNode.start(options).joinProxy(options): what a node loads', functio
   });
 
   // What a node loads it holds in memory as long as it runs (a Raspberry Pi's budget, bench row idle_node_rss).
-  it('leaves out @koa/router (the proxy and the observer load it) and jose (thumbprints come from node:crypto)', async () => {
+  it('leaves out Koa and @koa/router (a node loads Koa when it listens; the proxy and the observer load them) and jose (thumbprints come from node:crypto)', async () => {
     // The log sees the packages a node does use, so an empty log cannot pass.
     expect(loaded).to.include.members(['superjson', 'p-queue']);
     expect(loaded).to.not.include.members(['jose']);
     expect(loaded).to.not.include.members(['@koa/router']);
+    expect(loaded).to.not.include.members(['koa']);
   });
 
   it('runs reflect-metadata with require, not import (an import first scans its CommonJS source for exports)', async () => {
