@@ -2,7 +2,9 @@
  * Remote calls over loopback: signed WTD calls against the same work through
  * an unsigned plain Koa JSON endpoint (the floor) and, where `erl` is on the
  * PATH, Erlang distribution (`rpc:call` between two local nodes); relayed
- * calls against direct ones; the raw Ed25519 rate. Each kind runs once per
+ * calls against direct ones; calls in sessions (encrypted, the default)
+ * against calls each signed in the clear (encryption off), direct and
+ * relayed; the raw Ed25519 rate. Each kind runs once per
  * pair, in turns (the order flips from one pair to the next), and every row
  * is a paired median (bench/paired.ts). Besides rates and latencies, the CPU
  * time per call: what a call costs, whatever else the machine is doing.
@@ -84,9 +86,12 @@ async function echoPair(
   n: number,
   join: (alice: WtdNode, bob: WtdNode) => Promise<void>,
   extraCpu: () => number | undefined = () => 0,
+  encryption = true,
 ): Promise<Figures> {
-  const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:' });
-  const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:' });
+  // With encryption off, every request is signed (Ed25519) and in the clear: the way before sessions.
+  const logger = { error: () => undefined };
+  const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:', encryption, logger });
+  const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:', encryption, logger });
   try {
     alice.load(BenchEcho);
     await join(alice, bob);
@@ -107,11 +112,16 @@ async function echoPair(
   }
 }
 
-/** Signed calls straight to Alice's address. */
-function signed(n: number): Promise<Figures> {
-  return echoPair(n, async (alice) => {
-    await alice.listen({ port: 0 });
-  });
+/** Calls straight to Alice's address: in a session (the default), or each signed (encryption off). */
+function signed(n: number, encryption = true): Promise<Figures> {
+  return echoPair(
+    n,
+    async (alice) => {
+      await alice.listen({ port: 0 });
+    },
+    () => 0,
+    encryption,
+  );
 }
 
 /**
@@ -119,7 +129,7 @@ function signed(n: number): Promise<Figures> {
  * a real network it is another machine), against direct calls in this run.
  * Its CPU time counts in the calls'.
  */
-async function relayed(n: number): Promise<Figures> {
+async function relayed(n: number, encryption = true): Promise<Figures> {
   const child: ChildProcess = start(process.execPath, [new URL('./proxy-process.js', import.meta.url).pathname], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -132,6 +142,7 @@ async function relayed(n: number): Promise<Figures> {
         await bob.joinProxy({ url, email: 'bob@example.org' });
       },
       () => cpuMicrosOf(child.pid!),
+      encryption,
     );
   } finally {
     await stop(child);
@@ -194,6 +205,9 @@ interface Round {
   floor: Figures;
   direct: Figures;
   relay: Figures;
+  /** Encryption off: every request signed, in the clear, directly and relayed. */
+  plainDirect: Figures;
+  plainRelay: Figures;
   ed: { wtd: number; raw: number };
   erlang?: Figures;
 }
@@ -207,6 +221,8 @@ export async function runRemote(calls: number, pairs: number, erlang?: ErlangDis
       async () => void (r.floor = await unsigned(calls)),
       async () => void (r.direct = await signed(calls)),
       async () => void (r.relay = await relayed(calls)),
+      async () => void (r.plainDirect = await signed(calls, false)),
+      async () => void (r.plainRelay = await relayed(calls, false)),
       async () => void (r.ed = await ed25519(calls)),
     ];
     if (erlang !== undefined) kinds.push(async () => void (r.erlang = await erlang.rpc(calls)));
@@ -238,6 +254,15 @@ export async function runRemote(calls: number, pairs: number, erlang?: ErlangDis
   };
   versus('unsigned-koa-json', (r) => r.floor);
   if (erlang !== undefined) versus(erlang.name, (r) => r.erlang!);
+  // Sessions against every request signed (Ed25519 both ways, encryption off).
+  add('remote_call_c64', 'calls/s', 'signed-each-request', true, (r) => ({
+    value: r.direct.c64,
+    peerValue: r.plainDirect.c64,
+  }));
+  add('remote_call_cpu', 'µs CPU/call', 'signed-each-request', false, (r) => ({
+    value: r.direct.cpu,
+    peerValue: r.plainDirect.cpu,
+  }));
   add('ed25519', 'sign+verify/s', 'node-crypto-raw', true, (r) => ({ value: r.ed.wtd, peerValue: r.ed.raw }));
   add('relay_call_c64', 'calls/s', 'direct-call', true, (r) => ({ value: r.relay.c64, peerValue: r.direct.c64 }));
   add('relay_call_p50', 'ms', 'direct-call', false, (r) => ({ value: r.relay.p50, peerValue: r.direct.p50 }));
@@ -245,6 +270,15 @@ export async function runRemote(calls: number, pairs: number, erlang?: ErlangDis
   add('relay_call_cpu', 'µs CPU/call', 'direct-call', false, (r) => ({
     value: r.relay.cpu,
     peerValue: r.direct.cpu,
+  }));
+  // Relayed, encrypted end to end against relayed in the clear (encryption off).
+  add('relay_call_c64', 'calls/s', 'relay-in-the-clear', true, (r) => ({
+    value: r.relay.c64,
+    peerValue: r.plainRelay.c64,
+  }));
+  add('relay_call_p50', 'ms', 'relay-in-the-clear', false, (r) => ({
+    value: r.relay.p50,
+    peerValue: r.plainRelay.p50,
   }));
   return rows;
 }
