@@ -70,6 +70,16 @@ export class Answers {
   async once(claims: BaseClaims, kid: string, work: () => Promise<HttpResponse>): Promise<HttpResponse> {
     this.#forget();
     if (!this.#replay.tryAdmit(claims)) return this.#resend(claims.id, kid);
+    return this.#run(claims, kid, work, (id, kept, answer) => this.#settle(id, kept, answer));
+  }
+
+  /** Runs `work`, its answer kept for resends while it runs, then `after` it settled. */
+  async #run(
+    claims: BaseClaims,
+    kid: string,
+    work: () => Promise<HttpResponse>,
+    after: (id: string, kept: Kept, answer: HttpResponse | undefined) => void,
+  ): Promise<HttpResponse> {
     const answer = work();
     const kept: Kept = { kid, answer, bytes: 0, until: (claims.exp + MESSAGE_TTL_S) * 1000 };
     this.#kept.set(claims.id, kept);
@@ -78,7 +88,7 @@ export class Answers {
       settled = await answer;
       return settled;
     } finally {
-      this.#settle(claims.id, kept, settled);
+      after(claims.id, kept, settled);
     }
   }
 
@@ -100,16 +110,7 @@ export class Answers {
       if (kept !== undefined && kept.kid === kid) return kept.answer;
       throw new WireError('ERR_REPLAY', 409, 'this message was already received');
     }
-    const answer = work();
-    const kept: Kept = { kid, answer, bytes: 0, until: (claims.exp + MESSAGE_TTL_S) * 1000 };
-    this.#kept.set(claims.id, kept);
-    let settled: HttpResponse | undefined;
-    try {
-      settled = await answer;
-      return settled;
-    } finally {
-      this.#keep(claims.id, kept, settled);
-    }
+    return this.#run(claims, kid, work, (id, kept, answer) => this.#keep(id, kept, answer));
   }
 
   async #resend(id: string, kid: string): Promise<HttpResponse> {
