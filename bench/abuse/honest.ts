@@ -13,8 +13,7 @@ import {
   RawProxyClient,
   encodeArgs,
   grantKey,
-  replyOf,
-  signedCall,
+  RawSession,
   type RawKey,
   type RawResponse,
 } from './wire.js';
@@ -59,6 +58,7 @@ export class Honest {
   readonly #http = new RawHttp(HONEST);
   readonly #dave: RawProxyClient;
   readonly #key: RawKey;
+  #session: Promise<RawSession> | undefined;
   readonly #node: { url: string; id: string };
   readonly #log: { lines: number };
   #logAtBegin = 0;
@@ -183,14 +183,20 @@ export class Honest {
           return done(typeof r === 'string');
         }
         case 'fresh-node': {
-          const p = '/apply/Greeter/hello';
-          const jws = signedCall(this.#key, { aud: this.#node.id, iss: this.bob.id }, p, encodeArgs(['newcomer']));
-          const res = await this.#http.request(`${this.#node.url}${p}`, {
-            body: jws,
+          // A newcomer's session is made once; each call then goes on a fresh connection.
+          this.#session ??= RawSession.open(this.#http, this.#node, this.#key, this.bob.id, {
             fresh: true,
             timeoutMs: TIMEOUT_MS,
           });
-          return res.status === 200 && typeof replyOf(res.text).ok === 'string' ? done(true) : done(false, why(res));
+          const session = await this.#session.catch((err: unknown) => {
+            this.#session = undefined;
+            throw err;
+          });
+          const { res, reply } = await session.call(this.#http, '/apply/Greeter/hello', encodeArgs(['newcomer']), {
+            fresh: true,
+            timeoutMs: TIMEOUT_MS,
+          });
+          return typeof reply?.ok === 'string' ? done(true) : done(false, reply?.error ?? why(res));
         }
         case 'fresh-proxy': {
           const res = await this.#dave.ping(

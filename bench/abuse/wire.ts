@@ -7,6 +7,9 @@
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign as edSign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { Agent, request } from 'node:http';
+import { systemWallClock } from '../../lib/runtime/clock.js';
+import { Session } from '../../lib/security/sessions.js';
+import { deriveKeys, newEphemeral, readPublicKey, readSessionHeader, SESSION_TYP } from '../../lib/wire/session.js';
 
 /** Where the attacker's sockets come from. */
 export const ATTACKER = '127.0.0.2';
@@ -316,4 +319,84 @@ export interface RelayedIn {
   re?: string;
   status?: number;
   text?: string;
+}
+
+/**
+ * A session made by hand (as any caller, honest or not, must make one with
+ * a node whose encryption is on): `PUT /session` signed with `key` as node
+ * `iss`, then requests sealed in it and their replies opened. Built on
+ * lib's session primitives, which are the wire format.
+ */
+export class RawSession {
+  readonly #session: Session;
+  readonly #url: string;
+
+  private constructor(session: Session, url: string) {
+    this.#session = session;
+    this.#url = url;
+  }
+
+  /** The first request of a session with the node at `url`, over `http` (on a fresh connection with `fresh`). */
+  static async open(
+    http: RawHttp,
+    node: { url: string; id: string },
+    key: RawKey,
+    iss: string,
+    options: { fresh?: boolean; timeoutMs?: number } = {},
+  ): Promise<RawSession> {
+    const mine = newEphemeral();
+    const jws = signJws(
+      key.privateKey,
+      { typ: TYP.call, kid: key.kid },
+      requestClaims({ aud: node.id, iss, path: '/session', body: { epk: mine.publicKey } }),
+    );
+    const res = await http.request(`${node.url}/session`, { body: jws, ...options });
+    if (res.status !== 200) throw new Error(`the first request of a session was refused: ${res.code ?? res.status}`);
+    const offer = (peek(res.text).body as { session: { sid: string; epk: string } }).session;
+    const keys = deriveKeys(mine.privateKey, readPublicKey(offer.epk), {
+      client: iss,
+      server: node.id,
+      grantKid: key.kid,
+      clientKey: mine.publicKey,
+      serverKey: offer.epk,
+      sid: offer.sid,
+    });
+    const session = new Session({
+      sid: offer.sid,
+      role: 'client',
+      grantKid: key.kid,
+      peerNodeId: node.id,
+      peerKid: 'the-node',
+      ownKid: key.kid,
+      keys,
+      expiresAt: Number.MAX_SAFE_INTEGER,
+      budget: Number.MAX_SAFE_INTEGER,
+      clock: systemWallClock,
+    });
+    return new RawSession(session, node.url);
+  }
+
+  /** A request for `path` sealed in the session (any extra fields ride in its sealed content), and its number. */
+  seal(path: string, body: unknown, extra: Record<string, unknown> = {}): { text: string; seq: number } {
+    return this.#session.sealRequest({ path, body, ...extra });
+  }
+
+  /** PUTs a sealed call to `path` and reads its answer: the result's JSON or the error code, as {@link replyOf} does. */
+  async call(
+    http: RawHttp,
+    path: string,
+    body: unknown,
+    options: RawRequestOptions = {},
+  ): Promise<{ res: RawResponse; reply: { ok?: unknown; error?: string } | undefined }> {
+    const { text, seq } = this.seal(path, body);
+    const res = await http.request(`${this.#url}${path}`, { ...options, body: text });
+    if (res.status !== 200) return { res, reply: undefined };
+    try {
+      const opened = this.#session.openReply(seq, readSessionHeader(res.text, SESSION_TYP.reply), res.text);
+      const b = opened.body as { ok?: { json: unknown }; error?: { code: string } };
+      return { res, reply: b.error !== undefined ? { error: b.error.code } : { ok: b.ok?.json } };
+    } catch {
+      return { res, reply: { error: 'unreadable' } };
+    }
+  }
 }

@@ -285,6 +285,8 @@ export class Sessions {
         throw new WireError('ERR_TOO_MANY_SESSIONS', 503, 'this node holds as many sessions as it takes; try later');
       }
     }
+    // Ids are 128 random bits this node drew; one held already (it never is) is not taken.
+    if (this.#byId.has(session.sid)) throw new WireError('ERR_INTERNAL', 500, 'a session id repeated');
     if (mine === undefined) this.#byGrant.set(session.grantKid, (mine = []));
     mine.push(session);
     this.#byId.set(session.sid, session);
@@ -292,8 +294,15 @@ export class Sessions {
     while (mine.length > this.limits.perGrant) this.#drop(mine[0]!);
   }
 
-  /** Holds a session this node made as a caller. */
+  /**
+   * Holds a session this node made as a caller. Its id came from the other
+   * node: one this node holds already (another session's, of any role) is
+   * refused, `ERR_BAD_REPLY`, so that no node can take over another's.
+   */
   addClient(session: Session): void {
+    if (this.#byId.has(session.sid)) {
+      throw new WireError('ERR_BAD_REPLY', 502, 'the node answered with a session id already in use here');
+    }
     this.#byId.set(session.sid, session);
   }
 
@@ -333,15 +342,14 @@ export class Sessions {
 
   #drop(session: Session): void {
     session.end();
-    if (this.#byId.get(session.sid) !== session) return;
-    this.#byId.delete(session.sid);
+    if (this.#byId.get(session.sid) === session) this.#byId.delete(session.sid);
     if (session.role !== 'server') return;
-    this.#servers--;
     const mine = this.#byGrant.get(session.grantKid);
-    if (mine === undefined) return;
-    const i = mine.indexOf(session);
-    if (i >= 0) mine.splice(i, 1);
-    if (mine.length === 0) this.#byGrant.delete(session.grantKid);
+    const i = mine === undefined ? -1 : mine.indexOf(session);
+    if (i < 0) return;
+    mine!.splice(i, 1);
+    this.#servers--;
+    if (mine!.length === 0) this.#byGrant.delete(session.grantKid);
   }
 
   /** Drops the spent sessions (past their lifetime or budget). */

@@ -95,8 +95,8 @@ export class Answers {
   /**
    * Runs `work` for a request in a session whose sequence number is new
    * (`fresh`), or answers its resend with the first answer while that is
-   * kept (`ERR_REPLAY` once it is not: a session's requests are not in the
-   * replay log, and a restart ends the session anyway).
+   * kept (`ERR_MAYBE_RAN` once it is not: a session's requests are not in
+   * the replay log, and a restart ends the session anyway).
    */
   async inSession(
     claims: BaseClaims,
@@ -108,7 +108,12 @@ export class Answers {
     if (!fresh) {
       const kept = this.#kept.get(claims.id);
       if (kept !== undefined && kept.kid === kid) return kept.answer;
-      throw new WireError('ERR_REPLAY', 409, 'this message was already received');
+      // Taken before, and its answer is not kept: it may have run, and is not run again.
+      throw new WireError(
+        'ERR_MAYBE_RAN',
+        409,
+        'this request was taken before and its answer is no longer kept; it may have run, and is not run again',
+      );
     }
     return this.#run(claims, kid, work, (id, kept, answer) => this.#keep(id, kept, answer));
   }

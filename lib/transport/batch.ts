@@ -14,9 +14,9 @@ import { refusalFrom } from './refusals.js';
 /** Most items in one batch. */
 export const BATCH_MAX_ITEMS = 100;
 /**
- * Most bytes of items (as JSON) in one batch: sealed, a batch this size
- * stays well inside a node's default body limit (64 KiB). A larger item
- * travels in a batch of its own.
+ * Most bytes of items (as JSON, UTF-8) in one batch: sealed (base64url, a
+ * third more), a batch this size stays well inside a node's default body
+ * limit (64 KiB). A larger item travels in a batch of its own.
  */
 export const BATCH_MAX_BYTES = 32 * 1024;
 
@@ -62,7 +62,19 @@ export function itemRefusal(result: BatchResult): WireError | undefined {
   return new WireError(code, result.status, String(result.message ?? `the node answered ${result.status}`));
 }
 
-/** The results of a batch of `n` items from its answer; a refusal of the whole batch throws it. */
+/** `results` as the answer to a batch of `n` items carries them: one per item (`ERR_BAD_REPLY` otherwise). */
+export function checkResults(results: unknown, n: number): BatchResult[] {
+  if (!Array.isArray(results) || results.length !== n || results.some((r) => !Number.isInteger(r?.status))) {
+    throw new WireError('ERR_BAD_REPLY', 502, `the answer to a batch of ${n} carries no result for each`);
+  }
+  return results as BatchResult[];
+}
+
+/**
+ * The results of a batch of `n` items from an answer in JSON (a batch of
+ * messages sent back to a grantee, whose answer only says what to log); a
+ * refusal of the whole batch throws it.
+ */
 export function batchResults(res: HttpResponse, n: number): BatchResult[] {
   if (res.status !== 200 || !res.contentType.startsWith('application/json')) throw refusalFrom(res);
   let results: unknown;
@@ -71,10 +83,7 @@ export function batchResults(res: HttpResponse, n: number): BatchResult[] {
   } catch {
     results = undefined;
   }
-  if (!Array.isArray(results) || results.length !== n || results.some((r) => !Number.isInteger(r?.status))) {
-    throw new WireError('ERR_BAD_REPLY', 502, `the answer to a batch of ${n} carries no result for each`);
-  }
-  return results as BatchResult[];
+  return checkResults(results, n);
 }
 
 interface Pending {
@@ -106,7 +115,7 @@ export class Batcher {
   add(entry: BatchEntry): Promise<void> {
     if (this.#closed) return Promise.reject(new WireError('ERR_UNKNOWN_KEY', 401, 'this connection is closed'));
     return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ entry, bytes: JSON.stringify(entry).length, resolve, reject });
+      this.#pending.push({ entry, bytes: Buffer.byteLength(JSON.stringify(entry)), resolve, reject });
       if (!this.#scheduled && !this.#sending) {
         this.#scheduled = true;
         setImmediate(() => {

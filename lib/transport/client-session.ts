@@ -14,6 +14,7 @@ import {
   SESSION_TYP,
 } from '../wire/session.js';
 import type { Signer } from './identity.js';
+import type { HttpResponse } from './http-client.js';
 import type { Link } from './link.js';
 import { refusalFrom } from './refusals.js';
 
@@ -57,6 +58,8 @@ interface Offer {
 export class ClientSession {
   readonly #deps: ClientSessionDeps;
   #current: Session | undefined;
+  /** The one before, kept until spent (the node may still send in it for a moment), then dropped. */
+  #previous: Session | undefined;
   #pending: Promise<Session> | undefined;
   /** What each request was sealed in, by its claims: its reply is opened with that. */
   readonly #sealed = new WeakMap<object, { session: Session; seq: number }>();
@@ -68,7 +71,7 @@ export class ClientSession {
     this.#deps = deps;
     const signer = (async <K extends MessageKind>(_kind: K, claims: ClaimsOf[K]): Promise<string> => {
       const c = claims as unknown as CallClaims;
-      const session = await this.#session(c.deadline);
+      const session = await this.#session();
       const request: SessionRequest = {
         path: c.path,
         body: c.body,
@@ -80,9 +83,10 @@ export class ClientSession {
       this.#sealed.set(claims, { session, seq });
       return text;
     }) as Signer;
-    signer.renew = (claims) => {
+    signer.renew = async (claims, res) => {
       const sealed = this.#sealed.get(claims);
       if (sealed === undefined || this.#closed) return false;
+      if (!(await this.#proven(res, sealed.session.sid, sealed.seq))) return false;
       this.#lost(sealed.session);
       return true;
     };
@@ -117,8 +121,24 @@ export class ClientSession {
   /** Ends the sessions: nothing more is sealed in them. */
   close(): void {
     this.#closed = true;
-    this.#deps.sessions.dropGrant(this.#deps.grantKid);
+    for (const s of [this.#current, this.#previous]) if (s !== undefined) this.#deps.sessions.drop(s);
     this.#current = undefined;
+    this.#previous = undefined;
+  }
+
+  /** Whether a session-lost refusal carries the node's signed word for request `seq` of session `sid`. */
+  async #proven(res: HttpResponse, sid: string, seq: number): Promise<boolean> {
+    const d = this.#deps;
+    try {
+      const proof = (JSON.parse(res.text) as { proof?: unknown }).proof;
+      if (typeof proof !== 'string' || readKid(proof, 'reply') !== d.peerKid) return false;
+      const claims = (await verify(proof, d.peerKey)) as unknown as ReplyClaims;
+      const lost = (claims.body as { lost?: { sid?: unknown; seq?: unknown } }).lost;
+      checkTime(claims, d.clock);
+      return claims.iss === d.peerId && claims.aud === d.grantKid && lost?.sid === sid && lost.seq === seq;
+    } catch {
+      return false;
+    }
   }
 
   #lost(session: Session): void {
@@ -126,13 +146,13 @@ export class ClientSession {
     if (this.#current === session) this.#current = undefined;
   }
 
-  #session(deadline: number | undefined): Promise<Session> {
+  #session(): Promise<Session> {
     if (this.#closed) return Promise.reject(new WireError('ERR_UNKNOWN_KEY', 401, 'this connection is closed'));
     const current = this.#current;
     if (current !== undefined && !current.ending) return Promise.resolve(current);
     if (this.#pending === undefined) {
-      const left = deadline === undefined ? HANDSHAKE_TIMEOUT_MS : deadline - this.#deps.clock.now();
-      const pending = this.#handshake(Math.max(1, Math.min(HANDSHAKE_TIMEOUT_MS, left)));
+      // Shared by every request waiting for it: its own timeout, not the first caller's deadline.
+      const pending = this.#handshake(HANDSHAKE_TIMEOUT_MS);
       this.#pending = pending;
       pending.then(
         () => {
@@ -215,8 +235,12 @@ export class ClientSession {
       clock: d.clock,
     });
     if (this.#closed) throw new WireError('ERR_UNKNOWN_KEY', 401, 'this connection is closed');
-    // The older one is kept until spent: the other node may still send in it for a moment.
+    // The one it replaces is kept until spent (the other node may still send in it for a moment);
+    // older ones go, whatever lifetime the other node claimed for them.
+    d.sessions.tidy();
     d.sessions.addClient(session);
+    if (this.#previous !== undefined) d.sessions.drop(this.#previous);
+    this.#previous = this.#current;
     this.#current = session;
     return session;
   }

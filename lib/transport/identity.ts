@@ -1,5 +1,6 @@
 import type { JWK } from 'jose';
 import type { ClaimsOf, MessageKind } from '../wire/claims.js';
+import type { HttpResponse } from './http-client.js';
 import { sign } from '../wire/envelope.js';
 import { shortId, type KeyPair } from '../security/keys.js';
 
@@ -31,11 +32,12 @@ export class NodeIdentity {
 /**
  * Signs requests of one key: the node's own, or a grant's; or seals them in
  * a session of that key, and then `renew` says, for a request whose answer
- * said its session is gone, whether sealing it again (in a new session) may
- * help.
+ * said its session is gone, whether it may be sealed again in a new session
+ * and sent again: only when the node signed that answer for that very
+ * request.
  */
 export type Signer = (<K extends MessageKind>(kind: K, claims: ClaimsOf[K]) => Promise<string>) & {
-  renew?: (claims: object) => boolean;
+  renew?: (claims: object, res: HttpResponse) => Promise<boolean>;
   /** Set when it seals in a session: several pid messages may then travel as one `PUT /batch`. */
   batches?: boolean;
 };

@@ -127,7 +127,7 @@ export class InboxPoller {
     });
     const res = await d.link.request(path, await d.signer('call', claims), POLL_TIMEOUT_MS, this.#abort.signal);
     // The node no longer holds the session (it restarted): the next poll goes in a new one.
-    if (sessionLost(res) && d.signer.renew?.(claims) === true) return;
+    if (sessionLost(res) && (await d.signer.renew?.(claims, res)) === true) return;
     if (res.status !== 200 || !res.contentType.startsWith('application/jose')) throw refusalFrom(res);
     let reply: Pick<ReplyClaims, 'body'>;
     if (d.session !== undefined) reply = d.session.openReply(claims, res.text);

@@ -139,6 +139,7 @@ export function assembleParts(
     log,
     sessions,
     requireSessions: encryption,
+    signReply: (claims) => identity.sign('reply', claims),
   });
   const outbound = new Outbound(clock);
   const batchers = new Set<Batcher>();

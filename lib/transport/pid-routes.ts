@@ -317,7 +317,7 @@ export class PidRoutes {
   /** Sends a pid-kind request (again, once, in a new session when the other node lost the one it was sealed in). */
   async #sendSigned(link: Link, path: string, claims: ClaimsOf['pid'], signer: Signer): Promise<void> {
     let res = await link.request(path, await signer('pid', claims), PID_SEND_TIMEOUT_MS);
-    if (sessionLost(res) && signer.renew?.(claims) === true) {
+    if (sessionLost(res) && (await signer.renew?.(claims, res)) === true) {
       res = await link.request(path, await signer('pid', claims), PID_SEND_TIMEOUT_MS);
     }
     if (res.status !== 204) throw refusalFrom(res);
@@ -345,7 +345,7 @@ export class PidRoutes {
       body: { items },
     } as never);
     let res = await link.request(path, await signer('pid', claims), PID_SEND_TIMEOUT_MS);
-    if (sessionLost(res) && signer.renew?.(claims) === true) {
+    if (sessionLost(res) && (await signer.renew?.(claims, res)) === true) {
       res = await link.request(path, await signer('pid', claims), PID_SEND_TIMEOUT_MS);
     }
     batchResults(res, items.length).forEach((r, i) => {
@@ -443,7 +443,7 @@ function slices(messages: OutboxMessage[]): OutboxMessage[][] {
   let part: OutboxMessage[] = [];
   let bytes = 0;
   for (const m of messages) {
-    const b = JSON.stringify(m.msg).length + 64;
+    const b = Buffer.byteLength(JSON.stringify(m.msg)) + 64;
     if (part.length > 0 && (part.length >= BATCH_MAX_ITEMS || bytes + b > BATCH_MAX_BYTES)) {
       out.push(part);
       part = [];

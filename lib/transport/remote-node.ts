@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { RemoteError, WireError } from '../errors.js';
+import { MaybeRanError, RemoteError, WireError } from '../errors.js';
 import {
   BEHAVIOUR_OP_TABLE,
   camelCase,
@@ -21,7 +21,7 @@ import type { PidRoute, PidSender } from './pid-registry.js';
 import type { PidRoutes } from './pid-routes.js';
 import { refusalFrom, sessionLost } from './refusals.js';
 import { ClientSession } from './client-session.js';
-import { Batcher, batchResults, type BatchEntry, type BatchResult } from './batch.js';
+import { Batcher, checkResults, type BatchEntry, type BatchResult } from './batch.js';
 import type { Sessions } from '../security/sessions.js';
 
 /**
@@ -381,8 +381,10 @@ export class RemoteNode {
     const call = { startedAt, timeout, ...(signal === undefined ? {} : { signal }) };
     const make = (): Promise<string> => this.#signer('call', claims);
     let res = await this.#deps.outbound.request(conn.link, path, make, call);
-    // The node no longer holds the session (it restarted): refused before anything ran, so sent again in a new one.
-    if (sessionLost(res) && this.#signer.renew?.(claims) === true) {
+    // The node no longer holds the session (it restarted), and says so, signed: refused before anything ran,
+    // so sent again in a new one. Said without proof, or to a request sent twice, it may have run.
+    if (sessionLost(res)) {
+      if ((await this.#signer.renew?.(claims, res)) !== true) throw unproven(`${conn.link.key}${path}`);
       res = await this.#deps.outbound.request(conn.link, path, make, call);
     }
     if (res.status === 202 && cast) return undefined;
@@ -412,10 +414,14 @@ export class RemoteNode {
     const make = (): Promise<string> => this.#signer('call', claims);
     const call = { startedAt: clock.now(), timeout: BATCH_TIMEOUT_MS };
     let res = await this.#deps.outbound.request(conn.link, '/batch', make, call);
-    if (sessionLost(res) && this.#signer.renew?.(claims) === true) {
+    if (sessionLost(res)) {
+      if ((await this.#signer.renew?.(claims, res)) !== true) throw unproven(`${conn.link.key}/batch`);
       res = await this.#deps.outbound.request(conn.link, '/batch', make, call);
     }
-    return batchResults(res, entries.length);
+    if (res.status !== 200) throw refusalFrom(res);
+    // Sealed in the session, as a reply: an answer in the clear is refused (`ERR_BAD_REPLY`).
+    const body = this.#session!.openReply(claims, res.text).body as { results?: unknown };
+    return checkResults(body.results, entries.length);
   }
 
   // Paths whose replies said the function is idempotent (bounded: the first ones seen).
@@ -460,4 +466,9 @@ export class RemoteNode {
 
 function enc(segment: string): string {
   return encodeURIComponent(segment);
+}
+
+/** A session-lost answer the caller cannot take as proof that nothing ran. */
+function unproven(target: string): MaybeRanError {
+  return new MaybeRanError(target, 'the node answered that the session is gone, with no signed word for this request');
 }

@@ -10,7 +10,8 @@ import type { GrantRecord } from '../security/grant-store.js';
 import type { ReplayWindow } from '../security/replay-window.js';
 import type { Session, SessionReply, Sessions } from '../security/sessions.js';
 import type { CallClaims, InboxClaims, MessageKind, PidClaims, ReplyClaims } from '../wire/claims.js';
-import { isSessionMessage, readSessionHeader, SESSION_TYP } from '../wire/session.js';
+import { isSessionMessage, readSessionHeader, SESSION_TYP, type SessionHeader } from '../wire/session.js';
+import { newClaims } from '../wire/claims.js';
 import { underLoad } from '../wire/envelope.js';
 import { readJwsBody } from '../wire/request-body.js';
 import type { Answers } from './answers.js';
@@ -123,7 +124,12 @@ export interface DispatcherDeps {
    * this node answers travels in the clear); false when encryption is off.
    */
   requireSessions: boolean;
+  /** Signs a reply with the node key (the proof that a session is gone). */
+  signReply: (claims: ReplyClaims) => Promise<string>;
 }
+
+/** The signed proof a session-lost refusal carries, by refusal. */
+const LOST_PROOF = new WeakMap<WireError, string>();
 
 function wrongIssuer(): WireError {
   return new WireError(
@@ -211,10 +217,32 @@ export class Dispatcher {
   refuse(err: unknown, path: string, source?: string, jws?: string): HttpResponse {
     if (err instanceof WireError) {
       this.#deps.refusals.note(err, path, source, jws);
-      return refusalResponse(err);
+      const res = refusalResponse(err);
+      const proof = LOST_PROOF.get(err);
+      if (proof === undefined) return res;
+      return { ...res, text: JSON.stringify({ ...(JSON.parse(res.text) as object), proof }) };
     }
     this.#deps.log.error('internal', `refused a request to ${path}`, err);
     return refusalResponse(new WireError('ERR_INTERNAL', 500, 'the node failed to handle this request'));
+  }
+
+  /**
+   * A session's end told so that its caller may believe it: signed by the
+   * node key, naming the session and sequence number refused, for a key
+   * that is a usable grant here; for any other key, the grant's own refusal
+   * (`ERR_GRANT_REVOKED`, `ERR_GRANT_EXPIRED`, `ERR_UNKNOWN_KEY`) instead.
+   */
+  async #lost(err: WireError, header: SessionHeader): Promise<WireError> {
+    const d = this.#deps;
+    // A key that is no usable grant here is told why instead (revoked, expired, unknown): that is the news.
+    if (!d.gate.isUsable(header.kid)) d.gate.usable(header.kid);
+    const claims = newClaims<'reply'>(d.clock, {
+      aud: header.kid,
+      iss: d.nodeId,
+      body: { lost: { sid: header.sid, seq: header.seq, code: err.code } },
+    });
+    LOST_PROOF.set(err, await d.signReply(claims));
+    return err;
   }
 
   async #run(method: string, path: string, jws: string, route: RouteMatch, arrival: Arrival): Promise<HttpResponse> {
@@ -296,7 +324,7 @@ export class Dispatcher {
     d.sessions.tidy();
     const header = readSessionHeader(text, SESSION_TYP.request);
     const session = d.sessions.get(header.sid);
-    if (session === undefined || header.kid !== session.peerKid) throw unknownSession();
+    if (session === undefined || header.kid !== session.peerKid) throw await this.#lost(unknownSession(), header);
     // A grant that ended ends its sessions: refused here with the grant's own refusal.
     const epoch = d.gate.epoch;
     let grant: GrantRecord | undefined;
@@ -310,7 +338,10 @@ export class Dispatcher {
     }
     if (session.spent) {
       if (session.role === 'server') d.sessions.drop(session);
-      throw new WireError('ERR_SESSION_EXPIRED', 401, 'this session has ended; agree on new keys with PUT /session');
+      throw await this.#lost(
+        new WireError('ERR_SESSION_EXPIRED', 401, 'this session has ended; agree on new keys with PUT /session'),
+        header,
+      );
     }
     const request = session.openRequest(header, text);
     checkTime(header, d.clock);
@@ -339,6 +370,12 @@ export class Dispatcher {
           const item = items[i]!;
           results.push(await this.#batchItem(session, grant, epoch, { ...base, id: `${base.id}.${i}` }, item, arrival));
         }
+        // To a grantee, sealed in its session (what became of each item is its business only); back to
+        // this node's own callee, as plain JSON (it only logs what was refused).
+        if (session.role === 'server') {
+          const text = session.sealReply(header.seq, { body: { results } });
+          return { status: 200, contentType: 'application/jose', text, retryAfter: undefined };
+        }
         return {
           status: 200,
           contentType: 'application/json',
@@ -358,7 +395,9 @@ export class Dispatcher {
       return answered(this.#pidInSession(session, claims, route));
     }
     // Calls go one way: from the grantee to the node that granted.
-    if (grant === undefined || route.name === 'session') throw unknownSession();
+    if (grant === undefined || route.name === 'session') {
+      throw new WireError('ERR_BAD_REQUEST', 400, 'calls go from the grantee to the node that granted, in its session');
+    }
     const key = await d.gate.keyOf(grant);
     const claims: CallClaims = {
       ...base,

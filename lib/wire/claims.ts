@@ -121,7 +121,9 @@ export interface ReplyClaims extends BaseClaims {
     | { ok: Encoded }
     | { error: { code: string; message: string } }
     | { inbox: InboxMessage[] }
-    | { session: SessionOffer };
+    | { session: SessionOffer }
+    | { results: unknown[] }
+    | { lost: { sid: string; seq: number; code: string } };
   /** Set when the function that answered is marked `@WtdExport(mission, { idempotent: true })`. */
   idempotent?: true;
 }

@@ -5,6 +5,7 @@ import { WtdExport, WtdNode, WtdProxy, type Pid } from '../../lib/index.js';
 import { BATCH_MAX_ITEMS } from '../../lib/transport/batch.js';
 import { WireCodec } from '../../lib/wire/codec.js';
 import { newClaims } from '../../lib/wire/claims.js';
+import { readSessionHeader, SESSION_TYP } from '../../lib/wire/session.js';
 import { MemoryLogger } from '../fixtures/helpers.js';
 import { put, signRaw, withTwoNodes } from '../fixtures/remote.js';
 import { handMade } from '../fixtures/sessions.js';
@@ -142,14 +143,13 @@ describe('Batches: casts and pid messages that leave in one turn travel in one r
 
   it('hostile batches: a call in one, too many items, or one outside a session are refused', async () => {
     const s = await handMade(nodes.alice.address!, nodes.alice.id, nodes.grant, nodes.bob.id, nodes.clock);
-    const call = await s.send(
-      '/batch',
-      s.seal('/batch', { items: [{ path: '/apply/Recorder/note', body: codec.encode([1]) }] }).text,
-    );
+    const sealed = s.seal('/batch', { items: [{ path: '/apply/Recorder/note', body: codec.encode([1]) }] });
+    const call = await s.send('/batch', sealed.text);
     expect(call.status).to.equal(200);
-    expect(JSON.parse(call.text)).to.deep.include({
-      results: [{ status: 400, code: 'ERR_BAD_REQUEST', message: 'a batch carries casts and messages to pids only' }],
-    });
+    // The answer is sealed in the session, as a reply.
+    const opened = s.session.openReply(sealed.seq, readSessionHeader(call.text, SESSION_TYP.reply), call.text);
+    const results = (opened.body as { results: { status: number; code: string }[] }).results;
+    expect(results.map((r) => [r.status, r.code])).to.deep.equal([[400, 'ERR_BAD_REQUEST']]);
     const items = Array.from({ length: BATCH_MAX_ITEMS + 1 }, () => ({
       path: '/apply/Recorder/note',
       body: codec.encode([1]),

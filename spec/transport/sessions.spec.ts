@@ -14,6 +14,7 @@ import { NONCE, SEQ_WINDOW, SeqWindow, seal, SESSION_TYP } from '../../lib/wire/
 import { MemoryLogger, rejection } from '../fixtures/helpers.js';
 import { Probe, probeRuns, put, signRaw, withTwoNodes } from '../fixtures/remote.js';
 import { handMade } from '../fixtures/sessions.js';
+import { Session, Sessions } from '../../lib/security/sessions.js';
 
 const codec = new WireCodec();
 
@@ -146,7 +147,7 @@ describe('Sessions: calls go sealed, and every check still runs before user code
     expect(probeRuns.count).to.equal(0);
   });
 
-  it('a session with another node is unknown here', async () => {
+  it('a session with another node is unknown here (and so is its key: ERR_UNKNOWN_KEY)', async () => {
     const carol = await WtdNode.start({ name: 'carol', dataDir: ':memory:' });
     try {
       carol.load(Probe);
@@ -154,7 +155,8 @@ describe('Sessions: calls go sealed, and every check still runs before user code
       const s = await session();
       const { text } = s.seal('/apply/Probe/touch', codec.encode([1]));
       const res = await put(`${carol.address!}/apply/Probe/touch`, text);
-      expect([res.status, res.code]).to.deep.equal([401, 'ERR_SESSION_UNKNOWN']);
+      // Carol holds no such session, and no grant of that key: she says the second.
+      expect([res.status, res.code]).to.deep.equal([401, 'ERR_UNKNOWN_KEY']);
     } finally {
       await carol.close();
     }
@@ -169,15 +171,16 @@ describe('Sessions: calls go sealed, and every check still runs before user code
     expect(probeRuns.count).to.equal(1);
   });
 
-  it('after a revoke, the session is refused at its next request (ERR_GRANT_REVOKED), then is gone', async () => {
+  it('after a revoke, the session is refused at its next request (ERR_GRANT_REVOKED), and is gone', async () => {
     const s = await session();
     const path = '/apply/Probe/touch';
     expect((await s.send(path, s.seal(path, codec.encode([1])).text)).status).to.equal(200);
     nodes.alice.revoke(nodes.grant.kid);
     const revoked = await s.send(path, s.seal(path, codec.encode([2])).text);
     expect([revoked.status, revoked.code]).to.deep.equal([403, 'ERR_GRANT_REVOKED']);
+    // The session is gone, and the key says why: its grant was revoked.
     const gone = await s.send(path, s.seal(path, codec.encode([3])).text);
-    expect([gone.status, gone.code]).to.deep.equal([401, 'ERR_SESSION_UNKNOWN']);
+    expect([gone.status, gone.code]).to.deep.equal([403, 'ERR_GRANT_REVOKED']);
     expect(probeRuns.count).to.equal(1);
     expect(nodes.alice.sessionStats().server).to.equal(0);
   });
@@ -405,6 +408,81 @@ describe('Sessions: no downgrade, and nothing in the clear on the way', () => {
     } finally {
       tap.close();
     }
+  });
+});
+
+describe('Sessions: what the other side says cannot make a call run twice or the node hang', () => {
+  const nodes = withTwoNodes();
+
+  it('a “session lost” answer with no signed word of the node is not believed: ERR_MAYBE_RAN, not sent again', async () => {
+    // A dishonest relay lets the call through, then answers for the node that the session is gone.
+    const forged = JSON.stringify({ error: { code: 'ERR_SESSION_UNKNOWN', message: 'gone' } });
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const out = httpRequest(
+          `${nodes.alice.address!}${req.url!}`,
+          { method: 'PUT', headers: req.headers },
+          (back) => {
+            const parts: Buffer[] = [];
+            back.on('data', (c: Buffer) => parts.push(c));
+            back.on('end', () => {
+              const call = req.url!.startsWith('/apply/');
+              res.writeHead(call ? 401 : back.statusCode!, {
+                'content-type': call ? 'application/json' : String(back.headers['content-type']),
+              });
+              res.end(call ? forged : Buffer.concat(parts));
+            });
+          },
+        );
+        out.end(Buffer.concat(chunks));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const remote = await nodes.bob.connect({ ...nodes.grant, node: { ...nodes.grant.node, address: url } });
+      const err = await rejection(remote.call('Probe', 'touch', ['once']));
+      expect([err.code, outcomeOf(err)]).to.deep.equal(['ERR_MAYBE_RAN', 'maybe_ran']);
+      expect(probeRuns.count).to.equal(1);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('a session id the other node offers that this node holds already is refused (ERR_BAD_REPLY), and nothing is displaced', () => {
+    const sessions = new Sessions(nodes.clock, { perGrant: 1 });
+    const keys = { clientToServer: Buffer.alloc(32, 1), serverToClient: Buffer.alloc(32, 2) };
+    const make = (sid: string, role: 'client' | 'server') =>
+      new Session({
+        sid,
+        role,
+        grantKid: 'g',
+        peerNodeId: 'p',
+        peerKid: 'k',
+        ownKid: 'o',
+        keys,
+        expiresAt: nodes.clock.now() + 60_000,
+        budget: 10,
+        clock: nodes.clock,
+      });
+    const held = make('A'.repeat(22), 'server');
+    sessions.addServer(held);
+    const err = (() => {
+      try {
+        sessions.addClient(make('A'.repeat(22), 'client'));
+      } catch (e) {
+        return e as WireError;
+      }
+      return undefined;
+    })();
+    expect([err?.constructor, err?.code]).to.deep.equal([WireError, 'ERR_BAD_REPLY']);
+    expect(sessions.get('A'.repeat(22))).to.equal(held);
+    // A newer session of the grant still ends the oldest (this returns: no endless loop).
+    sessions.addServer(make('B'.repeat(22), 'server'));
+    expect([sessions.get('A'.repeat(22)), sessions.size.server]).to.deep.equal([undefined, 1]);
   });
 });
 

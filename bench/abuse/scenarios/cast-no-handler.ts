@@ -5,7 +5,7 @@
  * run, under its supervisor, and answer.
  */
 import { bounded, sleep, tally, type Scenario } from '../scenario.js';
-import { ATTACKER, RawHttp, encodeArgs, grantKey, newRawKey, signedCall } from '../wire.js';
+import { ATTACKER, RawHttp, RawSession, encodeArgs, grantKey, newRawKey } from '../wire.js';
 
 interface NodeState {
   missions: Record<string, { functions: string[]; behaviours: string[] }>;
@@ -52,15 +52,13 @@ export const castNoHandler: Scenario = {
     const outcomes: Record<string, number> = {};
     let accepted = 0;
     try {
+      const session = await RawSession.open(http, env.node, key, iss);
       env.started();
       const { runs, elapsedMs } = await bounded(
         env.caps,
         1,
         async () => {
-          const res = await http.put(
-            `${env.node.url}${path}`,
-            signedCall(key, { aud: env.node.id, iss }, path, encodeArgs(['visit'])),
-          );
+          const res = await http.put(`${env.node.url}${path}`, session.seal(path, encodeArgs(['visit'])).text);
           if (res.status >= 200 && res.status < 300) accepted++;
           tally(outcomes, res.status < 300 ? `HTTP ${res.status}` : (res.code ?? `HTTP ${res.status}`));
         },

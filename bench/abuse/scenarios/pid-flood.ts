@@ -4,19 +4,7 @@
  * 66 s: pid messages spent no rate and mailboxes had no bound.
  */
 import { bounded, tally, withinRate, type Scenario } from '../scenario.js';
-import {
-  ATTACKER,
-  RawHttp,
-  TYP,
-  encodeArgs,
-  grantKey,
-  newRawKey,
-  replyOf,
-  requestClaims,
-  signJws,
-  signedCall,
-  type Billet,
-} from '../wire.js';
+import { ATTACKER, RawHttp, RawSession, encodeArgs, grantKey, newRawKey, type Billet } from '../wire.js';
 
 const BLOB = 'x'.repeat(45_000);
 
@@ -30,12 +18,11 @@ export const pidFlood: Scenario = {
     const key = grantKey(env.grant);
     const iss = newRawKey().id;
     try {
+      // As any caller must: a session first, then the call that hands out the pid, then the flood, all sealed.
+      const session = await RawSession.open(http, env.node, key, iss);
       const open = '/apply/Inbox/open';
-      const res = await http.put(
-        `${env.node.url}${open}`,
-        signedCall(key, { aud: env.node.id, iss }, open, encodeArgs([])),
-      );
-      const pid = replyOf(res.text).ok as Billet | undefined;
+      const { res, reply } = await session.call(http, open, encodeArgs([]));
+      const pid = reply?.ok as Billet | undefined;
       if (res.status !== 200 || pid?.token === undefined)
         throw new Error(`Inbox.open failed: ${res.status} ${res.text}`);
       const path = `/pid/${pid.id}`;
@@ -44,12 +31,7 @@ export const pidFlood: Scenario = {
       env.started();
       const { runs, elapsedMs } = await bounded(env.caps, 16, async (i) => {
         const body = { token: pid.token, msg: { json: { n: i, blob: BLOB } } };
-        const jws = signJws(
-          key.privateKey,
-          { typ: TYP.pid, kid: key.kid },
-          requestClaims({ aud: env.node.id, iss, path, body }),
-        );
-        const r = await http.put(`${env.node.url}${path}`, jws);
+        const r = await http.put(`${env.node.url}${path}`, session.seal(path, body).text);
         if (r.status === 204) accepted++;
         tally(outcomes, r.status === 204 ? 'accepted' : (r.code ?? r.failure ?? `HTTP ${r.status}`));
       });
