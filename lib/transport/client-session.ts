@@ -3,8 +3,7 @@ import { CallTimeoutError, NodeDownError, WireError, WtdError } from '../errors.
 import type { WallClock } from '../runtime/clock.js';
 import { checkTime } from '../security/authenticate.js';
 import { Session, type SessionReply, type SessionRequest, type Sessions } from '../security/sessions.js';
-import { newClaims, type CallClaims, type ClaimsOf, type MessageKind, type ReplyClaims } from '../wire/claims.js';
-import { readKid, verify } from '../wire/envelope.js';
+import { newClaims, type CallClaims, type ClaimsOf, type MessageKind } from '../wire/claims.js';
 import {
   deriveKeys,
   isSessionMessage,
@@ -16,6 +15,7 @@ import {
 import type { Signer } from './identity.js';
 import type { HttpResponse } from './http-client.js';
 import type { Link } from './link.js';
+import { signedReply } from './signed-reply.js';
 import { refusalFrom } from './refusals.js';
 
 /** How long the first request of a session may take, at most, in ms. */
@@ -131,11 +131,11 @@ export class ClientSession {
     const d = this.#deps;
     try {
       const proof = (JSON.parse(res.text) as { proof?: unknown }).proof;
-      if (typeof proof !== 'string' || readKid(proof, 'reply') !== d.peerKid) return false;
-      const claims = (await verify(proof, d.peerKey)) as unknown as ReplyClaims;
+      if (typeof proof !== 'string') return false;
+      const from = { kid: d.peerKid, key: d.peerKey, id: d.peerId };
+      const claims = await signedReply(proof, from, { aud: d.grantKid }, d.clock);
       const lost = (claims.body as { lost?: { sid?: unknown; seq?: unknown } }).lost;
-      checkTime(claims, d.clock);
-      return claims.iss === d.peerId && claims.aud === d.grantKid && lost?.sid === sid && lost.seq === seq;
+      return lost?.sid === sid && lost.seq === seq;
     } catch {
       return false;
     }
@@ -191,14 +191,8 @@ export class ClientSession {
       throw new NodeDownError(d.link.key, { cause: err });
     }
     if (res.status !== 200 || !res.contentType.startsWith('application/jose')) throw refusalFrom(res);
-    if (readKid(res.text, 'reply') !== d.peerKid) {
-      throw new WireError('ERR_BAD_REPLY', 502, 'the answer was not signed by the node we called');
-    }
-    const reply = (await verify(res.text, d.peerKey)) as unknown as ReplyClaims;
-    if (reply.id !== claims.id || reply.aud !== d.nodeId || reply.iss !== d.peerId) {
-      throw new WireError('ERR_BAD_REPLY', 502, 'the answer does not answer this request');
-    }
-    checkTime(reply, d.clock);
+    const from = { kid: d.peerKid, key: d.peerKey, id: d.peerId };
+    const reply = await signedReply(res.text, from, { aud: d.nodeId, id: claims.id }, d.clock);
     const offer = (reply.body as { session?: Partial<Offer> }).session;
     if (
       offer === undefined ||

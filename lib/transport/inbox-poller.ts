@@ -2,12 +2,12 @@ import type { KeyObject } from 'node:crypto';
 import type { ClockTimer, WallClock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/node.js';
 import { newClaims, type InboxMessage, type ReplyClaims } from '../wire/claims.js';
-import { readKid, verify } from '../wire/envelope.js';
 import type { Signer } from './identity.js';
 import type { Link } from './link.js';
 import { INBOX_HOLD_MS } from './pid-routes.js';
 import { refusalFrom, sessionLost } from './refusals.js';
 import type { ClientSession } from './client-session.js';
+import { signedReply } from './signed-reply.js';
 import { WireError } from '../errors.js';
 
 /** How long to wait before polling again after the node could not be reached or refused. */
@@ -132,12 +132,11 @@ export class InboxPoller {
     let reply: Pick<ReplyClaims, 'body'>;
     if (d.session !== undefined) reply = d.session.openReply(claims, res.text);
     else {
-      if (readKid(res.text, 'reply') !== d.peerKid) throw new Error('the answer was not signed by the node polled');
-      const signed = (await verify(res.text, d.peerKey)) as unknown as ReplyClaims;
-      if (signed.id !== claims.id || signed.aud !== d.nodeId || signed.iss !== d.peerId) {
-        throw new Error('the answer does not answer this poll');
-      }
-      reply = signed;
+      const from = { kid: d.peerKid, key: d.peerKey, id: d.peerId };
+      // An answer that fails these checks is retried, not taken for the end of the grant.
+      reply = await signedReply(res.text, from, { aud: d.nodeId, id: claims.id }, d.clock).catch((err: unknown) => {
+        throw new Error((err as Error).message, { cause: err });
+      });
     }
     const body = reply.body as { inbox?: unknown };
     if (!Array.isArray(body.inbox)) throw new Error('the answer carries no messages');

@@ -8,11 +8,11 @@ import {
   type CamelCase,
 } from '../missions/behaviour-ops.js';
 import type { WallClock } from '../runtime/clock.js';
-import { checkTime } from '../security/authenticate.js';
 import { newClaims, type CallClaims, type InboxMessage, type ReplyClaims } from '../wire/claims.js';
 import type { Logger } from '../runtime/node.js';
 import { InboxPoller } from './inbox-poller.js';
-import { readKid, underLoad, verify } from '../wire/envelope.js';
+import { underLoad } from '../wire/envelope.js';
+import { signedReply } from './signed-reply.js';
 import type { CodecContext, NodeCodec } from './codec-context.js';
 import type { Signer } from './identity.js';
 import type { Link } from './link.js';
@@ -440,15 +440,8 @@ export class RemoteNode {
     let claims: Pick<ReplyClaims, 'body' | 'idempotent'>;
     if (this.#session !== undefined) claims = this.#session.openReply(request, jws);
     else {
-      const kid = readKid(jws, 'reply');
-      if (kid !== conn.nodeKid)
-        throw new WireError('ERR_BAD_REPLY', 502, 'the reply was not signed by the node we called');
-      const signed = (await verify(jws, conn.nodeKey)) as unknown as ReplyClaims;
-      if (signed.id !== request.id || signed.aud !== this.#deps.nodeId || signed.iss !== conn.nodeId) {
-        throw new WireError('ERR_BAD_REPLY', 502, 'the reply does not answer this request');
-      }
-      checkTime(signed, this.#deps.clock);
-      claims = signed;
+      const from = { kid: conn.nodeKid, key: conn.nodeKey, id: conn.nodeId };
+      claims = await signedReply(jws, from, { aud: this.#deps.nodeId, id: request.id }, this.#deps.clock);
     }
     if (claims.idempotent === true && this.#idempotent.size < 1024) this.#idempotent.add(path);
     const body = claims.body as Partial<{ ok: unknown; error: { code?: unknown; message?: unknown } }> | undefined;
