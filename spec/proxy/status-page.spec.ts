@@ -50,6 +50,26 @@ describe('WtdProxy status page (GET /) in headless Chromium', function () {
     }
   });
 
+  it('marks a node that runs with encryption off, and no other', async () => {
+    const logger = new MemoryLogger();
+    const proxy = await WtdProxy.start({ dataDir: ':memory:', port: 0, logger });
+    const plain = await WtdNode.start({ name: 'plain', dataDir: ':memory:', logger, encryption: false });
+    const sealed = await WtdNode.start({ name: 'sealed', dataDir: ':memory:', logger });
+    try {
+      await plain.joinProxy({ url: proxy.url, email: 'plain@example.org' });
+      await sealed.joinProxy({ url: proxy.url, email: 'sealed@example.org' });
+      const page = await browser.newPage();
+      await page.goto(proxy.url);
+      await page.locator(`tr[data-node="${sealed.id}"]`).waitFor();
+      await page.locator(`tr[data-node="${plain.id}"] .plaintext`).waitFor();
+      expect(await page.locator(`tr[data-node="${plain.id}"] .plaintext`).textContent()).to.include('encryption off');
+      expect(await page.locator(`tr[data-node="${sealed.id}"] .plaintext`).count()).to.equal(0);
+      await page.close();
+    } finally {
+      await closeAll(plain, sealed, proxy);
+    }
+  });
+
   it('pages through the nodes, a page of ?limit= at a time, without a reload', async () => {
     const logger = new MemoryLogger();
     const proxy = await WtdProxy.start({ dataDir: ':memory:', port: 0, logger });
