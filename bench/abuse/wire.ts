@@ -8,8 +8,9 @@ import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign as
 import type { KeyObject } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { systemWallClock } from '../../lib/runtime/clock.js';
-import { Session } from '../../lib/security/sessions.js';
-import { deriveKeys, newEphemeral, readPublicKey, readSessionHeader, SESSION_TYP } from '../../lib/wire/session.js';
+import { clientSession, type Session } from '../../lib/security/sessions.js';
+import { newEphemeral, readSessionHeader, SESSION_TYP } from '../../lib/wire/session.js';
+import type { SessionOffer } from '../../lib/wire/claims.js';
 
 /** Where the attacker's sockets come from. */
 export const ATTACKER = '127.0.0.2';
@@ -352,26 +353,17 @@ export class RawSession {
     );
     const res = await http.request(`${node.url}/session`, { body: jws, ...options });
     if (res.status !== 200) throw new Error(`the first request of a session was refused: ${res.code ?? res.status}`);
-    const offer = (peek(res.text).body as { session: { sid: string; epk: string } }).session;
-    const keys = deriveKeys(mine.privateKey, readPublicKey(offer.epk), {
+    const offer = (peek(res.text).body as { session: SessionOffer }).session;
+    const session = clientSession({
+      mine,
+      offer,
       client: iss,
       server: node.id,
       grantKid: key.kid,
-      clientKey: mine.publicKey,
-      serverKey: offer.epk,
-      sid: offer.sid,
-    });
-    const session = new Session({
-      sid: offer.sid,
-      role: 'client',
-      grantKid: key.kid,
-      peerNodeId: node.id,
       peerKid: 'the-node',
-      ownKid: key.kid,
-      keys,
+      clock: systemWallClock,
       expiresAt: Number.MAX_SAFE_INTEGER,
       budget: Number.MAX_SAFE_INTEGER,
-      clock: systemWallClock,
     });
     return new RawSession(session, node.url);
   }

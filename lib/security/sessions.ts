@@ -1,8 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { WireError } from '../errors.js';
 import { epochSeconds, type WallClock } from '../runtime/clock.js';
-import { MESSAGE_TTL_S, type ReplyClaims } from '../wire/claims.js';
-import { NONCE, SESSION_TYP, SeqWindow, open, seal, type SessionHeader, type SessionKeys } from '../wire/session.js';
+import { MESSAGE_TTL_S, type ReplyClaims, type SessionOffer } from '../wire/claims.js';
+import {
+  NONCE,
+  SESSION_TYP,
+  SeqWindow,
+  deriveKeys,
+  open,
+  readPublicKey,
+  seal,
+  type Ephemeral,
+  type SessionHeader,
+  type SessionKeys,
+} from '../wire/session.js';
 
 /**
  * Bounds of the sessions a node keeps: how long one lasts, how many
@@ -214,6 +225,48 @@ export class Session {
   }
 }
 
+/**
+ * The caller's side of the session a node offered in answer to the first
+ * request, which carried `mine`: both keys derived and bound to the two
+ * nodes and the grant, lasting what the offer says (unless `expiresAt` or
+ * `budget` say otherwise). `ERR_BAD_ARGUMENTS` for an unusable key.
+ */
+export function clientSession(init: {
+  mine: Ephemeral;
+  offer: SessionOffer;
+  /** This node's id, and the id of the node that offered it. */
+  client: string;
+  server: string;
+  grantKid: string;
+  /** The key id the offering node's own requests in the session name. */
+  peerKid: string;
+  clock: WallClock;
+  expiresAt?: number;
+  budget?: number;
+}): Session {
+  const { mine, offer } = init;
+  const keys = deriveKeys(mine.privateKey, readPublicKey(offer.epk), {
+    client: init.client,
+    server: init.server,
+    grantKid: init.grantKid,
+    clientKey: mine.publicKey,
+    serverKey: offer.epk,
+    sid: offer.sid,
+  });
+  return new Session({
+    sid: offer.sid,
+    role: 'client',
+    grantKid: init.grantKid,
+    peerNodeId: init.server,
+    peerKid: init.peerKid,
+    ownKid: init.grantKid,
+    keys,
+    expiresAt: init.expiresAt ?? init.clock.now() + Number(offer.ttlMs),
+    budget: init.budget ?? Number(offer.budget),
+    clock: init.clock,
+  });
+}
+
 /** A fresh session id: 128 random bits, base64url. */
 export function newSessionId(): string {
   return randomBytes(16).toString('base64url');
@@ -354,8 +407,7 @@ export class Sessions {
 
   /** Drops the spent sessions (past their lifetime or budget). */
   #sweep(): void {
-    const now = this.#clock.now();
-    for (const s of [...this.#byId.values()]) if (s.spent || now >= s.expiresAt) this.#drop(s);
+    for (const s of [...this.#byId.values()]) if (s.spent) this.#drop(s);
   }
 
   /** Drops spent sessions now and then: called as requests come, at most once a minute. */

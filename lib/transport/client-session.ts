@@ -2,16 +2,15 @@ import type { KeyObject } from 'node:crypto';
 import { CallTimeoutError, NodeDownError, WireError, WtdError } from '../errors.js';
 import type { WallClock } from '../runtime/clock.js';
 import { checkTime } from '../security/authenticate.js';
-import { Session, type SessionReply, type SessionRequest, type Sessions } from '../security/sessions.js';
-import { newClaims, type CallClaims, type ClaimsOf, type MessageKind } from '../wire/claims.js';
 import {
-  deriveKeys,
-  isSessionMessage,
-  newEphemeral,
-  readPublicKey,
-  readSessionHeader,
-  SESSION_TYP,
-} from '../wire/session.js';
+  clientSession,
+  type Session,
+  type SessionReply,
+  type SessionRequest,
+  type Sessions,
+} from '../security/sessions.js';
+import { newClaims, type CallClaims, type ClaimsOf, type MessageKind, type SessionOffer } from '../wire/claims.js';
+import { isSessionMessage, newEphemeral, readSessionHeader, SESSION_TYP } from '../wire/session.js';
 import type { Signer } from './identity.js';
 import type { HttpResponse } from './http-client.js';
 import type { Link } from './link.js';
@@ -203,31 +202,20 @@ export class ClientSession {
     ) {
       throw new WireError('ERR_BAD_REPLY', 502, 'the answer carries no session');
     }
-    let keys;
+    let session: Session;
     try {
-      keys = deriveKeys(mine.privateKey, readPublicKey(offer.epk), {
+      session = clientSession({
+        mine,
+        offer: offer as SessionOffer,
         client: d.nodeId,
         server: d.peerId,
         grantKid: d.grantKid,
-        clientKey: mine.publicKey,
-        serverKey: offer.epk as string,
-        sid: offer.sid,
+        peerKid: d.peerKid,
+        clock: d.clock,
       });
     } catch (err) {
       throw new WireError('ERR_BAD_REPLY', 502, 'the session key in the answer is not usable', { cause: err });
     }
-    const session = new Session({
-      sid: offer.sid,
-      role: 'client',
-      grantKid: d.grantKid,
-      peerNodeId: d.peerId,
-      peerKid: d.peerKid,
-      ownKid: d.grantKid,
-      keys,
-      expiresAt: d.clock.now() + Number(offer.ttlMs),
-      budget: Number(offer.budget),
-      clock: d.clock,
-    });
     if (this.#closed) throw new WireError('ERR_UNKNOWN_KEY', 401, 'this connection is closed');
     // The one it replaces is kept until spent (the other node may still send in it for a moment);
     // older ones go, whatever lifetime the other node claimed for them.
