@@ -76,6 +76,9 @@ const CUSTOM_ANNOTATIONS = new Set(['wtd.bigint', 'wtd.pid']);
 /** Keys that could reach an object's prototype when a decoder sets a path. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
+/** What {@link WireCodec}'s plain copy returns for a value that needs superjson. */
+const NOT_PLAIN: unique symbol = Symbol('not plain JSON');
+
 function refuse(message: string): WireError {
   return new WireError('ERR_BAD_ARGUMENTS', 400, message);
 }
@@ -160,6 +163,9 @@ export class WireCodec<C = undefined> {
 
   /** Encodes `value`, or throws `NotSerializableError` naming what cannot travel. */
   encode(value: unknown, context?: C): Encoded {
+    // Plain JSON (most calls' arguments) needs no annotations: copied as it is checked, without superjson.
+    const plain = this.#plainCopy(value, 0);
+    if (plain !== NOT_PLAIN) return { json: plain };
     this.#check(value, 0, new Set(), 'value');
     this.#context = context;
     try {
@@ -170,11 +176,18 @@ export class WireCodec<C = undefined> {
     }
   }
 
-  /** Decodes what {@link encode} produced, or throws `WireError` `ERR_BAD_ARGUMENTS`. */
+  /**
+   * Decodes what {@link encode} produced, or throws `WireError`
+   * `ERR_BAD_ARGUMENTS`. The result may share objects with `encoded.json`
+   * (what a message parsed off the wire holds), so `encoded` is not to be
+   * used again.
+   */
   decode(encoded: Encoded, context?: C): unknown {
     if (encoded === null || typeof encoded !== 'object') throw refuse('expected { json, meta }');
     this.#checkJson(encoded.json, 0);
-    if (encoded.meta !== undefined) this.#checkMeta(encoded.meta);
+    // Without annotations the JSON is the value: it came parsed off the wire, so it is ours to hand on.
+    if (encoded.meta === undefined) return encoded.json;
+    this.#checkMeta(encoded.meta);
     this.#context = context;
     try {
       return this.#superjson.deserialize({ json: encoded.json as never, meta: encoded.meta as never });
@@ -236,6 +249,49 @@ export class WireCodec<C = undefined> {
       );
     }
     seen.delete(obj);
+  }
+
+  /**
+   * A copy of `v` when it is plain JSON that superjson would pass through
+   * unannotated (strings, finite numbers but -0, booleans, null, arrays,
+   * plain objects without `undefined` or prototype keys, within the depth
+   * limit); {@link NOT_PLAIN} for anything else, which takes the checked
+   * path with its precise errors.
+   */
+  #plainCopy(v: unknown, depth: number): unknown {
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        return v;
+      case 'number':
+        return Number.isFinite(v) && !Object.is(v, -0) ? v : NOT_PLAIN;
+      case 'object':
+        break;
+      default:
+        return NOT_PLAIN;
+    }
+    if (v === null) return null;
+    if (depth >= this.#limits.maxDepth) return NOT_PLAIN;
+    if (Array.isArray(v)) {
+      const out: unknown[] = new Array<unknown>(v.length);
+      for (let i = 0; i < v.length; i++) {
+        // A hole is undefined to superjson, which annotates it.
+        if (!(i in v)) return NOT_PLAIN;
+        const item = this.#plainCopy(v[i], depth + 1);
+        if (item === NOT_PLAIN) return NOT_PLAIN;
+        out[i] = item;
+      }
+      return out;
+    }
+    if (Object.getPrototypeOf(v) !== Object.prototype) return NOT_PLAIN;
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(v)) {
+      if (FORBIDDEN_KEYS.has(key)) return NOT_PLAIN;
+      const item = this.#plainCopy((v as Record<string, unknown>)[key], depth + 1);
+      if (item === NOT_PLAIN) return NOT_PLAIN;
+      out[key] = item;
+    }
+    return out;
   }
 
   #checkJson(v: unknown, depth: number): void {

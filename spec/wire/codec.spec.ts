@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { NotSerializableError, Pid, WireError } from '../../lib/index.js';
 import { WireCodec, type BilletDoux } from '../../lib/wire/codec.js';
+import SuperJSON from 'superjson';
 import { thrown } from '../fixtures/helpers.js';
 
 /** A codec whose pid hooks record what they did. */
@@ -46,6 +47,36 @@ describe('WireCodec.encode(value) / decode(encoded)', () => {
     expect(back).to.deep.equal(value);
     expect(back.d).to.be.instanceOf(Date);
     expect(Object.is(back.special[3], -0)).to.equal(true);
+  });
+
+  it('encodes plain JSON as superjson would, as a copy taken at once, and what needs annotations still round-trips', () => {
+    const { c } = codec();
+    const plain = { s: 'x', n: [1, 2.5, -3], b: false, nil: null, o: { deep: [{ k: 'v' }] } };
+    const encoded = c.encode(plain);
+    expect(encoded).to.deep.equal(new SuperJSON({ dedupe: false }).serialize(plain));
+    expect(encoded).to.not.have.property('meta');
+    // Taken when encoded: a change the caller makes afterwards does not travel.
+    plain.o.deep[0]!.k = 'changed';
+    plain.n.push(4);
+    expect(encoded.json).to.deep.equal({ s: 'x', n: [1, 2.5, -3], b: false, nil: null, o: { deep: [{ k: 'v' }] } });
+    // Each of these needs superjson's annotations somewhere below plain JSON.
+    const nullProto = Object.assign(Object.create(null) as Record<string, unknown>, { a: 1 });
+    for (const value of [
+      { a: [{ b: -0 }] },
+      { a: { u: undefined } },
+      { n: NaN },
+      { big: 1n },
+      [new Date(0)],
+      nullProto,
+    ]) {
+      const back = c.decode(JSON.parse(JSON.stringify(c.encode(value))));
+      expect(back).to.deep.equal(value);
+    }
+    expect(Object.is((c.decode(JSON.parse(JSON.stringify(c.encode([-0])))) as number[])[0], -0)).to.equal(true);
+    // Refusals keep their precise errors: the plain path hands anything odd to the checked one.
+    expect(thrown(() => c.encode({ a: [{ f: () => 1 }] })).code).to.equal('ERR_NOT_SERIALIZABLE');
+    const err = badArgs(() => c.decode({ json: JSON.parse('{"a": {"__proto__": {"x": 1}}}') }));
+    expect(err.code).to.equal('ERR_BAD_ARGUMENTS');
   });
 
   it('turns pids into billets-doux and back through the hooks, with the call context', () => {
