@@ -275,7 +275,7 @@ export class WireCodec<C = undefined> {
     if (Array.isArray(v)) {
       const out: unknown[] = new Array<unknown>(v.length);
       for (let i = 0; i < v.length; i++) {
-        // A hole is undefined to superjson, which annotates it.
+        // A hole takes the checked path, which has always sent it as null.
         if (!(i in v)) return NOT_PLAIN;
         const item = this.#plainCopy(v[i], depth + 1);
         if (item === NOT_PLAIN) return NOT_PLAIN;
