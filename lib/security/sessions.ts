@@ -3,6 +3,7 @@ import { WireError } from '../errors.js';
 import { epochSeconds, type WallClock } from '../runtime/clock.js';
 import { MESSAGE_TTL_S, type ReplyClaims, type SessionOffer } from '../wire/claims.js';
 import {
+  MAX_FRAMES,
   NONCE,
   SESSION_TYP,
   SeqWindow,
@@ -150,37 +151,50 @@ export class Session {
   /** Seals a request from this side: the next sequence number, `iat`/`exp` now. */
   sealRequest(request: SessionRequest, deadline?: number): { text: string; seq: number } {
     const seq = ++this.#sent;
-    const iat = epochSeconds(this.#clock);
-    const header: SessionHeader = {
-      alg: 'dir',
-      enc: 'A256GCM',
-      typ: SESSION_TYP.request,
-      kid: this.ownKid,
-      sid: this.sid,
-      seq,
-      iat,
-      exp: iat + MESSAGE_TTL_S,
-      ...(deadline === undefined ? {} : { deadline }),
-    };
+    const header = this.#header(SESSION_TYP.request, seq);
+    if (deadline !== undefined) header.deadline = deadline;
     const kind = this.role === 'client' ? NONCE.clientRequest : NONCE.serverRequest;
     return { text: seal(this.#send, kind, header, request), seq };
   }
 
   /** Seals the reply to the other side's request `seq`. */
   sealReply(seq: number, reply: SessionReply): string {
-    const iat = epochSeconds(this.#clock);
-    const header: SessionHeader = {
-      alg: 'dir',
-      enc: 'A256GCM',
-      typ: SESSION_TYP.reply,
-      kid: this.ownKid,
-      sid: this.sid,
-      seq,
-      iat,
-      exp: iat + MESSAGE_TTL_S,
-    };
+    const header = this.#header(SESSION_TYP.reply, seq);
     const kind = this.role === 'client' ? NONCE.clientReply : NONCE.serverReply;
     return seal(this.#send, kind, header, reply);
+  }
+
+  /**
+   * Seals frame `f` (from 0) of the streamed answer to the client's request
+   * `seq`: `payload` under the frame's own nonce. A server's only.
+   */
+  sealFrame(seq: number, f: number, payload: unknown): string {
+    if (this.role !== 'server' || !(Number.isSafeInteger(f) && f >= 0 && f < MAX_FRAMES)) {
+      throw new RangeError(`frames are sealed by a server, 0 to ${MAX_FRAMES - 1}`);
+    }
+    return seal(this.#send, NONCE.frame + f, this.#header(SESSION_TYP.frame, seq), payload);
+  }
+
+  /** The protected header of a message of this side: `typ`, sequence number `seq`, `iat`/`exp` now. */
+  #header(typ: string, seq: number): SessionHeader {
+    const iat = epochSeconds(this.#clock);
+    return { alg: 'dir', enc: 'A256GCM', typ, kid: this.ownKid, sid: this.sid, seq, iat, exp: iat + MESSAGE_TTL_S };
+  }
+
+  /**
+   * Opens frame `f` of the answer to this side's request `seq`
+   * (`ERR_BAD_REPLY` for anything else: another session, request or
+   * place in the stream, a changed byte). A client's only.
+   */
+  openFrame(seq: number, f: number, header: SessionHeader, text: string): unknown {
+    if (this.role !== 'client' || header.sid !== this.sid || header.seq !== seq || !(f >= 0 && f < MAX_FRAMES)) {
+      throw new WireError('ERR_BAD_REPLY', 502, 'the frame does not answer this request');
+    }
+    try {
+      return open(this.#recv, NONCE.frame + f, header, text);
+    } catch (err) {
+      throw new WireError('ERR_BAD_REPLY', 502, 'the frame does not authenticate under this session', { cause: err });
+    }
   }
 
   /**

@@ -10,7 +10,7 @@ import {
   type Sessions,
 } from '../security/sessions.js';
 import { newClaims, type CallClaims, type ClaimsOf, type MessageKind, type SessionOffer } from '../wire/claims.js';
-import { isSessionMessage, newEphemeral, readSessionHeader, SESSION_TYP } from '../wire/session.js';
+import { isSessionMessage, newEphemeral, readSessionHeader, SESSION_TYP, type SessionHeader } from '../wire/session.js';
 import type { Signer } from './identity.js';
 import type { HttpResponse } from './http-client.js';
 import type { Link } from './link.js';
@@ -98,23 +98,45 @@ export class ClientSession {
    * (`ERR_BAD_REPLY` otherwise, and for a reply in the clear).
    */
   openReply(claims: object, text: string): SessionReply {
+    return this.#open(claims, text, SESSION_TYP.reply, (session, seq, header) => session.openReply(seq, header, text));
+  }
+
+  /**
+   * Opens frame `f` of the streamed answer to the request signed for
+   * `claims` (`PUT /calls`): sealed in the same session, for that request's
+   * sequence number and that place in the stream, in its time window
+   * (`ERR_BAD_REPLY` otherwise).
+   */
+  openFrame(claims: object, f: number, text: string): unknown {
+    return this.#open(claims, text, SESSION_TYP.frame, (session, seq, header) =>
+      session.openFrame(seq, f, header, text),
+    );
+  }
+
+  /** What answers the request signed for `claims`, of JWE type `typ`, opened by `open` and in its time window. */
+  #open<T>(
+    claims: object,
+    text: string,
+    typ: string,
+    open: (session: Session, seq: number, header: SessionHeader) => T,
+  ): T {
     const sealed = this.#sealed.get(claims);
     if (sealed === undefined || !isSessionMessage(text)) {
       throw new WireError('ERR_BAD_REPLY', 502, 'a request in a session was answered outside it');
     }
     let header;
     try {
-      header = readSessionHeader(text, SESSION_TYP.reply);
+      header = readSessionHeader(text, typ);
     } catch (err) {
-      throw new WireError('ERR_BAD_REPLY', 502, 'the reply is not a session message', { cause: err });
+      throw new WireError('ERR_BAD_REPLY', 502, 'the answer is not a session message', { cause: err });
     }
-    const reply = sealed.session.openReply(sealed.seq, header, text);
+    const opened = open(sealed.session, sealed.seq, header);
     try {
       checkTime(header, this.#deps.clock);
     } catch (err) {
-      throw new WireError('ERR_BAD_REPLY', 502, 'the reply is out of its time window', { cause: err });
+      throw new WireError('ERR_BAD_REPLY', 502, 'the answer is out of its time window', { cause: err });
     }
-    return reply;
+    return opened;
   }
 
   /** Ends the sessions: nothing more is sealed in them. */

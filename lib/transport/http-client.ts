@@ -1,4 +1,5 @@
 import { Agent, request, type ClientRequest } from 'node:http';
+import type { Readable } from 'node:stream';
 import { CallTimeoutError, MaybeRanError, NodeDownError, WireError, WtdError } from '../errors.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../security/connection-guard.js';
 
@@ -8,6 +9,8 @@ export interface HttpResponse {
   contentType: string;
   retryAfter: string | undefined;
   text: string;
+  /** An answer a node's server writes as it is made (its `text` is then empty). */
+  stream?: Readable;
 }
 
 // One keep-alive agent for every node this program talks to, opening no
@@ -30,7 +33,17 @@ export interface SendOptions {
   atMostOnce?: boolean;
   /** Most bytes of the answer read; past them the request fails with `ERR_BAD_REPLY`. Default 16 MiB. */
   maxBytes?: number;
+  /** Reads an answer as it comes: see {@link StreamReader}. */
+  stream?: StreamReader;
 }
+
+/**
+ * Told an answer's status and content type as they arrive; when it returns
+ * a function, that function gets the answer's bytes as they come (still
+ * within `maxBytes`) and the answer resolves with an empty `text` once
+ * they are all in.
+ */
+export type StreamReader = (status: number, contentType: string) => ((chunk: Buffer) => void) | undefined;
 
 /** The largest answer read by default: well above any batch WTD sends, far below what would hurt. */
 export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
@@ -86,10 +99,13 @@ export function send(url: string, body: string, timeoutMs: number, options: Send
           const chunks: Buffer[] = [];
           let received = 0;
           const most = options.maxBytes ?? MAX_RESPONSE_BYTES;
+          const contentType = String(res.headers['content-type'] ?? '');
+          const reader = options.stream?.(res.statusCode ?? 0, contentType);
           res.on('data', (c: Buffer) => {
             received += c.length;
             if (received <= most) {
-              chunks.push(c);
+              if (reader === undefined) chunks.push(c);
+              else reader(c);
               return;
             }
             // An answer this large is nobody's honest answer: it is not read into memory.
@@ -99,7 +115,7 @@ export function send(url: string, body: string, timeoutMs: number, options: Send
           res.on('end', () =>
             done(undefined, {
               status: res.statusCode ?? 0,
-              contentType: String(res.headers['content-type'] ?? ''),
+              contentType,
               retryAfter: res.headers['retry-after'],
               text: Buffer.concat(chunks).toString('utf8'),
             }),

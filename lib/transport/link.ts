@@ -1,4 +1,4 @@
-import { send, type HttpResponse } from './http-client.js';
+import { send, type HttpResponse, type StreamReader } from './http-client.js';
 
 /**
  * How signed requests reach another node: straight over HTTP to its
@@ -8,8 +8,18 @@ import { send, type HttpResponse } from './http-client.js';
 export interface Link {
   /** Names the route, for the per-destination queues and for messages. */
   readonly key: string;
-  /** PUTs `jws` to `path` on the other node and returns its answer (`signal` abandons it). */
-  request(path: string, jws: string, timeoutMs: number, signal?: AbortSignal): Promise<HttpResponse>;
+  /**
+   * PUTs `jws` to `path` on the other node and returns its answer (`signal`
+   * abandons it). `stream` reads a streamed answer as it comes (a direct
+   * link only: a relayed answer comes whole, and is read whole).
+   */
+  request(
+    path: string,
+    jws: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    stream?: StreamReader,
+  ): Promise<HttpResponse>;
 }
 
 /** A link straight to a node's HTTP address. */
@@ -17,6 +27,7 @@ export function directLink(address: string): Link {
   const base = address.replace(/\/+$/, '');
   return {
     key: base,
-    request: (path, jws, timeoutMs, signal) => send(`${base}${path}`, jws, timeoutMs, { signal, atMostOnce: true }),
+    request: (path, jws, timeoutMs, signal, stream) =>
+      send(`${base}${path}`, jws, timeoutMs, { signal, atMostOnce: true, ...(stream === undefined ? {} : { stream }) }),
   };
 }

@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import { CallTimeoutError, WtdError } from '../errors.js';
 import type { WallClock } from '../runtime/clock.js';
-import type { HttpResponse } from './http-client.js';
+import type { HttpResponse, StreamReader } from './http-client.js';
 import type { Link } from './link.js';
 
 /** Requests in flight to one remote node at once; the rest wait their turn. */
@@ -29,13 +29,13 @@ export class Outbound {
    * request whose deadline passes, or that is given up (`signal`), while it
    * waits for a turn is never sent: `ERR_CALL_TIMEOUT` or
    * `ERR_CALL_CANCELLED` (it did not run). Once sent, the link says what
-   * happened.
+   * happened. `call.stream` reads a streamed answer as it comes.
    */
   request(
     link: Link,
     path: string,
     jws: string | (() => Promise<string>),
-    call: { startedAt: number; timeout: number; signal?: AbortSignal },
+    call: { startedAt: number; timeout: number; signal?: AbortSignal; stream?: StreamReader },
   ): Promise<HttpResponse> {
     const deadline = call.startedAt + call.timeout;
     const target = `${link.key}${path}`;
@@ -54,7 +54,7 @@ export class Outbound {
         const text = typeof jws === 'string' ? jws : await jws();
         const left = timeoutMs();
         if (left <= 0) throw new CallTimeoutError(target, call.timeout);
-        return link.request(path, text, left, signal);
+        return link.request(path, text, left, signal, call.stream);
       },
       { throwOnTimeout: true },
     );

@@ -21,7 +21,17 @@ import type { PidRoute, PidSender } from './pid-registry.js';
 import type { PidRoutes } from './pid-routes.js';
 import { refusalFrom, sessionLost } from './refusals.js';
 import { ClientSession } from './client-session.js';
-import { Batcher, checkResults, type BatchEntry, type BatchResult } from './batch.js';
+import { BATCH_MAX_BYTES, Batcher, checkResults, itemRefusal, type BatchEntry, type BatchResult } from './batch.js';
+import {
+  CallBatcher,
+  FRAMES_TYPE,
+  FrameReader,
+  checkFrame,
+  itemBytes,
+  type CallAnswer,
+  type CallItem,
+} from './calls.js';
+import type { StreamReader } from './http-client.js';
 import type { Sessions } from '../security/sessions.js';
 
 /**
@@ -158,6 +168,10 @@ export class RemoteNode {
   readonly #signer: Signer;
   /** Casts, pid messages and monitor signals to the node, in batches (in a session only). */
   readonly #batcher: Batcher | undefined;
+  /** Calls made while others are on their way, several to a request (in a session straight to the node only). */
+  readonly #calls: CallBatcher | undefined;
+  /** Calls on their way on their own (one at most, unless given a signal). */
+  #lone = 0;
   #closed = false;
 
   /** @internal */
@@ -185,6 +199,14 @@ export class RemoteNode {
     const batcher = this.#session === undefined ? undefined : new Batcher((entries) => this.#sendBatch(entries));
     this.#batcher = batcher;
     if (batcher !== undefined) deps.batches?.add(batcher);
+    this.#calls =
+      this.#session === undefined || conn.via !== 'direct'
+        ? undefined
+        : new CallBatcher({
+            clock: deps.clock,
+            send: (items, results, signal) => this.#sendCalls(items, results, signal),
+            target: (path) => `${conn.link.key}${path}`,
+          });
     const undelivered = (id: number, err: unknown): void =>
       deps.logger.error(`could not deliver a message to <${conn.nodeId}.${id}.0>: ${(err as Error).message}`);
     const route: PidRoute = {
@@ -276,7 +298,7 @@ export class RemoteNode {
 
   /** Calls `module.fn(...args)` on the remote node and resolves with its result. */
   call<R = unknown>(module: string, fn: string, args: unknown[] = [], options: RemoteCallOptions = {}): Promise<R> {
-    return this.#request(`/apply/${enc(module)}/${enc(fn)}`, args, options, false) as Promise<R>;
+    return this.#request(`/apply/${enc(module)}/${enc(fn)}`, args, options, false, true) as Promise<R>;
   }
 
   /** Runs `module.fn(...args)` on the remote node without waiting for its result; resolves once accepted. */
@@ -320,7 +342,7 @@ export class RemoteNode {
       const path = `/behaviour/${enc(mission)}/${enc(name)}/${enc(op)}`;
       client[camelCase(op)] = (...given: unknown[]) => {
         const options = (given.length > spec.arity ? given[spec.arity] : undefined) as RemoteCallOptions | undefined;
-        return this.#request(path, given.slice(0, spec.arity), { ...options, mission }, false);
+        return this.#request(path, given.slice(0, spec.arity), { ...options, mission }, false, true);
       };
     }
     return client as BehaviourClient<K>;
@@ -331,6 +353,7 @@ export class RemoteNode {
     this.#closed = true;
     this.#polling?.stop();
     this.#session?.close();
+    this.#calls?.close();
     if (this.#batcher !== undefined) {
       this.#batcher.close();
       this.#deps.batches?.delete(this.#batcher);
@@ -338,16 +361,21 @@ export class RemoteNode {
     this.#deps.monitors?.peerGone(this.#conn.nodeKid);
   }
 
-  #request(path: string, args: unknown[], options: RemoteCallOptions, cast: boolean): Promise<unknown> {
-    return underLoad(() => this.#send(path, args, options, cast));
+  #request(path: string, args: unknown[], options: RemoteCallOptions, cast: boolean, call = false): Promise<unknown> {
+    return underLoad(() => this.#send(path, args, options, cast, call));
   }
 
-  async #send(path: string, args: unknown[], options: RemoteCallOptions, cast: boolean): Promise<unknown> {
-    const { clock, codec, nodeId } = this.#deps;
+  async #send(
+    path: string,
+    args: unknown[],
+    options: RemoteCallOptions,
+    cast: boolean,
+    batchable: boolean,
+  ): Promise<unknown> {
+    const { clock, codec } = this.#deps;
     const startedAt = clock.now();
     const timeout = options.timeout ?? 5000;
     if (!(timeout > 0)) throw new RangeError(`timeout must be a number of ms > 0, got ${String(timeout)}`);
-    const conn = this.#conn;
     // Encoding first: a function in the arguments fails here, before anything is sent.
     const body = codec.encode(args, this.#context);
     // A cast leaves in the next batch to the node, with what else leaves in this turn.
@@ -365,6 +393,38 @@ export class RemoteNode {
       }
       return undefined;
     }
+    // A call while others are on their way leaves with this turn's others; alone, it leaves at once.
+    const calls = batchable && !cast ? this.#calls : undefined;
+    if (calls !== undefined && (this.#lone > 0 || calls.size > 0)) {
+      const item: CallItem = {
+        path,
+        body,
+        timeout,
+        deadline: startedAt + timeout,
+        ...(options.mission === undefined ? {} : { mission: options.mission }),
+      };
+      const bytes = itemBytes(item);
+      if (bytes <= BATCH_MAX_BYTES) return this.#readAnswer(await calls.add(item, bytes, options.signal), path);
+    }
+    if (calls === undefined) return this.#sendAlone(path, body, options, cast, startedAt, timeout);
+    this.#lone++;
+    try {
+      return await this.#sendAlone(path, body, options, cast, startedAt, timeout);
+    } finally {
+      this.#lone--;
+    }
+  }
+
+  async #sendAlone(
+    path: string,
+    body: ReturnType<NodeCodec['encode']>,
+    options: RemoteCallOptions,
+    cast: boolean,
+    startedAt: number,
+    timeout: number,
+  ): Promise<unknown> {
+    const { clock, nodeId } = this.#deps;
+    const conn = this.#conn;
     const claims: CallClaims = newClaims<'call'>(clock, {
       aud: conn.nodeId,
       iss: nodeId,
@@ -398,6 +458,78 @@ export class RemoteNode {
   #ended(refusal: unknown): void {
     const code = (refusal as { code?: unknown }).code;
     if (code === 'ERR_GRANT_REVOKED' || code === 'ERR_GRANT_EXPIRED') this.#deps.monitors?.peerGone(this.#conn.nodeKid);
+  }
+
+  /**
+   * Sends calls as one request (`PUT /calls`, sealed in the session) and
+   * hands on each frame's results as it is read: a frame that is not sealed
+   * in the session for this request and its place, or carries no results
+   * for these calls, fails the calls not answered yet (`ERR_BAD_REPLY`).
+   */
+  async #sendCalls(
+    items: CallItem[],
+    results: (answers: [number, CallAnswer][]) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { clock, nodeId } = this.#deps;
+    const conn = this.#conn;
+    const session = this.#session!;
+    const claims = newClaims<'call'>(clock, {
+      aud: conn.nodeId,
+      iss: nodeId,
+      method: 'PUT',
+      path: '/calls',
+      body: { items } as never,
+    });
+    const make = (): Promise<string> => this.#signer('call', claims);
+    let deadline = 0;
+    for (const item of items) deadline = Math.max(deadline, item.deadline);
+    const stop = new AbortController();
+    let reader: FrameReader | undefined;
+    const stream: StreamReader = (status, type) => {
+      if (status !== 200 || !type.startsWith(FRAMES_TYPE)) return undefined;
+      const frames = new FrameReader((f, text) =>
+        results(checkFrame(session.openFrame(claims, f, text), items.length)),
+      );
+      reader = frames;
+      return (chunk) => {
+        frames.push(chunk);
+        if (frames.failed !== undefined) stop.abort();
+      };
+    };
+    const startedAt = clock.now();
+    const call = { startedAt, timeout: deadline - startedAt, signal: AbortSignal.any([signal, stop.signal]), stream };
+    let res;
+    try {
+      res = await this.#deps.outbound.request(conn.link, '/calls', make, call);
+      if (sessionLost(res)) {
+        if ((await this.#signer.renew?.(claims, res)) !== true) throw unproven(`${conn.link.key}/calls`);
+        res = await this.#deps.outbound.request(conn.link, '/calls', make, call);
+      }
+    } catch (err) {
+      throw (reader as FrameReader | undefined)?.failed ?? err;
+    }
+    const frames = reader as FrameReader | undefined;
+    if (frames?.failed !== undefined) throw frames.failed;
+    if (frames === undefined) {
+      const refusal =
+        res.status === 200
+          ? new WireError('ERR_BAD_REPLY', 502, 'the answer to PUT /calls is not frames')
+          : refusalFrom(res);
+      this.#ended(refusal);
+      throw refusal;
+    }
+    if (frames.cutOff) throw new WireError('ERR_BAD_REPLY', 502, 'the answer to PUT /calls ended inside a frame');
+  }
+
+  /** A call's answer from `PUT /calls`: its refusal, or its reply read as {@link #readReply} reads one. */
+  #readAnswer(answer: CallAnswer, path: string): unknown {
+    const refusal = itemRefusal(answer);
+    if (refusal !== undefined) {
+      this.#ended(refusal);
+      throw refusal;
+    }
+    return this.#readBody({ body: answer.body!, ...(answer.idempotent === true ? { idempotent: true } : {}) }, path);
   }
 
   /** Sends one batch (`PUT /batch`, sealed in the session) and reads one result per item. */
@@ -443,6 +575,11 @@ export class RemoteNode {
       const from = { kid: conn.nodeKid, key: conn.nodeKey, id: conn.nodeId };
       claims = await signedReply(jws, from, { aud: this.#deps.nodeId, id: request.id }, this.#deps.clock);
     }
+    return this.#readBody(claims, path);
+  }
+
+  /** A reply's body: its result decoded, or the remote exception it carries thrown. */
+  #readBody(claims: Pick<ReplyClaims, 'body' | 'idempotent'>, path: string): unknown {
     if (claims.idempotent === true && this.#idempotent.size < 1024) this.#idempotent.add(path);
     const body = claims.body as Partial<{ ok: unknown; error: { code?: unknown; message?: unknown } }> | undefined;
     if (body !== undefined && body !== null && body.error !== undefined) {

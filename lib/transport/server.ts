@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
+import { PassThrough } from 'node:stream';
 import type { KeyObject } from 'node:crypto';
 import { RateLimitedError, WireError } from '../errors.js';
 import type { WallClock } from '../runtime/clock.js';
@@ -16,6 +17,7 @@ import { underLoad } from '../wire/envelope.js';
 import { readJwsBody } from '../wire/request-body.js';
 import type { Answers } from './answers.js';
 import { parseBatch, type BatchEntry, type BatchResult } from './batch.js';
+import { FRAMES_TYPE, parseCalls, streamCalls, type CallAnswer, type CallItem, type CallsFrame } from './calls.js';
 import type { Answer, RequestHandlers } from './handlers.js';
 import type { HttpResponse } from './http-client.js';
 import type { Link } from './link.js';
@@ -49,7 +51,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
 
 /** A route of the apply tree, matched from a request path. */
 export interface RouteMatch {
-  name: 'apply' | 'behaviour' | 'pid' | 'inbox' | 'monitor' | 'probe' | 'session' | 'batch';
+  name: 'apply' | 'behaviour' | 'pid' | 'inbox' | 'monitor' | 'probe' | 'session' | 'batch' | 'calls';
   kind: MessageKind;
   params: Record<string, string>;
 }
@@ -63,6 +65,7 @@ const ROUTES: { name: RouteMatch['name']; kind: MessageKind; keys: string[] }[] 
   { name: 'probe', kind: 'call', keys: [] },
   { name: 'session', kind: 'call', keys: [] },
   { name: 'batch', kind: 'call', keys: [] },
+  { name: 'calls', kind: 'call', keys: [] },
 ];
 
 /** Matches `/apply/<module>/<function>`, `/behaviour/<mission>/<name>/<op>`, `/pid/<id>`, `/monitor/<id>`, `/inbox`, `/probe` or `/session`; undefined otherwise. */
@@ -272,7 +275,7 @@ export class Dispatcher {
       return answered(await d.handlers.session({ claims, grant: found.grant, epoch: found.epoch, key: found.key }));
     }
     // Signed requests are the first of a session only, unless encryption is off; batches go in sessions only.
-    if (d.requireSessions || route.name === 'batch') throw sessionRequired();
+    if (d.requireSessions || route.name === 'batch' || route.name === 'calls') throw sessionRequired();
     if (route.name === 'inbox') {
       admit();
       return answered(
@@ -389,6 +392,7 @@ export class Dispatcher {
       }
       return d.answers.inSession(base, grant.kid, seen === 'new', run);
     }
+    if (route.name === 'calls') return this.#calls(session, grant, epoch, header, base, request.body, seen, arrival);
     if (route.kind === 'pid') {
       if (seen === 'seen') throw new WireError('ERR_REPLAY', 409, 'this message was already received');
       const claims = { ...base, body: request.body } as PidClaims;
@@ -499,17 +503,108 @@ export class Dispatcher {
       };
       return { status: (await d.handlers.apply(call, route.params)).status };
     } catch (err) {
-      if (err instanceof WireError) {
-        d.refusals.note(err, item.path, arrival.source);
-        return {
-          status: err.status,
-          code: err.code,
-          message: err.message,
-          ...(err instanceof RateLimitedError ? { retryAfter: err.retryAfterS } : {}),
-        };
+      return this.#itemRefused(err, item.path, arrival);
+    }
+  }
+
+  /** What a refused item of a batch or of `PUT /calls` is answered (noted, or logged when it is this node's fault). */
+  #itemRefused(err: unknown, path: string, arrival: Arrival): BatchResult {
+    const d = this.#deps;
+    if (err instanceof WireError) {
+      d.refusals.note(err, path, arrival.source);
+      return {
+        status: err.status,
+        code: err.code,
+        message: err.message,
+        ...(err instanceof RateLimitedError ? { retryAfter: err.retryAfterS } : {}),
+      };
+    }
+    d.log.error('internal', `refused a batched request to ${path}`, err);
+    return { status: 500, code: 'ERR_INTERNAL', message: 'the node failed to handle this request' };
+  }
+
+  /**
+   * `PUT /calls`: several calls from a grantee in its session, straight to
+   * this node (a relayed one is refused: its answer could not stream). Each
+   * is checked and started as it would be on its own (route, mission,
+   * deadline, rate, arguments), in order, before any of its code runs; the
+   * answers stream back sealed as they come, and are kept whole for a
+   * resend of the request, which gets them all at once.
+   */
+  async #calls(
+    session: Session,
+    grant: GrantRecord | undefined,
+    epoch: number,
+    header: SessionHeader,
+    base: Omit<CallClaims, 'body'>,
+    body: unknown,
+    seen: 'new' | 'seen',
+    arrival: Arrival,
+  ): Promise<HttpResponse> {
+    const d = this.#deps;
+    if (grant === undefined || arrival.relayed !== undefined) {
+      throw new WireError(
+        'ERR_BAD_REQUEST',
+        400,
+        'PUT /calls goes from the grantee straight to the node that granted, in its session',
+      );
+    }
+    const items = parseCalls(body);
+    if (seen === 'seen') return d.answers.inSession(base, grant.kid, false, () => Promise.reject(new Error('resend')));
+    const key = await d.gate.keyOf(grant);
+    const out = new PassThrough();
+    out.on('error', () => undefined);
+    const start = (item: CallItem, i: number): Promise<CallAnswer> =>
+      this.#callItem(grant, epoch, key, { ...base, id: `${base.id}.${i}` }, item, arrival);
+    const seal = (f: number, frame: CallsFrame): string => session.sealFrame(header.seq, f, frame);
+    const whole = d.answers.inSession(base, grant.kid, true, async () => ({
+      status: 200,
+      contentType: FRAMES_TYPE,
+      retryAfter: undefined,
+      text: await streamCalls(items, start, seal, out),
+    }));
+    whole.catch(() => undefined);
+    return { status: 200, contentType: FRAMES_TYPE, retryAfter: undefined, text: '', stream: out };
+  }
+
+  /** One call of `PUT /calls`, checked and run as a call on its own; its answer (or refusal) is its own. */
+  async #callItem(
+    grant: GrantRecord,
+    epoch: number,
+    key: KeyObject,
+    base: Omit<CallClaims, 'body'>,
+    item: CallItem,
+    arrival: Arrival,
+  ): Promise<CallAnswer> {
+    const d = this.#deps;
+    try {
+      const route = matchRoute(item.path);
+      if (route === undefined) throw NOT_FOUND();
+      if (route.name !== 'apply' && route.name !== 'behaviour') {
+        throw new WireError('ERR_BAD_REQUEST', 400, 'PUT /calls carries calls to /apply and /behaviour only');
       }
-      d.log.error('internal', `refused a batched request to ${item.path}`, err);
-      return { status: 500, code: 'ERR_INTERNAL', message: 'the node failed to handle this request' };
+      const claims: CallClaims = {
+        ...base,
+        path: item.path,
+        body: item.body as CallClaims['body'],
+        timeout: item.timeout,
+        deadline: item.deadline,
+        ...(item.mission === undefined ? {} : { mission: item.mission }),
+      };
+      let reply: SessionReply | undefined;
+      const seal = (r: ReplyClaims): string => {
+        reply = { body: r.body, ...(r.idempotent === true ? { idempotent: true } : {}) };
+        return '';
+      };
+      const call = { claims, grant, epoch, key, seal };
+      const answer =
+        route.name === 'apply'
+          ? await d.handlers.apply(call, route.params)
+          : await d.handlers.behaviour(call, route.params);
+      if (reply === undefined) throw new Error(`a call answered ${answer.status} without a reply`);
+      return { status: answer.status, ...reply };
+    } catch (err) {
+      return this.#itemRefused(err, item.path, arrival);
     }
   }
 }
@@ -573,7 +668,7 @@ export async function buildServer(
     if (answer.retryAfter !== undefined) ctx.set('Retry-After', answer.retryAfter);
     if (answer.contentType !== '') {
       ctx.type = answer.contentType;
-      ctx.body = answer.text;
+      ctx.body = answer.stream ?? answer.text;
     }
   });
   app.silent = true;

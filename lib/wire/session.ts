@@ -22,16 +22,30 @@ import { WireError } from '../errors.js';
  * @module
  */
 
-/** The JWE `typ` of a request in a session, and of a reply. */
-export const SESSION_TYP = Object.freeze({ request: 'wtd-sreq+jwe', reply: 'wtd-srep+jwe' });
+/**
+ * The JWE `typ` of a request in a session, of a reply, and of one frame of
+ * the streamed answer to several calls (`PUT /calls`).
+ */
+export const SESSION_TYP = Object.freeze({ request: 'wtd-sreq+jwe', reply: 'wtd-srep+jwe', frame: 'wtd-sfrm+jwe' });
 
 /**
  * Which side of a session sent a message, and whether it is a request or
  * the reply to one: the first four bytes of its nonce, so that no two
  * messages under one key ever share a nonce (a reply takes its request's
- * sequence number, a request its sender's next one).
+ * sequence number, a request its sender's next one). Frame `f` of the
+ * server's streamed answer to request `seq` takes kind `frame + f` with
+ * that `seq`: frames can be neither reordered nor moved to another answer.
  */
-export const NONCE = Object.freeze({ clientRequest: 1, serverReply: 2, serverRequest: 3, clientReply: 4 });
+export const NONCE = Object.freeze({
+  clientRequest: 1,
+  serverReply: 2,
+  serverRequest: 3,
+  clientReply: 4,
+  frame: 0x100,
+});
+
+/** Most frames in one streamed answer (each carries at least one result, so far more than a request's calls). */
+export const MAX_FRAMES = 0x1000;
 
 /** The protected header of a session message: readable by whoever relays it, authenticated with the body. */
 export interface SessionHeader {

@@ -1,5 +1,3 @@
-import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { WtdExport, WtdNode, WtdProxy, type Pid } from '../../lib/index.js';
 import { BATCH_MAX_ITEMS } from '../../lib/transport/batch.js';
@@ -9,6 +7,7 @@ import { readSessionHeader, SESSION_TYP } from '../../lib/wire/session.js';
 import { MemoryLogger } from '../fixtures/helpers.js';
 import { put, signRaw, withTwoNodes } from '../fixtures/remote.js';
 import { handMade } from '../fixtures/sessions.js';
+import { tap } from '../fixtures/tap.js';
 
 const codec = new WireCodec();
 
@@ -51,28 +50,6 @@ class Recorder {
   }
 }
 
-/** A forwarder to `target` that counts the requests by path. */
-async function counter(target: string) {
-  const paths: string[] = [];
-  const server = createServer((req: IncomingMessage, res) => {
-    paths.push(req.url!);
-    const out = httpRequest(`${target}${req.url!}`, { method: 'PUT', headers: req.headers }, (back) => {
-      res.writeHead(back.statusCode!, back.headers);
-      back.pipe(res);
-    });
-    req.pipe(out);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    paths,
-    close: () => {
-      server.closeAllConnections();
-      server.close();
-    },
-  };
-}
-
 describe('Batches: casts and pid messages that leave in one turn travel in one request', () => {
   const nodes = withTwoNodes();
   beforeEach(() => {
@@ -82,30 +59,30 @@ describe('Batches: casts and pid messages that leave in one turn travel in one r
   });
 
   it('casts of one turn are one PUT /batch, run in the order they were cast', async () => {
-    const tap = await counter(nodes.alice.address!);
+    const t = await tap(nodes.alice.address!);
     try {
-      const remote = await nodes.bob.connect({ ...nodes.grant, node: { ...nodes.grant.node, address: tap.url } });
+      const remote = await nodes.bob.connect({ ...nodes.grant, node: { ...nodes.grant.node, address: t.url } });
       await remote.call('Probe', 'touch', [0]); // the session first
       await Promise.all(Array.from({ length: 10 }, (_, i) => remote.cast('Recorder', 'note', [i])));
       await nodes.alice.onIdle();
       expect(Recorder.got).to.deep.equal(Array.from({ length: 10 }, (_, i) => i));
-      expect(tap.paths).to.deep.equal(['/session', '/apply/Probe/touch', '/batch']);
+      expect(t.paths).to.deep.equal(['/session', '/apply/Probe/touch', '/batch']);
     } finally {
-      tap.close();
+      t.close();
     }
   });
 
   it(`a batch holds at most ${BATCH_MAX_ITEMS} items: more go in the next ones, in order`, async () => {
-    const tap = await counter(nodes.alice.address!);
+    const t = await tap(nodes.alice.address!);
     try {
-      const remote = await nodes.bob.connect({ ...nodes.grant, node: { ...nodes.grant.node, address: tap.url } });
+      const remote = await nodes.bob.connect({ ...nodes.grant, node: { ...nodes.grant.node, address: t.url } });
       const n = 2 * BATCH_MAX_ITEMS + 50;
       await Promise.all(Array.from({ length: n }, (_, i) => remote.cast('Recorder', 'note', [i])));
       await nodes.alice.onIdle();
       expect(Recorder.got).to.deep.equal(Array.from({ length: n }, (_, i) => i));
-      expect(tap.paths.filter((p) => p === '/batch')).to.have.length(3);
+      expect(t.paths.filter((p) => p === '/batch')).to.have.length(3);
     } finally {
-      tap.close();
+      t.close();
     }
   });
 
@@ -127,17 +104,17 @@ describe('Batches: casts and pid messages that leave in one turn travel in one r
   });
 
   it('messages to a pid sent in one turn are one request, and arrive in order', async () => {
-    const tap = await counter(nodes.alice.address!);
+    const t = await tap(nodes.alice.address!);
     try {
-      const remote = await nodes.bob.connect({ ...nodes.grant, node: { ...nodes.grant.node, address: tap.url } });
+      const remote = await nodes.bob.connect({ ...nodes.grant, node: { ...nodes.grant.node, address: t.url } });
       const pid = await remote.call<Pid>('Recorder', 'box', [30]);
       for (let i = 0; i < 30; i++) nodes.bob.send(pid, i);
       await Recorder.done;
       expect(Recorder.boxed).to.deep.equal(Array.from({ length: 30 }, (_, i) => i));
-      expect(tap.paths.filter((p) => p.startsWith('/pid'))).to.deep.equal([]);
-      expect(tap.paths.filter((p) => p === '/batch')).to.have.length(1);
+      expect(t.paths.filter((p) => p.startsWith('/pid'))).to.deep.equal([]);
+      expect(t.paths.filter((p) => p === '/batch')).to.have.length(1);
     } finally {
-      tap.close();
+      t.close();
     }
   });
 
