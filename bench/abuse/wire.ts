@@ -373,6 +373,35 @@ export class RawSession {
     return this.#session.sealRequest({ path, body, ...extra });
   }
 
+  /**
+   * PUTs several calls in one sealed `PUT /calls` and reads the frames of
+   * its answer: each call's status and refusal code (undefined answers
+   * when the request was refused whole, or a frame did not open).
+   */
+  async calls(
+    http: RawHttp,
+    items: unknown[],
+    options: RawRequestOptions = {},
+  ): Promise<{ res: RawResponse; answers: { status: number; code?: string }[] | undefined }> {
+    const { text, seq } = this.seal('/calls', { items });
+    const res = await http.request(`${this.#url}/calls`, { timeoutMs: 10_000, ...options, body: text });
+    if (res.status !== 200) return { res, answers: undefined };
+    try {
+      const answers = res.text
+        .split('\n')
+        .filter((line) => line.length > 0)
+        .flatMap((line, f) => {
+          const frame = this.#session.openFrame(seq, f, readSessionHeader(line, SESSION_TYP.frame), line) as {
+            results: [number, { status: number; code?: string }][];
+          };
+          return frame.results.map(([, answer]) => answer);
+        });
+      return { res, answers };
+    } catch {
+      return { res, answers: undefined };
+    }
+  }
+
   /** PUTs a sealed call to `path` and reads its answer: the result's JSON or the error code, as {@link replyOf} does. */
   async call(
     http: RawHttp,

@@ -2,6 +2,7 @@
 import type { Scenario } from '../scenario.js';
 import { abortedRequests } from './aborted-requests.js';
 import { addrClaim } from './addr-claim.js';
+import { callsFlood } from './calls-flood.js';
 import { castNoHandler } from './cast-no-handler.js';
 import { controlChars } from './control-chars.js';
 import { countdown } from './countdown.js';
@@ -34,4 +35,5 @@ export const SCENARIOS: Scenario[] = [
   castNoHandler,
   abortedRequests,
   secondEmail,
+  callsFlood,
 ];
