@@ -17,8 +17,11 @@ import { BATCH_MAX_BYTES, BATCH_MAX_ITEMS, type BatchResult } from './batch.js';
 /** The content type of a streamed answer: sealed frames, one a line. */
 export const FRAMES_TYPE = 'application/wtd-frames';
 
-/** Most calls on their way in one connection's requests at once: what the node lets one grant run and queue. */
-export const CALLS_IN_FLIGHT = 63;
+/**
+ * Most calls on their way on one connection at once, alone or several to a
+ * request: what the node lets one grant run and queue (8 + 56).
+ */
+export const CALLS_IN_FLIGHT = 64;
 
 /** One call of a `PUT /calls` request: what a call on its own carries in its claims. */
 export interface CallItem {
@@ -122,7 +125,8 @@ export function streamCalls(
         try {
           text = `${seal(frames.length, { results: ready })}\n`;
         } catch {
-          // Nothing more can be sealed (the session ended meanwhile): the caller reads an answer cut short.
+          // Not expected (a frame is a small JSON value): should sealing fail, the caller reads an answer
+          // cut short, and the calls it did not answer as may have run.
           left = 0;
           out.destroy();
           resolve(frames.join(''));
@@ -151,37 +155,49 @@ export function streamCalls(
 
 /**
  * Reads a streamed answer as its bytes come: whole lines, each handed to
- * `frame` with its index. What `frame` throws stops the reading; it is
- * kept in {@link failed}.
+ * `frame` with its index, at most `maxBytes` in all (past them,
+ * `ERR_BAD_REPLY`). What `frame` throws stops the reading; it is kept in
+ * {@link failed}.
  */
 export class FrameReader {
   readonly #frame: (f: number, text: string) => void;
-  #partial = '';
+  /** The bytes of the line not ended yet (each chunk is looked through once, whatever the line's length). */
+  #partial: Buffer[] = [];
   #count = 0;
+  #bytes = 0;
+  readonly #maxBytes: number;
   failed: Error | undefined;
 
-  constructor(frame: (f: number, text: string) => void) {
+  constructor(frame: (f: number, text: string) => void, maxBytes: number) {
     this.#frame = frame;
+    this.#maxBytes = maxBytes;
   }
 
   /** Takes the next bytes. */
   push(chunk: Buffer): void {
-    if (this.failed !== undefined) return;
-    let text = this.#partial + chunk.toString('latin1');
-    let nl = text.indexOf('\n');
-    while (nl !== -1) {
-      const line = text.slice(0, nl);
-      text = text.slice(nl + 1);
+    this.#bytes += chunk.length;
+    if (this.#bytes > this.#maxBytes && this.failed === undefined) {
+      this.failed = new WireError('ERR_BAD_REPLY', 502, `the answer holds more than ${this.#maxBytes} bytes`);
+      this.#partial = [];
+    }
+    let start = 0;
+    while (this.failed === undefined) {
+      const nl = chunk.indexOf(0x0a, start);
+      if (nl === -1) {
+        if (start < chunk.length) this.#partial.push(chunk.subarray(start));
+        return;
+      }
+      this.#partial.push(chunk.subarray(start, nl));
+      const line = Buffer.concat(this.#partial).toString('latin1');
+      this.#partial = [];
+      start = nl + 1;
       try {
         this.#frame(this.#count++, line);
       } catch (err) {
         this.failed = err instanceof Error ? err : new Error(String(err));
-        this.#partial = '';
-        return;
       }
-      nl = text.indexOf('\n');
     }
-    this.#partial = text;
+    this.#partial = [];
   }
 
   /** True when the bytes ended in the middle of a line. */
@@ -199,15 +215,24 @@ export interface CallBatcherDeps {
    * when the request failed as a whole (every call it carried not yet
    * answered fails so). `signal` gives the request up.
    */
-  send(items: CallItem[], results: (answers: [number, CallAnswer][]) => void, signal: AbortSignal): Promise<void>;
+  send(
+    items: CallItem[],
+    results: (answers: [number, CallAnswer][]) => void,
+    signal: AbortSignal,
+    /** Called as the request leaves (sealed, once it had its turn): from then on its calls may run. */
+    leaving: () => void,
+  ): Promise<void>;
   /** Names the target in errors: the node's address and `path`. */
   target(path: string): string;
+  /** How many calls are on their way alone meanwhile: they count against {@link CALLS_IN_FLIGHT}. */
+  alone(): number;
 }
 
 interface Pending {
   item: CallItem;
   bytes: number;
-  state: 'queued' | 'sent' | 'settled';
+  /** Waiting for a request; in one that has not left yet (not sent: it did not run); sent; settled. */
+  state: 'queued' | 'leaving' | 'sent' | 'settled';
   resolve: (answer: CallAnswer) => void;
   reject: (err: Error) => void;
   signal?: AbortSignal;
@@ -224,11 +249,12 @@ interface Sent {
 /**
  * The caller's side: calls wait for the end of the turn and leave
  * together, at most {@link BATCH_MAX_ITEMS} (and {@link BATCH_MAX_BYTES})
- * a request, at most {@link CALLS_IN_FLIGHT} on their way at once (the
- * rest wait their turn, within their deadline). Each call has its own
- * deadline: `ERR_CALL_TIMEOUT` while it waits (it was not sent),
- * `ERR_MAYBE_RAN` once sent; given up with its `signal`,
- * `ERR_CALL_CANCELLED` or `ERR_MAYBE_RAN` the same way.
+ * a request, at most {@link CALLS_IN_FLIGHT} on their way at once with the
+ * calls that went alone (the rest wait their turn, within their deadline;
+ * {@link wake} says a lone one ended). Each call has its own deadline:
+ * `ERR_CALL_TIMEOUT` until its request left (it did not run),
+ * `ERR_MAYBE_RAN` after; given up with its `signal`, `ERR_CALL_CANCELLED`
+ * or `ERR_MAYBE_RAN` the same way.
  */
 export class CallBatcher {
   readonly #deps: CallBatcherDeps;
@@ -273,6 +299,11 @@ export class CallBatcher {
     });
   }
 
+  /** Says a call that went alone ended: its room may take a waiting one. */
+  wake(): void {
+    this.#schedule();
+  }
+
   /** Fails every call still waiting to leave (it did not run): nothing more is sent. Those on their way are answered. */
   close(): void {
     this.#closed = true;
@@ -281,8 +312,13 @@ export class CallBatcher {
     for (const p of left) this.#settle(p, new WireError('ERR_UNKNOWN_KEY', 401, 'this connection is closed'));
   }
 
+  /** How many more calls may leave now. */
+  #room(): number {
+    return CALLS_IN_FLIGHT - this.#sent - this.#deps.alone();
+  }
+
   #schedule(): void {
-    if (this.#scheduled || this.#queue.length === 0 || this.#sent >= CALLS_IN_FLIGHT) return;
+    if (this.#scheduled || this.#queue.length === 0 || this.#room() <= 0) return;
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
@@ -291,8 +327,8 @@ export class CallBatcher {
   }
 
   #flush(): void {
-    while (this.#queue.length > 0 && this.#sent < CALLS_IN_FLIGHT && !this.#closed) {
-      const room = Math.min(BATCH_MAX_ITEMS, CALLS_IN_FLIGHT - this.#sent);
+    while (this.#queue.length > 0 && this.#room() > 0 && !this.#closed) {
+      const room = Math.min(BATCH_MAX_ITEMS, this.#room());
       let n = 0;
       let bytes = 0;
       while (n < this.#queue.length && n < room) {
@@ -304,7 +340,7 @@ export class CallBatcher {
       const calls = this.#queue.splice(0, n);
       const request: Sent = { calls, left: calls.length, abort: new AbortController() };
       for (const p of calls) {
-        p.state = 'sent';
+        p.state = 'leaving';
         p.request = request;
       }
       this.#sent += calls.length;
@@ -318,6 +354,9 @@ export class CallBatcher {
             }
           },
           request.abort.signal,
+          () => {
+            for (const p of calls) if (p.state === 'leaving') p.state = 'sent';
+          },
         )
         .then(
           () => this.#failRest(request, new WireError('ERR_BAD_REPLY', 502, 'the answer ended without every result')),
@@ -327,13 +366,13 @@ export class CallBatcher {
   }
 
   #failRest(request: Sent, err: Error): void {
-    for (const p of request.calls) if (p.state === 'sent') this.#settle(p, err);
+    for (const p of request.calls) if (p.state === 'sent' || p.state === 'leaving') this.#settle(p, err);
   }
 
   /** Settles `p` with its answer or error; a request whose every call is given up is given up too. */
   #settle(p: Pending, outcome: CallAnswer | Error): void {
     if (p.state === 'settled') return;
-    const wasSent = p.state === 'sent';
+    const wasSent = p.state === 'sent' || p.state === 'leaving';
     p.state = 'settled';
     this.#open.delete(p);
     if (p.onAbort !== undefined) p.signal!.removeEventListener('abort', p.onAbort);
@@ -349,15 +388,15 @@ export class CallBatcher {
     this.#sent--;
     const request = p.request!;
     request.left--;
-    // Given up by its callers (not answered): the rest of the answer is of no use.
+    // Given up by its callers (not answered): the rest of the answer is of no use (not sent yet: it is not sent).
     if (request.left === 0 && outcome instanceof Error) request.abort.abort();
     this.#schedule();
   }
 
   #givenUp(p: Pending): void {
     const target = this.#deps.target(p.item.path);
-    if (p.state === 'queued') {
-      this.#queue.splice(this.#queue.indexOf(p), 1);
+    if (p.state === 'queued' || p.state === 'leaving') {
+      if (p.state === 'queued') this.#queue.splice(this.#queue.indexOf(p), 1);
       this.#settle(p, cancelled(target, p.signal?.reason));
     } else if (p.state === 'sent') {
       this.#settle(p, maybeRan(target, 'the caller gave it up before an answer came', p.signal?.reason));
@@ -384,8 +423,8 @@ export class CallBatcher {
         continue;
       }
       const target = this.#deps.target(p.item.path);
-      if (p.state === 'queued') {
-        this.#queue.splice(this.#queue.indexOf(p), 1);
+      if (p.state === 'queued' || p.state === 'leaving') {
+        if (p.state === 'queued') this.#queue.splice(this.#queue.indexOf(p), 1);
         this.#settle(p, new CallTimeoutError(target, p.item.timeout));
       } else {
         this.#settle(p, maybeRan(target, `no answer came within ${p.item.timeout} ms`));

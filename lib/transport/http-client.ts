@@ -39,9 +39,9 @@ export interface SendOptions {
 
 /**
  * Told an answer's status and content type as they arrive; when it returns
- * a function, that function gets the answer's bytes as they come (still
- * within `maxBytes`) and the answer resolves with an empty `text` once
- * they are all in.
+ * a function, that function gets the answer's bytes as they come (it bounds
+ * them itself: `maxBytes` does not apply) and the answer resolves with an
+ * empty `text` once they are all in.
  */
 export type StreamReader = (status: number, contentType: string) => ((chunk: Buffer) => void) | undefined;
 
@@ -102,10 +102,11 @@ export function send(url: string, body: string, timeoutMs: number, options: Send
           const contentType = String(res.headers['content-type'] ?? '');
           const reader = options.stream?.(res.statusCode ?? 0, contentType);
           res.on('data', (c: Buffer) => {
+            // A stream's reader keeps no more than it reads at once, and bounds what it takes itself.
+            if (reader !== undefined) return reader(c);
             received += c.length;
             if (received <= most) {
-              if (reader === undefined) chunks.push(c);
-              else reader(c);
+              chunks.push(c);
               return;
             }
             // An answer this large is nobody's honest answer: it is not read into memory.

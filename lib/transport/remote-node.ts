@@ -31,7 +31,7 @@ import {
   type CallAnswer,
   type CallItem,
 } from './calls.js';
-import type { StreamReader } from './http-client.js';
+import { MAX_RESPONSE_BYTES, type StreamReader } from './http-client.js';
 import type { Sessions } from '../security/sessions.js';
 
 /**
@@ -204,8 +204,9 @@ export class RemoteNode {
         ? undefined
         : new CallBatcher({
             clock: deps.clock,
-            send: (items, results, signal) => this.#sendCalls(items, results, signal),
+            send: (items, results, signal, leaving) => this.#sendCalls(items, results, signal, leaving),
             target: (path) => `${conn.link.key}${path}`,
+            alone: () => this.#lone,
           });
     const undelivered = (id: number, err: unknown): void =>
       deps.logger.error(`could not deliver a message to <${conn.nodeId}.${id}.0>: ${(err as Error).message}`);
@@ -412,6 +413,7 @@ export class RemoteNode {
       return await this.#sendAlone(path, body, options, cast, startedAt, timeout);
     } finally {
       this.#lone--;
+      calls.wake();
     }
   }
 
@@ -470,6 +472,7 @@ export class RemoteNode {
     items: CallItem[],
     results: (answers: [number, CallAnswer][]) => void,
     signal: AbortSignal,
+    leaving: () => void,
   ): Promise<void> {
     const { clock, nodeId } = this.#deps;
     const conn = this.#conn;
@@ -481,15 +484,22 @@ export class RemoteNode {
       path: '/calls',
       body: { items } as never,
     });
-    const make = (): Promise<string> => this.#signer('call', claims);
+    // Sealed as it leaves (after its turn on the link, and the session's handshake): its calls may run from then.
+    const make = async (): Promise<string> => {
+      const text = await this.#signer('call', claims);
+      leaving();
+      return text;
+    };
     let deadline = 0;
     for (const item of items) deadline = Math.max(deadline, item.deadline);
     const stop = new AbortController();
     let reader: FrameReader | undefined;
     const stream: StreamReader = (status, type) => {
       if (status !== 200 || !type.startsWith(FRAMES_TYPE)) return undefined;
-      const frames = new FrameReader((f, text) =>
-        results(checkFrame(session.openFrame(claims, f, text), items.length)),
+      // As much as the calls could have been answered alone.
+      const frames = new FrameReader(
+        (f, text) => results(checkFrame(session.openFrame(claims, f, text), items.length)),
+        items.length * MAX_RESPONSE_BYTES,
       );
       reader = frames;
       return (chunk) => {

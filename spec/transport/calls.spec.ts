@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import {
+  WtdExport,
   CallTimeoutError,
   MaybeRanError,
   ManualClock,
@@ -10,9 +11,10 @@ import {
   RemoteError,
   WireError,
   WtdNode,
+  type Pid,
 } from '../../lib/index.js';
 import { BATCH_MAX_ITEMS } from '../../lib/transport/batch.js';
-import { FRAMES_TYPE, type CallsFrame } from '../../lib/transport/calls.js';
+import { FRAMES_TYPE, FrameReader, type CallsFrame } from '../../lib/transport/calls.js';
 import { WireCodec } from '../../lib/wire/codec.js';
 import { newClaims } from '../../lib/wire/claims.js';
 import { readSessionHeader, SESSION_TYP } from '../../lib/wire/session.js';
@@ -22,6 +24,19 @@ import { handMade, type HandMade } from '../fixtures/sessions.js';
 import { tap } from '../fixtures/tap.js';
 
 const codec = new WireCodec();
+
+/** Answers as large as asked. */
+class Blob {
+  @WtdExport('probe')
+  static of(n: number): string {
+    return 'x'.repeat(n);
+  }
+
+  @WtdExport('probe', { idempotent: true })
+  static same(x: unknown): unknown {
+    return x;
+  }
+}
 
 /** Holds every `Probe.slow()` until `open()`. */
 function closeGate(): () => void {
@@ -60,6 +75,13 @@ describe('Calls in one request: what is made while others are on their way leave
       // The first of the twenty went alone (nothing was on its way); the other nineteen together.
       expect(t.paths).to.deep.equal(['/session', '/apply/Probe/touch', '/apply/Probe/touch', '/calls']);
       expect(probeRuns.count).to.equal(21);
+      // A call too large to share a request goes alone even while others are on their way.
+      t.paths.length = 0;
+      const big = 'x'.repeat(40_000);
+      expect(
+        await Promise.all([remote.call('Probe', 'touch', ['a']), remote.call('Probe', 'touch', [big])]),
+      ).to.deep.equal(['a', big]);
+      expect(t.paths).to.deep.equal(['/apply/Probe/touch', '/apply/Probe/touch']);
     } finally {
       t.close();
     }
@@ -79,11 +101,53 @@ describe('Calls in one request: what is made while others are on their way leave
     expect(await Promise.all([first, slow])).to.deep.equal(['done', 'done']);
   });
 
+  it('answers as large as calls alone may have (16 MiB each) come back whole, however many share a request', async () => {
+    nodes.alice.load(Blob);
+    const remote = await nodes.bob.connect(nodes.grant);
+    const sizes = [1, 2, 3, 4, 5, 6].map((i) => 3 * 1024 * 1024 + i);
+    const got = await Promise.all(sizes.map((n) => remote.call<string>('Blob', 'of', [n], { timeout: 30_000 })));
+    expect(got.map((s) => s.length)).to.deep.equal(sizes);
+  });
+
+  it('pids travel in the calls of a PUT /calls both ways, and a reply that says it is idempotent is remembered', async () => {
+    nodes.alice.load(Blob);
+    const remote = await nodes.bob.connect(nodes.grant);
+    await remote.call('Probe', 'touch', [0]);
+    const got: unknown[] = [];
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    const inbox = nodes.bob.spawn(async (self) => {
+      while (got.length < 2) got.push(await self.receive());
+      done();
+    });
+    let heard!: (m: unknown) => void;
+    const alice = new Promise<unknown>((resolve) => (heard = resolve));
+    nodes.alice.spawn(async (self) => heard(await self.receive()), { name: 'inbox' });
+    const open = closeGate();
+    const lone = remote.call('Probe', 'slow');
+    await Probe.atGate(1);
+    expect(remote.knownIdempotent('Blob', 'same')).to.equal(undefined);
+    const [sent, alicePid, same] = await Promise.all([
+      remote.call('Probe', 'pingBack', [inbox, 2]),
+      remote.call<Pid>('Probe', 'mailbox'),
+      remote.call('Blob', 'same', [7]),
+    ]);
+    expect([sent, same]).to.deep.equal(['sent', 7]);
+    await finished;
+    expect(got).to.deep.equal([{ ping: 0 }, { ping: 1 }]);
+    nodes.bob.send(alicePid, 'hello alice');
+    expect(await alice).to.equal('hello alice');
+    expect(remote.knownIdempotent('Blob', 'same')).to.equal(true);
+    open();
+    expect(await lone).to.equal('done');
+  });
+
   it('each call is checked on its own (mission, arguments, rate) and answers for itself; behaviours too', async () => {
     const grant = await nodes.alice.grant({ missions: ['probe'], rate: { count: 1, intervalMs: 60_000, burst: 6 } });
     const remote = await nodes.bob.connect(grant);
     const open = closeGate();
     const first = remote.call('Probe', 'slow'); // alone; what follows goes in one PUT /calls
+    await Probe.atGate(1); // it took its token first
     const results = await Promise.allSettled([
       remote.call('Probe', 'touch', ['a']),
       remote.call('Probe', 'secret'),
@@ -116,7 +180,7 @@ describe('Calls in one request: what is made while others are on their way leave
     const remote = await nodes.bob.connect(nodes.grant);
     await remote.call('Probe', 'touch', [0]);
     const open = closeGate();
-    const calls = Array.from({ length: 200 }, () => remote.call('Probe', 'slow'));
+    const calls = Array.from({ length: 200 }, () => remote.call('Probe', 'slow', [], { timeout: 30_000 }));
     await Probe.atGate(8);
     open();
     const settled = await Promise.allSettled(calls);
@@ -128,11 +192,20 @@ describe('Calls in one request: what is made while others are on their way leave
     const remote0 = await nodes.bob.connect(nodes.grant);
     await remote0.call('Probe', 'touch', [0]);
     // The first frame passed on twice: the second copy does not open as frame 1.
-    let first: Buffer | undefined;
-    const twice = await tap(nodes.alice.address!, (chunk) => {
-      if (first !== undefined) return chunk;
-      first = chunk;
-      return Buffer.concat([chunk, chunk]);
+    let before: Buffer | undefined = Buffer.alloc(0);
+    const twice = await tap(nodes.alice.address!, {
+      edit: (chunk) => {
+        if (before === undefined) return chunk;
+        const got = Buffer.concat([before, chunk]);
+        const end = got.indexOf(0x0a);
+        if (end === -1) {
+          before = got;
+          return undefined;
+        }
+        before = undefined;
+        const line = got.subarray(0, end + 1);
+        return Buffer.concat([line, line, got.subarray(end + 1)]);
+      },
     });
     try {
       const remote = await nodes.bob.connect({ ...nodes.grant, node: { ...nodes.grant.node, address: twice.url } });
@@ -150,11 +223,13 @@ describe('Calls in one request: what is made while others are on their way leave
       twice.close();
     }
     // One byte of the sealed text flipped.
-    const flipped = await tap(nodes.alice.address!, (chunk) => {
-      const copy = Buffer.from(chunk);
-      const at = copy.indexOf('.') + 40;
-      copy[at] = copy[at] === 0x41 ? 0x42 : 0x41;
-      return copy;
+    const flipped = await tap(nodes.alice.address!, {
+      edit: (chunk) => {
+        const copy = Buffer.from(chunk);
+        const at = Math.min(copy.length - 1, copy.indexOf('.') + 40);
+        copy[at] = copy[at] === 0x41 ? 0x42 : 0x41;
+        return copy;
+      },
     });
     try {
       const remote = await nodes.bob.connect({ ...nodes.grant, node: { ...nodes.grant.node, address: flipped.url } });
@@ -171,9 +246,13 @@ describe('Calls in one request: what is made while others are on their way leave
       flipped.close();
     }
     // The answer ends in the middle of a frame.
-    const cut = await tap(nodes.alice.address!, (chunk, res) => {
-      res.end(chunk.subarray(0, chunk.length - 10));
-      return undefined;
+    let ended = false;
+    const cut = await tap(nodes.alice.address!, {
+      edit: (chunk, res) => {
+        if (!ended) res.end(chunk.subarray(0, Math.max(1, chunk.length - 10)));
+        ended = true;
+        return undefined;
+      },
     });
     try {
       const remote = await nodes.bob.connect({ ...nodes.grant, node: { ...nodes.grant.node, address: cut.url } });
@@ -258,6 +337,30 @@ describe('Calls in one request: deadlines, giving up and closing, on the callerâ
       expect(await lone).to.equal('done');
       // The call that timed out while it waited never left.
       expect(t.paths.filter((p) => p === '/calls')).to.have.length(1);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('a call whose request waits for the sessionâ€™s first exchange is ERR_CALL_TIMEOUT at its deadline, and is never sent', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const t = await tap(nodes.alice.address!, { hold: (path) => (path === '/session' ? held : undefined) });
+    try {
+      const remote = await bob.connect({ ...nodes.grant, node: { ...nodes.grant.node, address: t.url } });
+      const first = remote.call('Probe', 'touch', [1], { timeout: 60_000 }); // alone, and makes the session
+      const second = remote.call('Probe', 'touch', [2], { timeout: 100 });
+      // Its request is made at the end of the turn, and waits for the session.
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      clock.advance(101);
+      const err = await rejection(second);
+      expect(err).to.be.instanceOf(CallTimeoutError);
+      expect(err.code).to.equal('ERR_CALL_TIMEOUT');
+      release();
+      expect(await first).to.equal(1);
+      expect(t.paths).to.deep.equal(['/session', '/apply/Probe/touch']);
+      expect(probeRuns.count).to.equal(1);
     } finally {
       t.close();
     }
@@ -367,5 +470,42 @@ describe('Calls in one request: what a hostile caller can send', () => {
     const plain = await put(`${nodes.alice.address!}/calls`, signed);
     expect([plain.status, plain.code]).to.deep.equal([426, 'ERR_SESSION_REQUIRED']);
     expect(probeRuns.count).to.equal(0);
+  });
+});
+
+describe('FrameReader: the frames of a streamed answer, however its bytes are cut', () => {
+  it('reads each line once, across chunks of any size, and says when the bytes ended inside one', () => {
+    const seen: [number, string][] = [];
+    const reader = new FrameReader((f, text) => seen.push([f, text]), 1000);
+    for (const byte of Buffer.from('ab\ncd\n\nef')) reader.push(Buffer.from([byte]));
+    expect(seen).to.deep.equal([
+      [0, 'ab'],
+      [1, 'cd'],
+      [2, ''],
+    ]);
+    expect(reader.cutOff).to.equal(true);
+    reader.push(Buffer.from('\ngh\n'));
+    expect(seen.slice(3)).to.deep.equal([
+      [3, 'ef'],
+      [4, 'gh'],
+    ]);
+    expect(reader.cutOff).to.equal(false);
+  });
+
+  it('stops at the first frame it cannot take, and past its bound: ERR_BAD_REPLY', () => {
+    const seen: string[] = [];
+    const reader = new FrameReader((_, text) => {
+      if (text === 'bad') throw new WireError('ERR_BAD_REPLY', 502, 'a frame that does not open');
+      seen.push(text);
+    }, 1000);
+    reader.push(Buffer.from('ok\nbad\nafter\n'));
+    expect(seen).to.deep.equal(['ok']);
+    expect(reader.failed).to.be.instanceOf(WireError);
+    const small = new FrameReader(() => undefined, 10);
+    small.push(Buffer.from('0123456789'));
+    expect(small.failed).to.equal(undefined);
+    small.push(Buffer.from('x'));
+    expect(small.failed).to.be.instanceOf(WireError);
+    expect((small.failed as WireError).code).to.equal('ERR_BAD_REPLY');
   });
 });
