@@ -299,9 +299,13 @@ export class CallBatcher {
     });
   }
 
-  /** Says a call that went alone ended: its room may take a waiting one. */
+  /**
+   * Says a call that went alone ended: its room may take a waiting one.
+   * While calls of this batcher are on their way, the next of them to end
+   * sends what waits (rather than one call now in a request of its own).
+   */
   wake(): void {
-    this.#schedule();
+    if (this.#sent === 0) this.#schedule();
   }
 
   /** Fails every call still waiting to leave (it did not run): nothing more is sent. Those on their way are answered. */

@@ -36,6 +36,13 @@ class Blob {
   static same(x: unknown): unknown {
     return x;
   }
+
+  /** Waits for the gate of `Probe.slow()`. */
+  @WtdExport('probe')
+  static async held(x: string): Promise<number> {
+    await Probe.gate;
+    return x.length;
+  }
 }
 
 /** Holds every `Probe.slow()` until `open()`. */
@@ -186,6 +193,19 @@ describe('Calls in one request: what is made while others are on their way leave
     const settled = await Promise.allSettled(calls);
     expect(settled.filter((r) => r.status === 'rejected').map((r) => (r.reason as WireError).code)).to.deep.equal([]);
     expect(probeRuns.count).to.equal(201);
+  });
+
+  it('calls that went alone count in the 64 on their way: a call waiting for room leaves as they end', async () => {
+    nodes.alice.load(Blob);
+    const remote = await nodes.bob.connect(nodes.grant);
+    await remote.call('Probe', 'touch', [0]);
+    const open = closeGate();
+    const big = 'x'.repeat(40_000); // too large to share a request: each goes alone
+    const bigs = Array.from({ length: 64 }, () => remote.call('Blob', 'held', [big], { timeout: 30_000 }));
+    const small = remote.call('Probe', 'touch', ['small'], { timeout: 30_000 });
+    open();
+    expect(await small).to.equal('small');
+    expect(await Promise.all(bigs)).to.deep.equal(bigs.map(() => big.length));
   });
 
   it('a frame changed, repeated or cut off on the way fails the calls it did not answer: ERR_BAD_REPLY', async () => {
