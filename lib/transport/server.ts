@@ -550,19 +550,20 @@ export class Dispatcher {
       );
     }
     const items = parseCalls(body);
-    if (seen === 'seen') return d.answers.inSession(base, grant.kid, false, () => Promise.reject(new Error('resend')));
     const key = await d.gate.keyOf(grant);
     const out = new PassThrough();
     out.on('error', () => undefined);
     const start = (item: CallItem, i: number): Promise<CallAnswer> =>
       this.#callItem(grant, epoch, key, { ...base, id: `${base.id}.${i}` }, item, arrival);
     const seal = (f: number, frame: CallsFrame): string => session.sealFrame(header.seq, f, frame);
-    const whole = d.answers.inSession(base, grant.kid, true, async () => ({
+    const whole = d.answers.inSession(base, grant.kid, seen === 'new', async () => ({
       status: 200,
       contentType: FRAMES_TYPE,
       retryAfter: undefined,
       text: await streamCalls(items, start, seal, out),
     }));
+    // A resend gets the frames kept whole; the first copy reads them as they come.
+    if (seen !== 'new') return whole;
     whole.catch(() => undefined);
     return { status: 200, contentType: FRAMES_TYPE, retryAfter: undefined, text: '', stream: out };
   }
