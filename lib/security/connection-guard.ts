@@ -138,6 +138,8 @@ export class ConnectionGuard {
   readonly #receiving = new Map<Socket, IncomingMessage>();
   // The answer each busy connection is being given, to find those whose client does not read it.
   readonly #answering = new Map<Socket, ServerResponse>();
+  // What closes an upgraded connection politely when it must make room (instead of destroying it).
+  readonly #evictors = new Map<Socket, () => void>();
 
   /** Creates a server answering with `handler`, behind a guard with `limits`; `report` hears what the guard closes. */
   static serve(
@@ -184,6 +186,30 @@ export class ConnectionGuard {
     });
   }
 
+  /**
+   * Marks an upgraded connection (a call stream) busy, as a request being
+   * answered is: it is not closed to make room until the function returned
+   * is called (once; later calls do nothing).
+   */
+  hold(socket: Socket): () => void {
+    const tracked = this.#sockets.get(socket);
+    if (tracked === undefined) return () => {};
+    tracked.active++;
+    this.#idle.delete(socket);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      if (--tracked.active === 0 && this.#sockets.has(socket) && !socket.destroyed) this.#idle.set(socket, tracked);
+    };
+  }
+
+  /** What to call, instead of destroying an idle upgraded connection, when it must make room. */
+  onEvict(socket: Socket, evict: () => void): void {
+    if (!this.#sockets.has(socket)) return;
+    this.#evictors.set(socket, evict);
+  }
+
   /** Connections open now, in all or from `source` (as {@link sourceOf} names it). */
   open(source?: string): number {
     return source === undefined ? this.#sockets.size : (this.#bySource.get(source) ?? 0);
@@ -222,8 +248,10 @@ export class ConnectionGuard {
    */
   #makeRoom(): boolean {
     for (const socket of this.#idle.keys()) {
+      const evict = this.#evictors.get(socket);
       this.#forget(socket);
-      socket.destroy();
+      if (evict === undefined) socket.destroy();
+      else evict();
       return true;
     }
     for (const [socket, req] of this.#receiving) {
@@ -257,6 +285,7 @@ export class ConnectionGuard {
     this.#idle.delete(socket);
     this.#receiving.delete(socket);
     this.#answering.delete(socket);
+    this.#evictors.delete(socket);
     const left = this.#bySource.get(tracked.source)! - 1;
     if (left === 0) this.#bySource.delete(tracked.source);
     else this.#bySource.set(tracked.source, left);

@@ -14,9 +14,10 @@ export interface HttpResponse {
 }
 
 // One keep-alive agent for every node this program talks to, opening no
-// more connections to one of them than a WTD server lets one address hold
-// (more requests wait here for a socket, within their timeout).
-const agent = new Agent({ keepAlive: true, maxSockets: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerSource });
+// more connections to one of them than a WTD server lets one address hold,
+// less the one its stream of calls takes (more requests wait here for a
+// socket, within their timeout).
+const agent = new Agent({ keepAlive: true, maxSockets: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerSource - 1 });
 
 /** Options of {@link send}. */
 export interface SendOptions {

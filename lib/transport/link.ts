@@ -20,6 +20,8 @@ export interface Link {
     signal?: AbortSignal,
     stream?: StreamReader,
   ): Promise<HttpResponse>;
+  /** Lets go of what the link holds open (a stream of calls), once what is on its way on it is answered. */
+  close?(): void;
 }
 
 /** A link straight to a node's HTTP address. */

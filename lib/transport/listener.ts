@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { WtdError } from '../errors.js';
 import type { LogThrottle } from '../runtime/log-throttle.js';
 import { checkConnectionLimits } from '../security/connection-guard.js';
+import type { StreamServer } from './call-stream.js';
 import { buildServer, type Dispatcher, type ServerLimits } from './server.js';
 
 /** How long close() lets requests being answered finish. */
@@ -15,6 +16,7 @@ export class Listener {
   readonly #name: string;
   readonly #log: LogThrottle;
   #server: Server | undefined;
+  #streams: StreamServer | undefined;
   #address: string | undefined;
 
   constructor(dispatcher: Dispatcher, limits: ServerLimits, name: string, log: LogThrottle) {
@@ -25,6 +27,11 @@ export class Listener {
     this.#log = log;
   }
 
+  /** Call streams open to this node now. */
+  get streams(): number {
+    return this.#streams?.size ?? 0;
+  }
+
   get address(): string | undefined {
     return this.#address;
   }
@@ -32,7 +39,7 @@ export class Listener {
   async listen(host: string, wanted: number): Promise<{ port: number; address: string }> {
     if (this.#server !== undefined)
       throw new WtdError('ERR_ALREADY_LISTENING', `node ${this.#name} is already listening at ${this.#address}`);
-    const server = await buildServer(this.#dispatcher, this.#limits, this.#log, this.#name);
+    const { server, streams } = await buildServer(this.#dispatcher, this.#limits, this.#log, this.#name);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) =>
         reject(
@@ -46,6 +53,7 @@ export class Listener {
     server.removeAllListeners('error');
     const { port } = server.address() as AddressInfo;
     this.#server = server;
+    this.#streams = streams;
     this.#address = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     return { port, address: this.#address };
   }
@@ -56,11 +64,18 @@ export class Listener {
    */
   async close(): Promise<void> {
     const server = this.#server;
+    const streams = this.#streams;
     this.#server = undefined;
+    this.#streams = undefined;
     if (server === undefined) return;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+    // Streams say bye (their callers send what was not answered again, elsewhere or later); cut with the rest.
+    streams?.close();
+    const force = setTimeout(() => {
+      server.closeAllConnections();
+      streams?.close(true);
+    }, CLOSE_GRACE_MS);
     await closed;
     clearTimeout(force);
     this.#log.flush();

@@ -355,6 +355,7 @@ export class RemoteNode {
     this.#polling?.stop();
     this.#session?.close();
     this.#calls?.close();
+    this.#conn.link.close?.();
     if (this.#batcher !== undefined) {
       this.#batcher.close();
       this.#deps.batches?.delete(this.#batcher);

@@ -24,6 +24,7 @@ import type { Link } from './link.js';
 import type { PidRoutes } from './pid-routes.js';
 import type { RefusalLog } from './refusal-log.js';
 import { refusalResponse } from './refusals.js';
+import { StreamServer } from './call-stream.js';
 
 /**
  * Limits of the hardened server: the body's size, and the connection
@@ -191,6 +192,11 @@ export class Dispatcher {
       if (key === undefined) throw new WireError('ERR_UNKNOWN_KEY', 401, 'no peer is known for this key');
       return { key, found: undefined };
     };
+  }
+
+  /** The node's wall clock. */
+  get clock(): WallClock {
+    return this.#deps.clock;
   }
 
   /** Checks and runs `method path` with body `jws` (`route`: the path already matched, if it was); never throws. */
@@ -627,20 +633,27 @@ function sourceOf(req: IncomingMessage): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
+/** A node's HTTP server and the call streams upgraded from it. */
+export interface BuiltServer {
+  server: Server;
+  streams: StreamServer;
+}
+
 /**
  * The node's HTTP face: `PUT /apply/<module>/<function>`,
  * `PUT /behaviour/<mission>/<name>/<op>` and `PUT /pid/<id>`, behind a
  * {@link ConnectionGuard}. The route is matched and the body read (size,
  * type) before anything else; the rest is the {@link Dispatcher}'s. A
  * request cut off before its body was in, and a connection the guard
- * closes, are one line each in `log`.
+ * closes, are one line each in `log`. `PUT /stream` upgrades to a stream of
+ * calls (see {@link StreamServer}), each line run by the same dispatcher.
  */
 export async function buildServer(
   dispatcher: Dispatcher,
   limits: ServerLimits,
   log: LogThrottle,
   name: string,
-): Promise<Server> {
+): Promise<BuiltServer> {
   // Loaded on the first listen, not with the node: a node that only joins a
   // proxy never serves HTTP, and Koa is a few MB of a Raspberry Pi's memory.
   const { default: Koa } = await import('koa');
@@ -674,6 +687,17 @@ export async function buildServer(
   });
   app.silent = true;
 
-  return ConnectionGuard.serve(app.callback(), limits, (r) => log.line('connection', `node ${name}: ${r.message}`))
-    .server;
+  const guard = ConnectionGuard.serve(app.callback(), limits, (r) =>
+    log.line('connection', `node ${name}: ${r.message}`),
+  );
+  const streams = new StreamServer(guard.server, {
+    dispatch: (path, text, source) => dispatcher.dispatch('PUT', path, text, { source }),
+    clock: dispatcher.clock,
+    maxBodyBytes: limits.maxBodyBytes,
+    idleMs: limits.idleTimeoutMs,
+    hold: (socket) => guard.hold(socket),
+    onEvict: (socket, evict) => guard.onEvict(socket, evict),
+    log: (message) => log.line('stream', `node ${name}: ${message}`),
+  });
+  return { server: guard.server, streams };
 }

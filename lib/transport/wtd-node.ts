@@ -429,15 +429,17 @@ export class WtdNode extends Node {
   /**
    * Whether this node's requests travel encrypted in sessions (the
    * `encryption` option), and how many sessions it holds: made by callers
-   * with it (`server`) and made by it as a caller (`client`).
+   * with it (`server`) and made by it as a caller (`client`); and how many
+   * call streams callers hold open to it (`streams`: one per calling node,
+   * whatever its sessions).
    *
    * @example
    * ```ts
-   * const { encryption, server, client } = alice.sessionStats(); // { encryption: true, server: 2, client: 0 }
+   * const { encryption, server, client, streams } = alice.sessionStats(); // { encryption: true, server: 2, client: 0, streams: 1 }
    * ```
    */
-  sessionStats(): { encryption: boolean; server: number; client: number } {
-    return { encryption: this.#parts.encryption, ...this.#parts.sessions.size };
+  sessionStats(): { encryption: boolean; server: number; client: number; streams: number } {
+    return { encryption: this.#parts.encryption, ...this.#parts.sessions.size, streams: this.#listener.streams };
   }
 
   /** The last requests this node refused (most recent last, at most 100). */
@@ -454,7 +456,7 @@ export class WtdNode extends Node {
    */
   async connect(target: GrantFile | ContactCard | ConnectTarget, options: ConnectOptions = {}): Promise<RemoteNode> {
     const { identity, codec, routes, outbound, receive } = this.#parts;
-    const conn = await connectionTo(target, options, identity, this.#proxy);
+    const conn = await connectionTo(target, options, identity, this.#proxy, this.wallClock);
     const remote = new RemoteNode(
       {
         nodeId: this.id,
