@@ -17,6 +17,7 @@ import { pingFlood } from './ping-flood.js';
 import { secondEmail } from './second-email.js';
 import { silentConnections } from './silent-connections.js';
 import { slowHeaders } from './slow-headers.js';
+import { streamFlood } from './stream-flood.js';
 
 export const SCENARIOS: Scenario[] = [
   silentConnections,
@@ -36,4 +37,5 @@ export const SCENARIOS: Scenario[] = [
   abortedRequests,
   secondEmail,
   callsFlood,
+  streamFlood,
 ];
