@@ -87,6 +87,7 @@ async function echoPair(
   join: (alice: WtdNode, bob: WtdNode) => Promise<void>,
   extraCpu: () => number | undefined = () => 0,
   encryption = true,
+  stream = true,
 ): Promise<Figures> {
   // With encryption off, every request is signed (Ed25519) and in the clear: the way before sessions.
   const logger = { error: () => undefined };
@@ -96,7 +97,7 @@ async function echoPair(
     alice.load(BenchEcho);
     await join(alice, bob);
     const grant = await alice.grant({ missions: ['bench'], rate: { count: 1e9, intervalMs: 1000, burst: 1e9 } });
-    const remote = await bob.connect(grant);
+    const remote = await bob.connect(grant, { stream });
     const payload = { n: 42, text: 'hello' };
     return await measure(
       () => remote.call('BenchEcho', 'echo', [payload]),
@@ -112,8 +113,12 @@ async function echoPair(
   }
 }
 
-/** Calls straight to Alice's address: in a session (the default), or each signed (encryption off). */
-function signed(n: number, encryption = true): Promise<Figures> {
+/**
+ * Calls straight to Alice's address: in a session (the default), or each
+ * signed (encryption off); lone calls on a stream (the default), or each
+ * an HTTP request of its own (`stream` false).
+ */
+function signed(n: number, encryption = true, stream = true): Promise<Figures> {
   return echoPair(
     n,
     async (alice) => {
@@ -121,6 +126,7 @@ function signed(n: number, encryption = true): Promise<Figures> {
     },
     () => 0,
     encryption,
+    stream,
   );
 }
 
@@ -208,6 +214,8 @@ interface Round {
   /** Encryption off: every request signed, in the clear, directly and relayed. */
   plainDirect: Figures;
   plainRelay: Figures;
+  /** In the session, each lone call an HTTP request of its own (no stream). */
+  httpDirect: Figures;
   ed: { wtd: number; raw: number };
   erlang?: Figures;
 }
@@ -222,6 +230,7 @@ export async function runRemote(calls: number, pairs: number, erlang?: ErlangDis
       async () => void (r.direct = await signed(calls)),
       async () => void (r.relay = await relayed(calls)),
       async () => void (r.plainDirect = await signed(calls, false)),
+      async () => void (r.httpDirect = await signed(calls, true, false)),
       async () => void (r.plainRelay = await relayed(calls, false)),
       async () => void (r.ed = await ed25519(calls)),
     ];
@@ -254,6 +263,16 @@ export async function runRemote(calls: number, pairs: number, erlang?: ErlangDis
   };
   versus('unsigned-koa-json', (r) => r.floor);
   if (erlang !== undefined) versus(erlang.name, (r) => r.erlang!);
+  // Lone calls on a stream against each an HTTP request of its own (in the session both).
+  add('remote_call_p50', 'ms', 'http-each-call', false, (r) => ({ value: r.direct.p50, peerValue: r.httpDirect.p50 }));
+  add('remote_call_c64', 'calls/s', 'http-each-call', true, (r) => ({
+    value: r.direct.c64,
+    peerValue: r.httpDirect.c64,
+  }));
+  add('remote_call_cpu', 'µs CPU/call', 'http-each-call', false, (r) => ({
+    value: r.direct.cpu,
+    peerValue: r.httpDirect.cpu,
+  }));
   // Sessions against every request signed (Ed25519 both ways, encryption off).
   add('remote_call_c64', 'calls/s', 'signed-each-request', true, (r) => ({
     value: r.direct.c64,
