@@ -29,6 +29,7 @@ import { DirectoryLog } from './directory.js';
 import { resolveOptions, type ProxyOptions, type ResolvedOptions } from './proxy-options.js';
 import { Registry, sourceOf } from './registry.js';
 import { RelayHub, type Live } from './relay-hub.js';
+import { RelayStreams } from './relay-stream.js';
 import { statusPage } from './status-page.js';
 import { count, MAX_STATUS_LIMIT, ordered, statusOf, type ProxyStatus, type StatusQuery } from './status.js';
 import { ProxyStore, type NodeRecord } from './store.js';
@@ -87,6 +88,7 @@ export class WtdProxy {
   readonly #keys = new Map<string, Awaited<ReturnType<typeof importPublic>>['key']>();
   readonly #startedAt: number;
   #server: Server | undefined;
+  #streams: RelayStreams | undefined;
   #sweeper: ClockTimer | undefined;
   #liveness: ClockTimer | undefined;
   #url = '';
@@ -180,6 +182,7 @@ export class WtdProxy {
       relayed: this.#relay.relayed,
       refused: this.#relay.refused,
       waitingPolls: this.#relay.waitingPolls,
+      streams: this.#relay.streams,
       queuedBytes: this.#relay.queuedBytes,
     });
   }
@@ -218,6 +221,7 @@ export class WtdProxy {
     this.#sweeper?.cancel();
     this.#liveness?.cancel();
     this.#relay.close();
+    this.#streams?.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     this.#store.close();
@@ -299,9 +303,41 @@ export class WtdProxy {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: false }));
 
-    const server = ConnectionGuard.serve(app.callback(), this.#connections, (r) =>
+    const guard = ConnectionGuard.serve(app.callback(), this.#connections, (r) =>
       this.#log.line('connection', `proxy: ${r.message}`),
-    ).server;
+    );
+    const server = guard.server;
+    this.#streams = new RelayStreams(server, {
+      proxyId: this.id,
+      clock: this.#clock,
+      hub: this.#relay,
+      maxLineBytes: this.#options.maxBodyBytes,
+      idleMs: this.#options.pollHoldMs,
+      authenticate: async (jws, path, nodeId) => {
+        const { claims, found: live } = await authenticate(jws, {
+          kind: 'proxy',
+          key: this.#registered,
+          aud: this.id,
+          method: 'PUT',
+          path,
+          clock: this.#clock,
+          replay: this.#replay,
+        });
+        if (live.record.id !== nodeId) refuse('ERR_PROXY_DENIED', 403, 'a node can only stream as itself');
+        return { live, claims };
+      },
+      hold: (socket) => guard.hold(socket),
+      refusal: (err) => {
+        const refusal =
+          err instanceof WireError ? err : new WireError('ERR_INTERNAL', 500, 'the proxy failed to open this stream');
+        if (!(err instanceof WireError)) this.#log.error('internal', 'proxy: a stream failed to open', err);
+        return {
+          status: refusal.status,
+          text: JSON.stringify({ error: { code: refusal.code, message: refusal.message } }),
+        };
+      },
+      log: (message) => this.#log.line('stream', `proxy: ${message}`),
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {

@@ -4,7 +4,14 @@ import { ProxyRefusal, WireError } from '../errors.js';
 import type { ClockTimer, WallClock } from '../runtime/clock.js';
 import { peekClaims, peekHeader, peekKid } from '../wire/envelope.js';
 import { isSessionMessage } from '../wire/session.js';
-import { parseOutgoing, parsePollBody, type OutgoingRelay, type RelayResult } from '../wire/relay.js';
+import {
+  parseOutgoing,
+  parsePollBody,
+  type OutgoingRelay,
+  type RelayRequest,
+  type RelayResponse,
+  type RelayResult,
+} from '../wire/relay.js';
 import { unshare, type Live } from './live.js';
 import { ROW_BYTES, type Acked, type ProxyStore } from './store.js';
 
@@ -32,6 +39,25 @@ interface Waiter {
   arrivedBytes: number;
 }
 
+/**
+ * A node's stream to the proxy, as the relay sees it: told when something
+ * was queued for the node (it takes what waits at the end of the turn), and
+ * ended when the node goes.
+ */
+export interface StreamSink {
+  /** When it was opened, on the proxy's clock. */
+  readonly openedAt: number;
+  /** Something the stream has not handed over was stored for the node: it asks the store at the end of the turn. */
+  wake(): void;
+  /** Whether it takes a message to write at the end of this turn ({@link push}): it is writable, and not too far behind. */
+  ready(): boolean;
+  /** A message, marked taken as it was stored, to write at the end of this turn, or at {@link flush}. */
+  push(id: string, text: string): void;
+  /** Writes now what it was handed. */
+  flush(): void;
+  end(): void;
+}
+
 /** What a poll answers before it is written: results, and the stored JSON of the messages, spliced in as they are. */
 export interface PollReply {
   results: RelayResult[];
@@ -39,6 +65,8 @@ export interface PollReply {
   retryMs?: number;
 }
 
+/** How long after a stream opened a poll of its node may still be one sent before the node knew (it is answered at once). */
+const STREAM_CROSSING_MS = 2000;
 /** Most messages delivered by one poll, and most bytes after the first. */
 const POLL_BATCH = 256;
 const POLL_BYTES = 1024 * 1024;
@@ -64,6 +92,10 @@ export class RelayHub {
   readonly #limits: RelayLimits;
   readonly #clock: WallClock;
   readonly #waiters = new Map<string, Waiter>();
+  /** The open stream of each node that has one: it takes the place of a held poll. */
+  readonly #sinks = new Map<string, StreamSink>();
+  /** Streams handed messages in the commit being made: written once it is made. */
+  readonly #pushed = new Set<StreamSink>();
   #relayed = 0;
   #refused = 0;
   /** What every stored message costs, together: bounded by maxQueuedBytes. */
@@ -113,6 +145,88 @@ export class RelayHub {
     return this.#waiters.size;
   }
 
+  /** Nodes with a stream open. */
+  get streams(): number {
+    return this.#sinks.size;
+  }
+
+  /**
+   * Whether `id` may open a stream: one held poll or stream per node, and
+   * no more of them in all than `maxPolls` (the node's own counts as room).
+   */
+  mayStream(id: string): boolean {
+    if (this.#closed) return false;
+    const own = this.#sinks.has(id) || this.#waiters.has(id) ? 1 : 0;
+    return this.#waiters.size + this.#sinks.size - own < this.#limits.maxPolls;
+  }
+
+  /** `sink` is now how messages reach `live`: an older stream ends, a held poll is answered with nothing. */
+  attach(live: Live, sink: StreamSink): void {
+    const id = live.record.id;
+    const old = this.#sinks.get(id);
+    this.#sinks.set(id, sink);
+    if (old !== undefined && old !== sink) old.end();
+    this.#waiters.get(id)?.release(true);
+    this.#changed();
+  }
+
+  /** The stream of `live` ended. */
+  detach(live: Live, sink: StreamSink): void {
+    if (this.#sinks.get(live.record.id) === sink) this.#sinks.delete(live.record.id);
+    this.#changed();
+  }
+
+  /**
+   * One line of a node's stream, read as a poll's body: its
+   * acknowledgements, then its messages, each relayed with its own result,
+   * in one commit. Nothing is held: what waits for the node goes down its
+   * stream.
+   */
+  line(live: Live, body: unknown): RelayResult[] {
+    const { ack, messages } = parsePollBody(body);
+    const later: (() => void)[] = [];
+    let results: RelayResult[] = [];
+    try {
+      results = messages.length === 0 ? [] : this.#send(live, messages, later);
+      // What it relayed to other streams leaves first; then the writes, and its acknowledgements.
+      this.#forward();
+    } finally {
+      this.#answering.clear();
+      this.#store.batch(() => {
+        for (const write of later) write();
+        if (ack.length > 0) {
+          const keepUntil = this.#clock.now() + this.#limits.messageTtlMs;
+          this.#received(live, this.#store.ack(live.record.id, ack, keepUntil));
+        }
+      });
+    }
+    for (const to of this.#woken.splice(0)) this.#wake(to);
+    return results;
+  }
+
+  /** Writes at once what was handed to streams in the commit just made. */
+  #forward(): void {
+    if (this.#pushed.size === 0) return;
+    const sinks = [...this.#pushed];
+    this.#pushed.clear();
+    for (const sink of sinks) sink.flush();
+  }
+
+  /**
+   * What a stream hands `live` now, marked taken: all that waits (`all`, on
+   * a stream just opened), or only what no poll or stream was handed yet.
+   * At most one poll's worth; `more` if there may be more.
+   */
+  deliver(live: Live, all: boolean): { messages: string[]; more: boolean } {
+    if (live.queued === 0) return { messages: [], more: false };
+    const now = this.#clock.now();
+    const id = live.record.id;
+    const taken = all
+      ? this.#store.take(id, now, POLL_BATCH, POLL_BYTES)
+      : this.#store.takeFresh(id, now, POLL_BATCH, POLL_BYTES);
+    return { messages: this.#handed(live, taken), more: taken.length === POLL_BATCH };
+  }
+
   /** Counts again, from the store, what waits for every node and what every sender holds (at start, after removals). */
   recount(): void {
     const { waiting, held } = this.#store.counts();
@@ -141,11 +255,22 @@ export class RelayHub {
   close(): void {
     this.#closed = true;
     for (const w of [...this.#waiters.values()]) w.release();
+    for (const s of [...this.#sinks.values()]) s.end();
+    this.#sinks.clear();
   }
 
-  /** Answers the held poll of a node that is no longer registered, with nothing. */
+  /** Answers the held poll of a node that is no longer registered, with nothing, and ends its stream. */
   release(id: string): void {
     this.#waiters.get(id)?.release();
+    const sink = this.#sinks.get(id);
+    this.#sinks.delete(id);
+    sink?.end();
+  }
+
+  /** Tells whoever waits for `to`'s messages (its held poll, or its stream) that some came. */
+  #wake(to: string): void {
+    this.#waiters.get(to)?.release();
+    this.#sinks.get(to)?.wake();
   }
 
   /**
@@ -164,6 +289,7 @@ export class RelayHub {
       this.#received(live, this.#store.ack(id, ack, now + this.#limits.messageTtlMs));
       return outgoing.length === 0 ? [] : this.#send(live, outgoing);
     });
+    this.#forward();
     // One poll per node is held: a new one releases the old, with nothing,
     // after the answers this one may wake have gone out.
     const old = this.#waiters.get(id);
@@ -171,11 +297,19 @@ export class RelayHub {
       this.#waiters.delete(id);
       setImmediate(() => old.release(true));
     }
+    // A node that polls has given up its stream, unless it opened it a moment ago (the poll crossed the
+    // stream's opening): then it is not held, as the stream brings what comes for it.
+    const sink = this.#sinks.get(id);
+    const streaming = sink !== undefined && this.#clock.now() - sink.openedAt < STREAM_CROSSING_MS;
+    if (sink !== undefined && !streaming) {
+      this.#sinks.delete(id);
+      sink.end();
+    }
     let messages = this.#take(live);
-    if (messages.length > 0 || results.some((r) => r.error !== undefined)) {
+    if (messages.length > 0 || results.some((r) => r.error !== undefined) || streaming) {
       return { results, messages: this.#handed(live, messages) };
     }
-    if (this.#waiters.size >= this.#limits.maxPolls) {
+    if (this.#waiters.size + this.#sinks.size >= this.#limits.maxPolls) {
       // Messages it carried were taken; only the waiting is refused.
       if (outgoing.length > 0) return { results, messages: [], retryMs: 1000 };
       throw new ProxyRefusal('ERR_PROXY_BUSY', 503, 'the proxy holds as many polls as it can; poll again in a second');
@@ -234,38 +368,56 @@ export class RelayHub {
   }
 
   /** Queues messages for their destinations, each with its own result; wakes the destinations' polls. */
-  #send(live: Live, messages: unknown[]): RelayResult[] {
+  /**
+   * Relays messages, each with its own result, and wakes the destinations.
+   * With `later`, nothing is written to the store here: the counts are
+   * taken at once (so each message is checked against those before it),
+   * messages for a stream ready to take them are handed to it, and the
+   * writes are pushed to `later`, to run (in one commit) once the streams
+   * have written what they were handed. A repeat found then counts for
+   * nothing (its receiver drops the copy it was handed).
+   */
+  #send(live: Live, messages: unknown[], later?: (() => void)[]): RelayResult[] {
     const now = this.#clock.now();
     const woken = new Set<string>();
     const results = messages.map((m): RelayResult => {
       const parsed = parseOutgoing(m);
       if ('error' in parsed) return this.#failure(String(parsed.id), parsed.error);
       try {
-        this.#relayOne(live, parsed, now);
-        woken.add(parsed.to);
+        if (this.#relayOne(live, parsed, now, later)) woken.add(parsed.to);
         return { id: parsed.id };
       } catch (err) {
         if (err instanceof WireError) return this.#failure(parsed.id, err);
         throw err;
       }
     });
-    for (const to of woken) this.#waiters.get(to)?.release();
+    if (later === undefined) for (const to of woken) this.#wake(to);
+    else if (woken.size > 0) later.push(() => this.#woken.push(...woken));
     return results;
   }
+
+  /** Destinations to wake once the writes of a stream's line are made. */
+  #woken: string[] = [];
 
   #failure(id: string, err: WireError): RelayResult {
     this.#refused++;
     return { id, error: { code: err.code, status: err.status, message: err.message } };
   }
 
-  #relayOne(live: Live, msg: OutgoingRelay, now: number): void {
+  /**
+   * Relays one message; true if it is stored and not handed to a stream at
+   * once (whoever waits is woken). With `later`, see {@link #send}.
+   */
+  #relayOne(live: Live, msg: OutgoingRelay, now: number, later?: (() => void)[]): boolean {
     const limits = this.#limits;
     const to = this.#nodes.get(msg.to);
     if (to === undefined) refuse('ERR_PROXY_NOT_REGISTERED', 404, `no node ${msg.to} is registered here`);
     let expiresAt = now + limits.messageTtlMs;
     if (msg.kind === 'cancel') {
+      // At once, even in a line: a request it takes back that waits for its write in the same line is
+      // not found, and the answer is ERR_MAYBE_RAN (it will be delivered).
       this.#cancel(live, to, msg.re);
-      return;
+      return false;
     }
     const { to: _, ...rest } = msg;
     const stored = { ...rest, from: live.record.id };
@@ -277,12 +429,57 @@ export class RelayHub {
     }
     const text = JSON.stringify(stored);
     const size = Buffer.byteLength(text);
+    // A repeat of a message taken already (its sender did not hear back) is dropped, whatever changed since.
+    if (later === undefined && this.#store.isQueued(to.record.id, msg.id)) return false;
+    let kid: string | null;
+    const bytes = size + ROW_BYTES;
+    try {
+      kid = this.#admissible(live, to, msg, size, expiresAt, now);
+    } catch (err) {
+      if (later !== undefined && this.#store.isQueued(to.record.id, msg.id)) return false;
+      throw err;
+    }
+    const from = live.record.id;
+    // To a node whose stream writes it at the end of this turn: handed over as it is stored.
+    const sink = this.#sinks.get(to.record.id);
+    const taken = sink?.ready() === true;
+    const row = { to: to.record.id, id: msg.id, body: text, expiresAt, from, kid, kind: msg.kind, bytes, taken };
+    if (later === undefined) {
+      if (!this.#store.enqueue(row)) return false;
+      if (msg.kind === 'response') this.#store.markAnswered(from, msg.re);
+    } else {
+      if (msg.kind === 'response') this.#answering.add(`${from}\n${msg.re}`);
+      later.push(() => {
+        if (!this.#store.enqueue(row)) this.#unqueued(live, to, kid, bytes);
+        else if (msg.kind === 'response') this.#store.markAnswered(from, msg.re);
+      });
+    }
+    this.#queued(to, kid, bytes, text, msg.id);
+    if (taken) {
+      sink!.push(msg.id, text);
+      this.#pushed.add(sink!);
+    }
+    if (kid !== null) live.held += bytes;
+    live.sent++;
+    to.received++;
+    this.#relayed++;
+    return !taken;
+  }
+
+  /** Responses taken in the line being read, before their writes are made: a second one is refused. */
+  readonly #answering = new Set<string>();
+
+  /**
+   * The checks of a message from `live` to `to` that may refuse it: size,
+   * expiry, whether `to` accepts it, and the bounds. Returns the key id it
+   * is charged to (null for a response).
+   */
+  #admissible(live: Live, to: Live, msg: RelayRequest | RelayResponse, size: number, expiresAt: number, now: number) {
+    const limits = this.#limits;
     if (size > limits.maxMessageBytes) {
       refuse('ERR_PROXY_TOO_LARGE', 413, `a relayed message is at most ${limits.maxMessageBytes} bytes`);
     }
     if (expiresAt <= now) refuse('ERR_PROXY_EXPIRED', 410, 'this message has already expired');
-    // A repeat of a message taken already (its sender did not hear back) is dropped, whatever changed since.
-    if (this.#store.isQueued(to.record.id, msg.id)) return;
     const kid = msg.kind === 'request' ? this.#accepted(live, to, msg.jws) : this.#answers(live, to, msg.re);
     const bytes = size + ROW_BYTES;
     if (to.queued >= limits.maxQueue || to.queuedBytes + bytes > limits.maxQueueBytes) {
@@ -314,18 +511,21 @@ export class RelayHub {
     if (this.#bytes + bytes > limits.maxQueuedBytes) {
       refuse('ERR_PROXY_FULL', 503, 'the proxy holds as many queued bytes as it may; try again later');
     }
-    const from = live.record.id;
-    if (
-      !this.#store.enqueue({ to: to.record.id, id: msg.id, body: text, expiresAt, from, kid, kind: msg.kind, bytes })
-    ) {
-      return;
+    return kid;
+  }
+
+  /** Takes back the counts of a message found to be a repeat once its write was tried. */
+  #unqueued(from: Live, to: Live, kid: string | null, bytes: number): void {
+    to.queued--;
+    to.queuedBytes -= bytes;
+    this.#bytes -= bytes;
+    if (kid !== null) {
+      unshare(to, kid, bytes);
+      from.held -= bytes;
     }
-    if (msg.kind === 'response') this.#store.markAnswered(from, msg.re);
-    this.#queued(to, kid, bytes, text, msg.id);
-    if (kid !== null) live.held += bytes;
-    live.sent++;
-    to.received++;
-    this.#relayed++;
+    from.sent--;
+    to.received--;
+    this.#relayed--;
   }
 
   /**
@@ -361,7 +561,10 @@ export class RelayHub {
 
   /** A response is taken only as the one answer to a request `to` sent `from`. */
   #answers(from: Live, to: Live, re: string): null {
-    if (this.#store.request(from.record.id, re, to.record.id) !== 'open') {
+    if (
+      this.#answering.has(`${from.record.id}\n${re}`) ||
+      this.#store.request(from.record.id, re, to.record.id) !== 'open'
+    ) {
       refuse(
         'ERR_PROXY_NOT_ACCEPTED',
         403,
@@ -467,7 +670,7 @@ export class RelayHub {
       }
       return lost.length;
     });
-    for (const to of woken) this.#waiters.get(to)?.release();
+    for (const to of woken) this.#wake(to);
     return dropped === this.#limits.sweepBatch;
   }
 }

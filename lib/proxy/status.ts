@@ -50,6 +50,8 @@ export interface ProxyStatus {
   /** Messages refused since the proxy started. */
   refused: number;
   waitingPolls: number;
+  /** Nodes with a stream open to the proxy (each in the place of a held poll). */
+  streams: number;
   /** Bytes of messages it holds. */
   queuedBytes: number;
   /** Registered nodes, and how many of them are online. */

@@ -50,7 +50,13 @@ export interface Enqueued {
   kind: 'request' | 'response';
   /** What it costs while waiting ({@link ROW_BYTES} more than its JSON). */
   bytes: number;
+  /** Handed over as it is queued (to a node's stream): it can no longer be taken back. */
+  taken?: boolean;
 }
+
+/** Most nodes whose accepted key ids are kept in memory, and most open requests. */
+const CACHED_NODES = 4096;
+const CACHED_REQUESTS = 100_000;
 
 /** A message the sweep dropped, without its body. */
 export interface Dropped {
@@ -97,6 +103,15 @@ export class ProxyStore {
   /** The replay window's ids of the requests it accepted. */
   readonly replay: ReplayLog;
 
+  /** Key ids each node accepts, read from the table once (at most {@link CACHED_NODES} nodes), dropped when it changes. */
+  readonly #accepted = new Map<string, Set<string>>();
+  /**
+   * The requests stored while this proxy runs and not answered, taken back
+   * or expired: `<responder>\n<id>` to the requester (at most
+   * {@link CACHED_REQUESTS}; the table answers for the rest).
+   */
+  readonly #open = new Map<string, string>();
+
   constructor(dataDir: string) {
     const db = openDatabase(dataDir, 'proxy.db', '', 'proxy store');
     this.#db = db;
@@ -125,7 +140,7 @@ export class ProxyStore {
       dropAccepts: db.prepare('DELETE FROM accepts WHERE node = ?'),
       dropQueue: db.prepare('DELETE FROM messages WHERE to_node = ?'),
       addAccept: db.prepare('INSERT OR IGNORE INTO accepts (node, kid) VALUES (?, ?)'),
-      accepts: db.prepare<[string, string], { n: number }>('SELECT 1 AS n FROM accepts WHERE node = ? AND kid = ?'),
+      acceptsOf: db.prepare<[string], { kid: string }>('SELECT kid FROM accepts WHERE node = ?'),
       acceptCounts: db.prepare<[], { node: string; n: number }>(
         'SELECT node, count(*) AS n FROM accepts GROUP BY node',
       ),
@@ -133,8 +148,8 @@ export class ProxyStore {
       removed: db.prepare<[], { id: string }>('SELECT id FROM removed'),
       unmarkRemoved: db.prepare('DELETE FROM removed WHERE id = ?'),
       enqueue: db.prepare(
-        `INSERT OR IGNORE INTO messages (to_node, id, body, expires_at, from_node, kid, kind, bytes)
-         VALUES (@to, @id, @body, @expiresAt, @from, @kid, @kind, @bytes)`,
+        `INSERT OR IGNORE INTO messages (to_node, id, body, expires_at, from_node, kid, kind, bytes, taken)
+         VALUES (@to, @id, @body, @expiresAt, @from, @kid, @kind, @bytes, @taken)`,
       ),
       queued: db.prepare<[string, string], { n: number }>('SELECT 1 AS n FROM messages WHERE to_node = ? AND id = ?'),
       request: db.prepare<[string, string, string], { answered: number }>(
@@ -155,6 +170,12 @@ export class ProxyStore {
         `SELECT id, body, bytes FROM (
            SELECT id, body, bytes, seq, row_number() OVER (PARTITION BY kid ORDER BY seq) AS turn FROM messages
            WHERE to_node = ? AND acked = 0 AND expires_at > ?)
+         ORDER BY turn, seq LIMIT ?`,
+      ),
+      takeFresh: db.prepare<[string, number, number], { id: string; body: string; bytes: number }>(
+        `SELECT id, body, bytes FROM (
+           SELECT id, body, bytes, seq, row_number() OVER (PARTITION BY kid ORDER BY seq) AS turn FROM messages
+           WHERE to_node = ? AND acked = 0 AND taken = 0 AND expires_at > ?)
          ORDER BY turn, seq LIMIT ?`,
       ),
       acked: db.prepare<[string, string], { from_node: string | null; kid: string | null; bytes: number }>(
@@ -242,11 +263,18 @@ export class ProxyStore {
       this.#q.dropAccepts.run(node);
       for (const kid of kids) this.#q.addAccept.run(node, kid);
     });
+    this.#accepted.delete(node);
   }
 
-  /** Whether `node`'s last ping named `kid` among the keys it accepts. */
+  /** Whether `node`'s last ping named `kid` among the keys it accepts (read from memory, once read from the table). */
   accepts(node: string, kid: string): boolean {
-    return this.#q.accepts.get(node, kid) !== undefined;
+    let kids = this.#accepted.get(node);
+    if (kids === undefined) {
+      if (this.#accepted.size >= CACHED_NODES) this.#accepted.clear();
+      kids = new Set(this.#q.acceptsOf.all(node).map((r) => r.kid));
+      this.#accepted.set(node, kids);
+    }
+    return kids.has(kid);
   }
 
   /** How many key ids each node accepts. */
@@ -261,6 +289,15 @@ export class ProxyStore {
       this.#q.dropAccepts.run(id);
       this.#q.dropQueue.run(id);
     });
+    this.#forget(id);
+  }
+
+  /** Forgets what memory holds of node `id` (its accepted keys, the requests to and from it). */
+  #forget(id: string): void {
+    this.#accepted.delete(id);
+    for (const [key, requester] of this.#open) {
+      if (requester === id || key.startsWith(`${id}\n`)) this.#open.delete(key);
+    }
   }
 
   /**
@@ -279,12 +316,17 @@ export class ProxyStore {
   takeRemoved(): string[] {
     const ids = this.#q.removed.all().map((r) => r.id);
     if (ids.length > 0) this.batch(() => ids.forEach((id) => this.#q.unmarkRemoved.run(id)));
+    for (const id of ids) this.#forget(id);
     return ids;
   }
 
   /** Queues a message; false if one with this id was already queued for `to` (it is dropped). */
   enqueue(m: Enqueued): boolean {
-    return this.#q.enqueue.run(m).changes === 1;
+    if (this.#q.enqueue.run({ ...m, taken: m.taken === true ? 1 : 0 }).changes !== 1) return false;
+    if (m.kind === 'request' && m.from !== null && this.#open.size < CACHED_REQUESTS) {
+      this.#open.set(`${m.to}\n${m.id}`, m.from);
+    }
+    return true;
   }
 
   /** Whether a message with this id was queued for `to` (and not yet expired). */
@@ -297,19 +339,36 @@ export class ProxyStore {
    * kept: 'open' until one answer to it was taken, then 'answered'.
    */
   request(responder: string, re: string, requester: string): 'open' | 'answered' | undefined {
+    if (this.#open.get(`${responder}\n${re}`) === requester) return 'open';
     const row = this.#q.request.get(responder, re, requester);
     return row === undefined ? undefined : row.answered === 0 ? 'open' : 'answered';
   }
 
   markAnswered(responder: string, re: string): void {
+    this.#open.delete(`${responder}\n${re}`);
     this.#q.answered.run(responder, re);
   }
 
   /** The oldest unacknowledged, unexpired messages for `to` (id and JSON): at most `limit`, and `maxBytes` after the first. */
   take(to: string, now: number, limit: number, maxBytes: number): { id: string; text: string }[] {
+    return this.#taken(this.#q.take, to, now, limit, maxBytes);
+  }
+
+  /** As {@link take}, but only what was not handed over yet (what a stream has not sent). */
+  takeFresh(to: string, now: number, limit: number, maxBytes: number): { id: string; text: string }[] {
+    return this.#taken(this.#q.takeFresh, to, now, limit, maxBytes);
+  }
+
+  #taken(
+    query: Database.Statement<[string, number, number], { id: string; body: string; bytes: number }>,
+    to: string,
+    now: number,
+    limit: number,
+    maxBytes: number,
+  ): { id: string; text: string }[] {
     const out: { id: string; text: string }[] = [];
     let bytes = 0;
-    for (const row of this.#q.take.iterate(to, now, limit)) {
+    for (const row of query.iterate(to, now, limit)) {
       if (out.length > 0 && bytes + row.bytes > maxBytes) break;
       out.push({ id: row.id, text: row.body });
       bytes += row.bytes;
@@ -334,7 +393,10 @@ export class ProxyStore {
   cancel(to: string, id: string, from: string): { kid: string | null; bytes: number } | undefined {
     return this.batch(() => {
       const row = this.#q.cancellable.get(to, id, from);
-      if (row !== undefined) this.#q.cancel.run(to, id);
+      if (row !== undefined) {
+        this.#q.cancel.run(to, id);
+        this.#open.delete(`${to}\n${id}`);
+      }
       return row;
     });
   }
@@ -361,16 +423,19 @@ export class ProxyStore {
   /** Drops at most `limit` messages past their time, oldest first, in one commit; returns them without their bodies. */
   expire(now: number, limit: number): Dropped[] {
     return this.batch(() =>
-      this.#q.expire.all(now, limit).map((r) => ({
-        to: r.to_node,
-        from: r.from_node,
-        kid: r.kid,
-        kind: r.kind,
-        id: r.id,
-        bytes: r.bytes,
-        acked: r.acked === 1,
-        taken: r.taken === 1,
-      })),
+      this.#q.expire.all(now, limit).map((r) => {
+        if (r.kind === 'request') this.#open.delete(`${r.to_node}\n${r.id}`);
+        return {
+          to: r.to_node,
+          from: r.from_node,
+          kid: r.kid,
+          kind: r.kind,
+          id: r.id,
+          bytes: r.bytes,
+          acked: r.acked === 1,
+          taken: r.taken === 1,
+        };
+      }),
     );
   }
 

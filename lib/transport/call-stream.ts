@@ -6,6 +6,7 @@ import { isSessionMessage } from '../wire/session.js';
 import { CALLS_IN_FLIGHT } from './calls.js';
 import { MAX_RESPONSE_BYTES, send, type HttpResponse, type StreamReader } from './http-client.js';
 import type { Link } from './link.js';
+import { Lines } from '../wire/lines.js';
 import { refusalResponse } from './refusals.js';
 
 /**
@@ -52,50 +53,6 @@ export const STREAM_IN_FLIGHT = CALLS_IN_FLIGHT;
 const MAX_PATH_BYTES = 2048;
 const TAG = /^[0-9]{1,15}$/;
 const BYE = 'bye';
-
-/** Splits bytes into lines of at most `max` bytes (not counting the newline); `false` from `line` stops it. */
-class Lines {
-  #partial: Buffer[] = [];
-  #bytes = 0;
-  readonly #max: number;
-  readonly #line: (text: string) => boolean;
-  /** Set once a line was too long or `line` said stop: nothing more is read. */
-  stopped = false;
-
-  constructor(max: number, line: (text: string) => boolean) {
-    this.#max = max;
-    this.#line = line;
-  }
-
-  /** Takes the next bytes; false once a line is longer than allowed. */
-  push(chunk: Buffer): boolean {
-    let start = 0;
-    while (!this.stopped) {
-      const nl = chunk.indexOf(0x0a, start);
-      const end = nl === -1 ? chunk.length : nl;
-      this.#bytes += end - start;
-      if (this.#bytes > this.#max) {
-        this.stopped = true;
-        this.#partial = [];
-        return false;
-      }
-      if (nl === -1) {
-        if (start < chunk.length) this.#partial.push(chunk.subarray(start));
-        return true;
-      }
-      this.#partial.push(chunk.subarray(start, nl));
-      const text =
-        this.#partial.length === 1
-          ? this.#partial[0]!.toString('latin1')
-          : Buffer.concat(this.#partial).toString('latin1');
-      this.#partial = [];
-      this.#bytes = 0;
-      start = nl + 1;
-      if (!this.#line(text)) this.stopped = true;
-    }
-    return true;
-  }
-}
 
 /** What the node's side of streams needs. */
 export interface StreamServerDeps {

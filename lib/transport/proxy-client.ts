@@ -13,12 +13,15 @@ import type {
   PollBody,
   RegisterAnswer,
   RegisterBody,
+  RelayResult,
 } from '../wire/relay.js';
+import { relayStreamPath, type StreamOpenBody } from '../wire/relay-stream.js';
 import { send, type HttpResponse } from './http-client.js';
 import type { NodeIdentity } from './identity.js';
 import type { Link } from './link.js';
 import { DirectoryView, withinLimits, type DirectoryListener } from './proxy-directory.js';
 import { refusalFrom } from './refusals.js';
+import { RelayStreamClient } from './relay-stream-client.js';
 import type { Arrival } from './server.js';
 
 /**
@@ -36,6 +39,12 @@ export interface JoinOptions {
   email: string;
   /** How often to ping, in ms. Default 1000. */
   pingIntervalMs?: number;
+  /**
+   * Relay on one stream to the proxy (lines with a MAC, after one signed
+   * opening) instead of one signed long poll after another. Default true;
+   * a proxy that does not stream is polled.
+   */
+  stream?: boolean;
 }
 
 /** What a proxy client needs of its node. */
@@ -83,6 +92,11 @@ const POLLS_IN_FLIGHT = 3;
 const POLL_TIMEOUT_MS = 30_000;
 /** How long a node with nothing to send waits before polling again after a poll came back. */
 const REPOLL_AFTER_MS = 1;
+/** How long to wait before opening a stream again after one ended, and after the proxy refused one, in ms. */
+const STREAM_REOPEN_MS = 1000;
+const STREAM_REFUSED_MS = 60_000;
+/** How long acknowledgements wait on a stream for a line to go with (the next call, an answer). */
+const STREAM_ACK_AFTER_MS = 20;
 /** How many relayed message ids are kept to drop repeats (a repeat of an older one is caught by the replay window). */
 const HANDLED_KEPT = 10_000;
 /** How long to wait before polling again after the proxy could not be reached. */
@@ -133,6 +147,16 @@ export class ProxyClient {
   #pinger: ClockTimer | undefined;
   readonly #abort = new AbortController();
   #stopped = false;
+  // The stream to the proxy, when one is open; what was written on it waits for its results, in order.
+  #useStream = false;
+  #stream: RelayStreamClient | undefined;
+  #streamOpening = false;
+  #streamAt = 0;
+  #reopen: ClockTimer | undefined;
+  readonly #awaiting: { batch: Outgoing[]; ack: string[] }[] = [];
+  #ackTimer: NodeJS.Timeout | undefined;
+  // Polls carrying messages on their way: the stream waits for them, so that what leaves stays in order.
+  #sending = 0;
 
   readonly #email: string;
 
@@ -195,6 +219,7 @@ export class ProxyClient {
       );
     });
     client.#pinger.unref?.();
+    client.#useStream = options.stream !== false;
     client.#kick();
     return client;
   }
@@ -390,6 +415,9 @@ export class ProxyClient {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#pinger?.cancel();
+    clearTimeout(this.#ackTimer);
+    this.#reopen?.cancel();
+    this.#stream?.close();
     this.#abort.abort(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
     await Promise.all(this.#exchanges);
     for (const later of this.#later) {
@@ -422,22 +450,24 @@ export class ProxyClient {
    * thus costs each side one signed request.
    */
   #kick(): void {
-    while (!this.#stopped && (this.#inFlight === 0 || (this.#outbox.length > 0 && this.#inFlight < POLLS_IN_FLIGHT))) {
-      let bytes = 0;
-      let n = 0;
-      while (n < this.#outbox.length && (n === 0 || bytes < BATCH_BYTES)) {
-        const m = this.#outbox[n]!.message;
-        bytes += (m.kind === 'request' ? m.jws.length : m.kind === 'response' ? m.text.length : 0) + 200;
-        n++;
-      }
-      const batch = this.#outbox.splice(0, n);
-      for (const o of batch) o.sent = true;
+    if (this.#stopped) return;
+    if (this.#stream === undefined) this.#openStream();
+    if (this.#stream !== undefined) {
+      // What polls carry goes first; the stream takes over once they are answered.
+      if (this.#sending === 0) this.#streamOut();
+      return;
+    }
+    while (this.#inFlight === 0 || (this.#outbox.length > 0 && this.#inFlight < POLLS_IN_FLIGHT)) {
+      const batch = this.#nextBatch();
       const ack = this.#acks;
       this.#acks = [];
       this.#inFlight++;
+      const carries = batch.length > 0;
+      if (carries) this.#sending++;
       const exchange = this.#exchange(ack, batch).finally(() => {
         this.#exchanges.delete(exchange);
         this.#inFlight--;
+        if (carries) this.#sending--;
         // Poll again after a moment, not at once: the answers to the
         // requests it brought, or this node's next call, are usually ready
         // by then and leave with that poll (which also acknowledges), so a
@@ -446,6 +476,153 @@ export class ProxyClient {
       });
       this.#exchanges.add(exchange);
     }
+  }
+
+  /** The next batch of the outbox, marked sent: what one poll or line carries. */
+  #nextBatch(): Outgoing[] {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.#outbox.length && (n === 0 || bytes < BATCH_BYTES)) {
+      const m = this.#outbox[n]!.message;
+      bytes += (m.kind === 'request' ? m.jws.length : m.kind === 'response' ? m.text.length : 0) + 200;
+      n++;
+    }
+    const batch = this.#outbox.splice(0, n);
+    for (const o of batch) o.sent = true;
+    return batch;
+  }
+
+  /** Opens the stream to the proxy, unless one is open or opening, or it is not time to try again. */
+  #openStream(): void {
+    if (!this.#useStream || this.#streamOpening || this.#stopped || this.#deps.clock.now() < this.#streamAt) return;
+    this.#streamOpening = true;
+    const { identity, clock } = this.#deps;
+    const path = relayStreamPath(identity.id);
+    const key = RelayStreamClient.newKey();
+    const body: StreamOpenBody = { key: key.publicKey };
+    const claims = newClaims<'proxy'>(clock, { aud: this.#proxyId, iss: identity.id, method: 'PUT', path, body });
+    let stream: RelayStreamClient | undefined;
+    void identity
+      .sign('proxy', claims)
+      .then((jws) =>
+        RelayStreamClient.open(
+          { url: this.url, path, key, jws, id: claims.id, proxy: this.#proxyId, node: identity.id, clock },
+          {
+            line: (json) => this.#streamLine(json),
+            idle: () => this.#streamOut(true),
+            closed: () => {
+              if (stream !== undefined && this.#stream === stream) this.#streamLost();
+            },
+          },
+        ),
+      )
+      .then(
+        (opened) => {
+          this.#streamOpening = false;
+          if (opened instanceof RelayStreamClient) {
+            if (this.#stopped || opened.closed) return opened.close();
+            stream = opened;
+            this.#stream = opened;
+            this.#kick();
+            return;
+          }
+          // Refused, or not reached: polls carry on; a proxy that does not stream is asked again much later.
+          this.#openLater(opened.status === 0 ? 5 * STREAM_REOPEN_MS : STREAM_REFUSED_MS);
+          if (opened.status === 401) void this.#rejoin();
+        },
+        () => {
+          this.#streamOpening = false;
+          this.#openLater(STREAM_REFUSED_MS);
+        },
+      );
+  }
+
+  /** Writes what the outbox holds on the stream, with the acknowledgements; `idle`: an empty line even if nothing. */
+  #streamOut(idle = false): void {
+    const stream = this.#stream;
+    if (stream === undefined) return;
+    while (this.#outbox.length > 0) this.#writeLine(stream, this.#nextBatch());
+    if (idle) this.#writeLine(stream, []);
+    else if (this.#acks.length > 0 && this.#ackTimer === undefined) {
+      // Acknowledgements alone wait a moment: an answer about to leave takes them along.
+      this.#ackTimer = setTimeout(() => {
+        this.#ackTimer = undefined;
+        if (this.#stream !== undefined && this.#acks.length > 0 && this.#sending === 0) {
+          this.#writeLine(this.#stream, []);
+        }
+      }, STREAM_ACK_AFTER_MS);
+    }
+  }
+
+  #writeLine(stream: RelayStreamClient, batch: Outgoing[]): void {
+    const ack = this.#acks;
+    this.#acks = [];
+    // A line with no message is not answered. Its acknowledgements, if the stream is lost, are not said
+    // again: what they acknowledged comes again on the next stream, and is dropped as a repeat.
+    if (batch.length > 0) this.#awaiting.push({ batch, ack });
+    const body: PollBody = { ack, messages: batch.map((o) => o.message) };
+    stream.write(JSON.stringify(body));
+  }
+
+  /** A line of the proxy's: the results of the oldest line not yet answered, or messages for this node. */
+  #streamLine(json: string): void {
+    let line: { results?: unknown; messages?: unknown };
+    try {
+      line = JSON.parse(json) as typeof line;
+    } catch {
+      this.#stream?.close('the proxy sent a line that is not JSON');
+      return;
+    }
+    if (Array.isArray(line.results)) {
+      for (const results of line.results as unknown[]) {
+        const sent = this.#awaiting.shift();
+        if (sent === undefined || !Array.isArray(results)) {
+          this.#stream?.close('the proxy sent results for no line');
+          return;
+        }
+        this.#settle(sent.batch, results as RelayResult[]);
+      }
+    }
+    if (Array.isArray(line.messages)) {
+      for (const m of line.messages as DeliveredRelay[]) {
+        this.#acks.push(m.id);
+        this.#receive(m);
+      }
+      this.#kick();
+    }
+  }
+
+  /**
+   * The stream ended: what was written on it and not answered is sent again
+   * (the proxy drops repeats of what it took), while it is still wanted; the
+   * node polls until a new stream is open.
+   */
+  #streamLost(): void {
+    this.#stream = undefined;
+    const now = this.#deps.clock.now();
+    const again: Outgoing[] = [];
+    for (const { batch, ack } of this.#awaiting.splice(0)) {
+      this.#acks.push(...ack);
+      for (const o of batch) {
+        if (o.deadline > now) again.push(o);
+        else o.reject(new NodeDownError(this.url, undefined, 'proxy'));
+      }
+    }
+    this.#outbox.unshift(...again);
+    if (this.#stopped) return;
+    this.#openLater(STREAM_REOPEN_MS);
+    this.#kick();
+  }
+
+  /** Tries to open a stream again in `ms` (polls carry what there is meanwhile). */
+  #openLater(ms: number): void {
+    this.#streamAt = this.#deps.clock.now() + ms;
+    this.#reopen?.cancel();
+    this.#reopen = this.#deps.clock.setTimer(() => {
+      this.#reopen = undefined;
+      this.#kick();
+    }, ms);
+    this.#reopen.unref?.();
   }
 
   async #exchange(ack: string[], batch: Outgoing[]): Promise<void> {
@@ -476,8 +653,18 @@ export class ProxyClient {
       await new Promise((r) => setTimeout(r, RETRY_MS));
       return;
     }
+    this.#settle(batch, res.results);
+    for (const m of res.messages) {
+      this.#acks.push(m.id);
+      this.#receive(m);
+    }
+    if (res.retryMs !== undefined && !this.#stopped) await new Promise((r) => setTimeout(r, res.retryMs));
+  }
+
+  /** Each message of a batch taken or refused, as the proxy's results say. */
+  #settle(batch: Outgoing[], results: RelayResult[]): void {
     batch.forEach((o, i) => {
-      const r = res.results[i];
+      const r = results[i];
       if (r?.error === undefined) o.resolve();
       else if (r.error.code === 'ERR_PROXY_NOT_ACCEPTED' && this.#again(o)) return;
       else
@@ -490,11 +677,6 @@ export class ProxyClient {
           }),
         );
     });
-    for (const m of res.messages) {
-      this.#acks.push(m.id);
-      this.#receive(m);
-    }
-    if (res.retryMs !== undefined && !this.#stopped) await new Promise((r) => setTimeout(r, res.retryMs));
   }
 
   /**

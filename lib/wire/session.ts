@@ -7,6 +7,7 @@ import {
   hkdfSync,
   type KeyObject,
 } from 'node:crypto';
+import type { ErrorCode } from '../error-codes.js';
 import { WireError } from '../errors.js';
 
 /**
@@ -230,15 +231,7 @@ export interface SessionKeys {
  * low-order point).
  */
 export function deriveKeys(mine: KeyObject, theirs: KeyObject, binding: SessionBinding): SessionKeys {
-  let shared: Buffer;
-  try {
-    shared = diffieHellman({ privateKey: mine, publicKey: theirs });
-  } catch (err) {
-    throw new WireError('ERR_BAD_ARGUMENTS', 400, 'this session key makes no shared secret', { cause: err });
-  }
-  if (shared.every((b) => b === 0)) {
-    throw new WireError('ERR_BAD_ARGUMENTS', 400, 'this session key makes no shared secret');
-  }
+  const shared = sharedSecret(mine, theirs, 'ERR_BAD_ARGUMENTS', 'session');
   const info = Buffer.from(
     ['wtd-session-1', binding.client, binding.server, binding.grantKid, binding.clientKey, binding.serverKey].join(
       '\n',
@@ -246,6 +239,21 @@ export function deriveKeys(mine: KeyObject, theirs: KeyObject, binding: SessionB
   );
   const okm = Buffer.from(hkdfSync('sha256', shared, Buffer.from(binding.sid, 'base64url'), info, 64));
   return { clientToServer: okm.subarray(0, 32), serverToClient: okm.subarray(32, 64) };
+}
+
+/**
+ * The X25519 secret of `mine` and `theirs`; a key that makes none (a
+ * low-order point) is refused with `code` (400), naming `what` key it is.
+ */
+export function sharedSecret(mine: KeyObject, theirs: KeyObject, code: ErrorCode, what: string): Buffer {
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey: mine, publicKey: theirs });
+  } catch (err) {
+    throw new WireError(code, 400, `this ${what} key makes no shared secret`, { cause: err });
+  }
+  if (shared.every((b) => b === 0)) throw new WireError(code, 400, `this ${what} key makes no shared secret`);
+  return shared;
 }
 
 /** How far behind the newest sequence number a message may arrive and still be taken once. */
