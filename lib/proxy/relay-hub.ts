@@ -107,8 +107,9 @@ export class RelayHub {
 
   /**
    * `ownerOf` names the registered node whose key a key id is, if any;
-   * `changed` is called when a poll starts to wait and after a sweep's
-   * later steps (the other changes end a request).
+   * `changed` is called when a poll starts to wait, a stream opens, ends or
+   * has read a line, and after a sweep's later steps (the other changes end
+   * a request).
    */
   constructor(
     store: ProxyStore,
@@ -191,6 +192,7 @@ export class RelayHub {
       // What it relayed to other streams leaves first; then the writes, and its acknowledgements.
       this.#forward();
     } finally {
+      this.#planned.clear();
       this.#answering.clear();
       this.#store.batch(() => {
         for (const write of later) write();
@@ -201,6 +203,8 @@ export class RelayHub {
       });
     }
     for (const to of this.#woken.splice(0)) this.#wake(to);
+    // As the end of a request does: whoever waits for a state of the proxy looks again.
+    this.#changed();
     return results;
   }
 
@@ -213,18 +217,22 @@ export class RelayHub {
   }
 
   /**
-   * What a stream hands `live` now, marked taken: all that waits (`all`, on
-   * a stream just opened), or only what no poll or stream was handed yet.
-   * At most one poll's worth; `more` if there may be more.
+   * What a stream hands `live` now, marked taken: with `sent` (on a stream
+   * just opened), all that waits but what it holds, also what an earlier
+   * poll or stream was handed, added to it; without, only what nothing was
+   * handed yet. At most one poll's worth; `more` if anything came (there
+   * may be more).
    */
-  deliver(live: Live, all: boolean): { messages: string[]; more: boolean } {
+  deliver(live: Live, sent?: Set<string>): { messages: string[]; more: boolean } {
     if (live.queued === 0) return { messages: [], more: false };
     const now = this.#clock.now();
     const id = live.record.id;
-    const taken = all
-      ? this.#store.take(id, now, POLL_BATCH, POLL_BYTES)
-      : this.#store.takeFresh(id, now, POLL_BATCH, POLL_BYTES);
-    return { messages: this.#handed(live, taken), more: taken.length === POLL_BATCH };
+    const taken =
+      sent !== undefined
+        ? this.#store.take(id, now, POLL_BATCH, POLL_BYTES, sent)
+        : this.#store.takeFresh(id, now, POLL_BATCH, POLL_BYTES);
+    for (const m of taken) sent?.add(m.id);
+    return { messages: this.#handed(live, taken), more: taken.length > 0 };
   }
 
   /** Counts again, from the store, what waits for every node and what every sender holds (at start, after removals). */
@@ -298,7 +306,8 @@ export class RelayHub {
       setImmediate(() => old.release(true));
     }
     // A node that polls has given up its stream, unless it opened it a moment ago (the poll crossed the
-    // stream's opening): then it is not held, as the stream brings what comes for it.
+    // stream's opening): then it is not held, as the stream brings what comes for it. (By the proxy's own
+    // clock: a node's may be off by more than the moment.)
     const sink = this.#sinks.get(id);
     const streaming = sink !== undefined && this.#clock.now() - sink.openedAt < STREAM_CROSSING_MS;
     if (sink !== undefined && !streaming) {
@@ -429,16 +438,12 @@ export class RelayHub {
     }
     const text = JSON.stringify(stored);
     const size = Buffer.byteLength(text);
-    // A repeat of a message taken already (its sender did not hear back) is dropped, whatever changed since.
-    if (later === undefined && this.#store.isQueued(to.record.id, msg.id)) return false;
-    let kid: string | null;
+    // A repeat of a message taken already (its sender did not hear back) is dropped, whatever changed since;
+    // so is a second copy in the line being read (the first is not written yet).
+    const key = `${to.record.id}\n${msg.id}`;
+    if (this.#planned.has(key) || this.#store.isQueued(to.record.id, msg.id)) return false;
+    const kid = this.#admissible(live, to, msg, size, expiresAt, now);
     const bytes = size + ROW_BYTES;
-    try {
-      kid = this.#admissible(live, to, msg, size, expiresAt, now);
-    } catch (err) {
-      if (later !== undefined && this.#store.isQueued(to.record.id, msg.id)) return false;
-      throw err;
-    }
     const from = live.record.id;
     // To a node whose stream writes it at the end of this turn: handed over as it is stored.
     const sink = this.#sinks.get(to.record.id);
@@ -448,6 +453,7 @@ export class RelayHub {
       if (!this.#store.enqueue(row)) return false;
       if (msg.kind === 'response') this.#store.markAnswered(from, msg.re);
     } else {
+      this.#planned.add(key);
       if (msg.kind === 'response') this.#answering.add(`${from}\n${msg.re}`);
       later.push(() => {
         if (!this.#store.enqueue(row)) this.#unqueued(live, to, kid, bytes);
@@ -466,7 +472,11 @@ export class RelayHub {
     return !taken;
   }
 
-  /** Responses taken in the line being read, before their writes are made: a second one is refused. */
+  /**
+   * Messages and responses taken in the line being read, before their
+   * writes are made: a second copy is dropped, a second answer refused.
+   */
+  readonly #planned = new Set<string>();
   readonly #answering = new Set<string>();
 
   /**

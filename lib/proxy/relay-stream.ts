@@ -140,14 +140,19 @@ class ServedRelay implements StreamSink {
   readonly openedAt: number;
   #lastRead: number;
   #idle: ClockTimer | undefined;
-  /** Set until the first delivery, which hands over all that waits (also what an earlier poll or stream was handed). */
-  #first = true;
-  /** Something not handed over waits in the store. */
+  /**
+   * Until the store has nothing more to give it, the stream hands over all
+   * that waits, also what an earlier poll or stream was handed (and was not
+   * acknowledged): the ids it wrote so far (at most a queue's worth).
+   */
+  #sentAll: Set<string> | undefined = new Set();
+  /** Something not handed over may wait in the store: new messages wait behind it (they are not pushed). */
   #stored = true;
   /** Messages handed over as they were stored, and the results of lines read, to write at the end of the turn. */
   #pushed: string[] = [];
   #results: RelayResult[][] = [];
   #scheduled = false;
+  #wrote = false;
 
   constructor(socket: Socket, live: Live, keys: StreamKeys, deps: RelayStreamDeps) {
     this.#socket = socket;
@@ -184,13 +189,19 @@ class ServedRelay implements StreamSink {
     this.#schedule();
   }
 
-  /** Ends a stream that has said nothing for twice the idle time. */
+  /**
+   * Ends a stream that has said nothing for twice the idle time; writes an
+   * empty line if it wrote nothing since the last look (so the node can tell
+   * a silent proxy from an idle one).
+   */
   #check(): void {
     const now = this.#deps.clock.now();
     if (now - this.#lastRead > 2 * this.#deps.idleMs) {
       this.#close(`was silent for ${2 * this.#deps.idleMs} ms`);
       return;
     }
+    if (!this.#wrote) this.#socket.write(this.#down.line('{}'));
+    this.#wrote = false;
     this.#idle = this.#deps.clock.setTimer(() => this.#check(), this.#deps.idleMs);
   }
 
@@ -232,7 +243,8 @@ class ServedRelay implements StreamSink {
   }
 
   ready(): boolean {
-    return !this.#socket.destroyed && !this.#socket.writableNeedDrain && this.#pushed.length < PUSHED_MAX;
+    const socket = this.#socket;
+    return !this.#stored && !socket.destroyed && !socket.writableNeedDrain && this.#pushed.length < PUSHED_MAX;
   }
 
   push(_id: string, text: string): void {
@@ -259,11 +271,14 @@ class ServedRelay implements StreamSink {
     let more = false;
     // While the node does not read, what waits stays stored (in the relay's bounds); `drain` comes back here.
     if (this.#stored && !socket.writableNeedDrain) {
-      this.#stored = false;
-      const stored = this.#deps.hub.deliver(this.#live, this.#first);
-      this.#first = false;
+      const stored = this.#deps.hub.deliver(this.#live, this.#sentAll);
       more = stored.more;
-      if (stored.messages.length > 0) messages = stored.messages.concat(messages);
+      if (!more) {
+        this.#stored = false;
+        this.#sentAll = undefined;
+      }
+      // What was pushed came before: a message is pushed only while nothing older waits in the store.
+      if (stored.messages.length > 0) messages = messages.concat(stored.messages);
     }
     const results = this.#results;
     this.#results = [];
@@ -272,12 +287,10 @@ class ServedRelay implements StreamSink {
       if (results.length > 0) parts.push(`"results":${JSON.stringify(results)}`);
       if (messages.length > 0) parts.push(`"messages":[${messages.join(',')}]`);
       socket.write(this.#down.line(`{${parts.join(',')}}`));
+      this.#wrote = true;
     }
     if (socket.writableNeedDrain) socket.pause();
-    if (more) {
-      this.#stored = true;
-      setImmediate(() => this.#schedule());
-    }
+    if (more) setImmediate(() => this.#schedule());
   }
 
   end(): void {

@@ -107,10 +107,18 @@ export class ProxyStore {
   readonly #accepted = new Map<string, Set<string>>();
   /**
    * The requests stored while this proxy runs and not answered, taken back
-   * or expired: `<responder>\n<id>` to the requester (at most
+   * or expired: per responder, request id to the requester (at most
    * {@link CACHED_REQUESTS}; the table answers for the rest).
    */
-  readonly #open = new Map<string, string>();
+  readonly #open = new Map<string, Map<string, string>>();
+  #openCount = 0;
+
+  #unopen(responder: string, id: string): void {
+    const ids = this.#open.get(responder);
+    if (ids === undefined || !ids.delete(id)) return;
+    this.#openCount--;
+    if (ids.size === 0) this.#open.delete(responder);
+  }
 
   constructor(dataDir: string) {
     const db = openDatabase(dataDir, 'proxy.db', '', 'proxy store');
@@ -292,12 +300,12 @@ export class ProxyStore {
     this.#forget(id);
   }
 
-  /** Forgets what memory holds of node `id` (its accepted keys, the requests to and from it). */
+  /** Forgets what memory holds of node `id`: its accepted keys, the requests to it. */
   #forget(id: string): void {
     this.#accepted.delete(id);
-    for (const [key, requester] of this.#open) {
-      if (requester === id || key.startsWith(`${id}\n`)) this.#open.delete(key);
-    }
+    // Those it sent stay until answered or expired (as their rows do): an answer to a node gone is refused.
+    this.#openCount -= this.#open.get(id)?.size ?? 0;
+    this.#open.delete(id);
   }
 
   /**
@@ -323,8 +331,11 @@ export class ProxyStore {
   /** Queues a message; false if one with this id was already queued for `to` (it is dropped). */
   enqueue(m: Enqueued): boolean {
     if (this.#q.enqueue.run({ ...m, taken: m.taken === true ? 1 : 0 }).changes !== 1) return false;
-    if (m.kind === 'request' && m.from !== null && this.#open.size < CACHED_REQUESTS) {
-      this.#open.set(`${m.to}\n${m.id}`, m.from);
+    if (m.kind === 'request' && m.from !== null && this.#openCount < CACHED_REQUESTS) {
+      let ids = this.#open.get(m.to);
+      if (ids === undefined) this.#open.set(m.to, (ids = new Map()));
+      if (!ids.has(m.id)) this.#openCount++;
+      ids.set(m.id, m.from);
     }
     return true;
   }
@@ -339,19 +350,25 @@ export class ProxyStore {
    * kept: 'open' until one answer to it was taken, then 'answered'.
    */
   request(responder: string, re: string, requester: string): 'open' | 'answered' | undefined {
-    if (this.#open.get(`${responder}\n${re}`) === requester) return 'open';
+    if (this.#open.get(responder)?.get(re) === requester) return 'open';
     const row = this.#q.request.get(responder, re, requester);
     return row === undefined ? undefined : row.answered === 0 ? 'open' : 'answered';
   }
 
   markAnswered(responder: string, re: string): void {
-    this.#open.delete(`${responder}\n${re}`);
+    this.#unopen(responder, re);
     this.#q.answered.run(responder, re);
   }
 
-  /** The oldest unacknowledged, unexpired messages for `to` (id and JSON): at most `limit`, and `maxBytes` after the first. */
-  take(to: string, now: number, limit: number, maxBytes: number): { id: string; text: string }[] {
-    return this.#taken(this.#q.take, to, now, limit, maxBytes);
+  /** The oldest unacknowledged, unexpired messages for `to` (id and JSON), but those in `skip`: at most `limit`, and `maxBytes` after the first. */
+  take(
+    to: string,
+    now: number,
+    limit: number,
+    maxBytes: number,
+    skip?: ReadonlySet<string>,
+  ): { id: string; text: string }[] {
+    return this.#taken(this.#q.take, to, now, limit, maxBytes, skip);
   }
 
   /** As {@link take}, but only what was not handed over yet (what a stream has not sent). */
@@ -365,10 +382,13 @@ export class ProxyStore {
     now: number,
     limit: number,
     maxBytes: number,
+    skip?: ReadonlySet<string>,
   ): { id: string; text: string }[] {
     const out: { id: string; text: string }[] = [];
     let bytes = 0;
-    for (const row of query.iterate(to, now, limit)) {
+    for (const row of query.iterate(to, now, limit + (skip?.size ?? 0))) {
+      if (skip?.has(row.id) === true) continue;
+      if (out.length === limit) break;
       if (out.length > 0 && bytes + row.bytes > maxBytes) break;
       out.push({ id: row.id, text: row.body });
       bytes += row.bytes;
@@ -395,7 +415,7 @@ export class ProxyStore {
       const row = this.#q.cancellable.get(to, id, from);
       if (row !== undefined) {
         this.#q.cancel.run(to, id);
-        this.#open.delete(`${to}\n${id}`);
+        this.#unopen(to, id);
       }
       return row;
     });
@@ -424,7 +444,7 @@ export class ProxyStore {
   expire(now: number, limit: number): Dropped[] {
     return this.batch(() =>
       this.#q.expire.all(now, limit).map((r) => {
-        if (r.kind === 'request') this.#open.delete(`${r.to_node}\n${r.id}`);
+        if (r.kind === 'request') this.#unopen(r.to_node, r.id);
         return {
           to: r.to_node,
           from: r.from_node,

@@ -15,6 +15,7 @@ import type {
   RegisterBody,
   RelayResult,
 } from '../wire/relay.js';
+import { ACK_BATCH, SEND_BATCH } from '../wire/relay.js';
 import { relayStreamPath, type StreamOpenBody } from '../wire/relay-stream.js';
 import { send, type HttpResponse } from './http-client.js';
 import type { NodeIdentity } from './identity.js';
@@ -222,6 +223,11 @@ export class ProxyClient {
     client.#useStream = options.stream !== false;
     client.#kick();
     return client;
+  }
+
+  /** Whether the node relays on a stream to the proxy now (else it polls). */
+  get streaming(): boolean {
+    return this.#stream !== undefined;
   }
 
   /** The online nodes the proxy listed at the last ping, this node included. */
@@ -459,8 +465,7 @@ export class ProxyClient {
     }
     while (this.#inFlight === 0 || (this.#outbox.length > 0 && this.#inFlight < POLLS_IN_FLIGHT)) {
       const batch = this.#nextBatch();
-      const ack = this.#acks;
-      this.#acks = [];
+      const ack = this.#acks.splice(0, ACK_BATCH);
       this.#inFlight++;
       const carries = batch.length > 0;
       if (carries) this.#sending++;
@@ -482,7 +487,7 @@ export class ProxyClient {
   #nextBatch(): Outgoing[] {
     let bytes = 0;
     let n = 0;
-    while (n < this.#outbox.length && (n === 0 || bytes < BATCH_BYTES)) {
+    while (n < this.#outbox.length && n < SEND_BATCH && (n === 0 || bytes < BATCH_BYTES)) {
       const m = this.#outbox[n]!.message;
       bytes += (m.kind === 'request' ? m.jws.length : m.kind === 'response' ? m.text.length : 0) + 200;
       n++;
@@ -541,7 +546,8 @@ export class ProxyClient {
   #streamOut(idle = false): void {
     const stream = this.#stream;
     if (stream === undefined) return;
-    while (this.#outbox.length > 0) this.#writeLine(stream, this.#nextBatch());
+    // While polls carrying messages are on their way, what follows them waits (it leaves in order).
+    while (this.#outbox.length > 0 && this.#sending === 0) this.#writeLine(stream, this.#nextBatch());
     if (idle) this.#writeLine(stream, []);
     else if (this.#acks.length > 0 && this.#ackTimer === undefined) {
       // Acknowledgements alone wait a moment: an answer about to leave takes them along.
@@ -555,8 +561,7 @@ export class ProxyClient {
   }
 
   #writeLine(stream: RelayStreamClient, batch: Outgoing[]): void {
-    const ack = this.#acks;
-    this.#acks = [];
+    const ack = this.#acks.splice(0, ACK_BATCH);
     // A line with no message is not answered. Its acknowledgements, if the stream is lost, are not said
     // again: what they acknowledged comes again on the next stream, and is dropped as a repeat.
     if (batch.length > 0) this.#awaiting.push({ batch, ack });
@@ -620,6 +625,8 @@ export class ProxyClient {
     this.#reopen?.cancel();
     this.#reopen = this.#deps.clock.setTimer(() => {
       this.#reopen = undefined;
+      // Its time has come, whatever the wall clock says (a timer may fire a millisecond early by it).
+      this.#streamAt = 0;
       this.#kick();
     }, ms);
     this.#reopen.unref?.();

@@ -52,6 +52,7 @@ export class RelayStreamClient {
   readonly #idleMs: number;
   readonly #events: RelayStreamEvents;
   #wrote = false;
+  #lastRead: number;
   #keepAlive: ClockTimer | undefined;
   #closed = false;
 
@@ -161,7 +162,9 @@ export class RelayStreamClient {
       },
       'utf8',
     );
+    this.#lastRead = clock.now();
     socket.on('data', (chunk: Buffer) => {
+      this.#lastRead = this.#clock.now();
       if (!lines.push(chunk)) this.close('the proxy sent a line too long');
     });
     socket.on('error', () => this.close('the stream failed'));
@@ -174,9 +177,17 @@ export class RelayStreamClient {
     this.#keepAlive = this.#clock.setTimer(() => this.#tick(), Math.floor(this.#idleMs / 3));
   }
 
-  /** Asks for an empty poll when nothing was written since the last tick, so the proxy keeps the stream. */
+  /**
+   * Asks for an empty poll when nothing was written since the last tick, so
+   * the proxy keeps the stream; ends a stream the proxy has said nothing on
+   * for three times its idle time (it writes at least once in each).
+   */
   #tick(): void {
     if (this.#closed) return;
+    if (this.#clock.now() - this.#lastRead > 3 * this.#idleMs) {
+      this.close(`the proxy said nothing for ${3 * this.#idleMs} ms`);
+      return;
+    }
     if (!this.#wrote) this.#events.idle();
     this.#wrote = false;
     this.#arm();

@@ -437,9 +437,16 @@ export class WtdNode extends Node {
    * ```ts
    * const { encryption, server, client, streams } = alice.sessionStats(); // { encryption: true, server: 2, client: 0, streams: 1 }
    * ```
+   * `proxyStream` is whether the node relays on a stream to its proxy now
+   * (false when it polls, or joined none).
    */
-  sessionStats(): { encryption: boolean; server: number; client: number; streams: number } {
-    return { encryption: this.#parts.encryption, ...this.#parts.sessions.size, streams: this.#listener.streams };
+  sessionStats(): { encryption: boolean; server: number; client: number; streams: number; proxyStream: boolean } {
+    return {
+      encryption: this.#parts.encryption,
+      ...this.#parts.sessions.size,
+      streams: this.#listener.streams,
+      proxyStream: this.#proxy?.streaming ?? false,
+    };
   }
 
   /** The last requests this node refused (most recent last, at most 100). */

@@ -29,7 +29,9 @@ import { sharedSecret } from './session.js';
  * A message sent on a stream that ended before its results came is sent
  * again (over HTTP, or on the next stream) with the same id, as after a
  * poll whose answer was lost: the proxy drops repeats. A node keeps its
- * stream by writing at least every third of `Wtd-Idle`.
+ * stream by writing at least every third of `Wtd-Idle` (an empty poll);
+ * the proxy writes `{}` when it wrote nothing in one `Wtd-Idle`, and a node
+ * that heard nothing for three ends the stream (a proxy gone silent).
  * @module
  */
 

@@ -86,6 +86,32 @@ describe('Relay streams: a node’s one connection to its proxy', () => {
   });
 });
 
+describe('Relay streams: a proxy that goes silent', () => {
+  it('a node that hears nothing on its stream for three times the proxy’s idle time ends it, and polls', async () => {
+    const c = await cluster({ pollHoldMs: 60 });
+    const link = await cutter(c.proxy.url);
+    const dave = await WtdNode.start({ name: 'dave', dataDir: ':memory:', logger: new MemoryLogger() });
+    try {
+      await dave.joinProxy({ url: link.url, email: 'dave@example.org' });
+      await c.alice.grant({ missions: ['probe'], rate: '100/s', to: dave.publicJwk });
+      const remote = await dave.connect({ nodeKey: c.alice.publicJwk }, { via: 'proxy' });
+      await c.proxy.until((s) => s.streams === 4);
+      // A call after the stream opened: its answer comes after the proxy's 101 on Dave's side.
+      expect(await remote.call('Probe', 'touch', ['before'])).to.equal('before');
+      expect(dave.sessionStats().proxyStream).to.equal(true);
+      // What the proxy writes no longer reaches Dave; what Dave writes still reaches it (it keeps the stream).
+      link.deafen();
+      await c.proxy.until((s) => s.streams === 3);
+      expect(dave.sessionStats().proxyStream).to.equal(false);
+      expect(await remote.call('Probe', 'touch', ['after'])).to.equal('after');
+    } finally {
+      await dave.close();
+      await link.close();
+      await closeAll(c.bob, c.carol, c.alice, c.proxy);
+    }
+  });
+});
+
 describe('Relay streams: what the proxy takes, and what it refuses', () => {
   let proxy: WtdProxy;
   let raw: RawClient;
@@ -131,16 +157,84 @@ describe('Relay streams: what the proxy takes, and what it refuses', () => {
     expect(theirs.lines).to.have.length(2);
   });
 
-  it('what waited for a node before its stream opened comes down first, and a repeat is dropped', async () => {
+  /** The messages `s` was handed, in order, once there are `n` of them. */
+  async function handed(s: RawStream, n: number): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; ids.length < n; i++) {
+      const line = await s.line(i);
+      if (line === undefined) throw new Error(`the stream closed after ${ids.length} messages`);
+      for (const m of (line.messages ?? []) as { id: string }[]) ids.push(m.id);
+    }
+    return ids;
+  }
+
+  it('what waited for a node before its stream opened comes down first, and a repeat is not handed over again', async () => {
     await start();
     const mine = await stream();
     mine.send({ ack: [], messages: [RawClient.request('w1', dest.id, raw.kid)] });
     expect((await mine.line(0)).results).to.deep.equal([[{ id: 'w1' }]]);
     const theirs = await stream(dest);
-    expect((await theirs.line(0)).messages.map((m: { id: string }) => m.id)).to.deep.equal(['w1']);
-    mine.send({ ack: [], messages: [RawClient.request('w1', dest.id, raw.kid)] });
-    expect((await mine.line(1)).results).to.deep.equal([[{ id: 'w1' }]]);
-    expect(proxy.status().relayed).to.equal(1);
+    expect(await handed(theirs, 1)).to.deep.equal(['w1']);
+    // Sent again (its sender did not hear back), twice in one line, then a new one: only the new one comes.
+    const again = RawClient.request('w1', dest.id, raw.kid);
+    mine.send({ ack: [], messages: [again, again, RawClient.request('w2', dest.id, raw.kid)] });
+    expect((await mine.line(1)).results).to.deep.equal([[{ id: 'w1' }, { id: 'w1' }, { id: 'w2' }]]);
+    expect(await handed(theirs, 2)).to.deep.equal(['w1', 'w2']);
+    expect(proxy.status().relayed).to.equal(2);
+    expect(proxy.status().nodes.find((n) => n.id === dest.id)!.queued).to.equal(2);
+  });
+
+  it('a request sent again with its cancel in one line is taken back, never handed over', async () => {
+    await start();
+    const mine = await stream();
+    mine.send({ ack: [], messages: [RawClient.request('r1', dest.id, raw.kid)] });
+    await mine.line(0);
+    const cancel = { id: 'c1', kind: 'cancel', to: dest.id, re: 'r1' };
+    mine.send({ ack: [], messages: [RawClient.request('r1', dest.id, raw.kid), cancel] });
+    expect((await mine.line(1)).results).to.deep.equal([[{ id: 'r1' }, { id: 'c1' }]]);
+    mine.send({ ack: [], messages: [RawClient.request('r2', dest.id, raw.kid)] });
+    await mine.line(2);
+    const theirs = await stream(dest);
+    expect(await handed(theirs, 1)).to.deep.equal(['r2']);
+  });
+
+  it('a backlog larger than one delivery comes down whole and in order, before what is sent after', async () => {
+    await start();
+    const mine = await stream();
+    const ids = Array.from({ length: 25 }, (_, i) => `b${i}`);
+    for (let i = 0; i < 25; i += 5) {
+      const five = ids.slice(i, i + 5).map((id) => ({
+        ...RawClient.request(id, dest.id, raw.kid),
+        jws: fakeJws(raw.kid, { pad: 'p'.repeat(48_000) }),
+      }));
+      mine.send({ ack: [], messages: five });
+      expect((await mine.line(i / 5)).results[0].filter((r: { error?: unknown }) => r.error)).to.deep.equal([]);
+    }
+    const theirs = await stream(dest);
+    expect(theirs.lines.length).to.be.at.most(1);
+    const first = await handed(theirs, 25);
+    expect(first).to.deep.equal(ids);
+    expect(theirs.lines.length).to.be.above(1); // more than one delivery's bytes
+    mine.send({ ack: [], messages: [RawClient.request('new1', dest.id, raw.kid)] });
+    expect((await handed(theirs, 26)).slice(25)).to.deep.equal(['new1']);
+  });
+
+  it('a new stream hands over again all that its node did not acknowledge, however much; acknowledgements clear it', async () => {
+    await start({ senderShare: 1 });
+    const mine = await stream();
+    const first = await stream(dest);
+    const ids = Array.from({ length: 300 }, (_, i) => `u${i}`);
+    for (let i = 0; i < 300; i += 100) {
+      mine.send({ ack: [], messages: ids.slice(i, i + 100).map((id) => RawClient.request(id, dest.id, raw.kid)) });
+      await mine.line(i / 100);
+    }
+    expect(await handed(first, 300)).to.deep.equal(ids);
+    first.close();
+    await proxy.until((s) => s.streams === 1);
+    const second = await stream(dest);
+    expect(await handed(second, 300)).to.deep.equal(ids);
+    second.send({ ack: ids, messages: [] });
+    await proxy.until((s) => s.nodes.find((n) => n.id === dest.id)!.queued === 0);
   });
 
   it('refuses an opening that is not a registered node’s, signed for its own stream, once', async () => {
@@ -264,8 +358,9 @@ describe('Relay streams: a proxy that does not stream', () => {
       const remote = await dave.connect({ nodeKey: c.alice.publicJwk }, { via: 'proxy' });
       expect(await remote.call('Probe', 'touch', ['tapped'])).to.equal('tapped');
       expect(t.paths.some((p) => p.endsWith('/poll'))).to.equal(true);
+      expect(t.upgrades).to.deep.equal([`/nodes/${dave.id}/stream ${RELAY_STREAM_PROTOCOL}`]);
       expect(c.proxy.status().streams).to.equal(3);
-      expect(RELAY_STREAM_PROTOCOL).to.equal('wtd-relay');
+      expect(dave.sessionStats().proxyStream).to.equal(false);
     } finally {
       await dave.close();
       t.close();
