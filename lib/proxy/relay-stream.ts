@@ -23,6 +23,8 @@ import type { Live, RelayHub, StreamSink } from './relay-hub.js';
  */
 
 const PATH = /^\/nodes\/([A-Za-z0-9_-]{1,128})\/stream$/;
+/** How long the results of a line with no refusal wait for messages to go down with, in ms. */
+const RESULTS_WAIT_MS = 2;
 /** Most messages handed over in one turn without the store being asked; past it they wait there. */
 const PUSHED_MAX = 256;
 
@@ -153,6 +155,7 @@ class ServedRelay implements StreamSink {
   #results: RelayResult[][] = [];
   #scheduled = false;
   #wrote = false;
+  #resultsTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: Socket, live: Live, keys: StreamKeys, deps: RelayStreamDeps) {
     this.#socket = socket;
@@ -177,6 +180,7 @@ class ServedRelay implements StreamSink {
     socket.on('end', () => socket.destroy());
     socket.once('close', () => {
       this.#idle?.cancel();
+      clearTimeout(this.#resultsTimer);
       this.#release();
       deps.hub.detach(live, this);
     });
@@ -228,10 +232,14 @@ class ServedRelay implements StreamSink {
       this.#close(`sent a line that is not a poll's body (${(err as Error).message})`);
       return false;
     }
-    // A line that carried no message (acknowledgements only, or to keep the stream) is not answered.
+    // A line that carried no message (acknowledgements only, or to keep the stream) is not answered. Results
+    // with a refusal go at the end of the turn; the others go with the next messages for the node, or in
+    // RESULTS_WAIT_MS (a call's answer usually comes first, and takes them along).
     if (results.length > 0) {
       this.#results.push(results);
-      this.#schedule();
+      if (results.some((r) => r.error !== undefined)) this.#schedule();
+      // Event-loop pacing on a real timer (as a poll client's re-poll), not time a spec drives.
+      else this.#resultsTimer ??= setTimeout(() => this.#schedule(), RESULTS_WAIT_MS);
     }
     return true;
   }
@@ -282,6 +290,8 @@ class ServedRelay implements StreamSink {
     }
     const results = this.#results;
     this.#results = [];
+    clearTimeout(this.#resultsTimer);
+    this.#resultsTimer = undefined;
     if (messages.length > 0 || results.length > 0) {
       const parts = [];
       if (results.length > 0) parts.push(`"results":${JSON.stringify(results)}`);

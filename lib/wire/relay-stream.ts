@@ -23,8 +23,9 @@ import { sharedSecret } from './session.js';
  *   and messages to relay. Down: `{"results": [[...], ...], "messages":
  *   [...]}`, either part absent when empty: the results of the up lines
  *   that carried messages, in their order, one list per line (a line with
- *   no message is not answered); and what waits for the node, acknowledged
- *   in a later up line as after a poll.
+ *   no message is not answered; results with no refusal may wait a moment
+ *   for messages to go with); and what waits for the node, acknowledged in
+ *   a later up line as after a poll.
  *
  * A message sent on a stream that ended before its results came is sent
  * again (over HTTP, or on the next stream) with the same id, as after a
