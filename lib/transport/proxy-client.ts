@@ -96,6 +96,8 @@ const REPOLL_AFTER_MS = 1;
 /** How long to wait before opening a stream again after one ended, and after the proxy refused one, in ms. */
 const STREAM_REOPEN_MS = 1000;
 const STREAM_REFUSED_MS = 60_000;
+/** How long a line on the stream may wait for its results before the stream is given up (they come within ms). */
+const STREAM_RESULTS_MS = 2000;
 /** How long acknowledgements wait on a stream for a line to go with (the next call, an answer). */
 const STREAM_ACK_AFTER_MS = 20;
 /** How many relayed message ids are kept to drop repeats (a repeat of an older one is caught by the replay window). */
@@ -154,7 +156,9 @@ export class ProxyClient {
   #streamOpening = false;
   #streamAt = 0;
   #reopen: ClockTimer | undefined;
-  readonly #awaiting: { batch: Outgoing[]; ack: string[] }[] = [];
+  readonly #awaiting: { batch: Outgoing[]; ack: string[]; at: number }[] = [];
+  // Ends the stream when the oldest line waits for its results longer than STREAM_RESULTS_MS.
+  #resultsDue: ClockTimer | undefined;
   #ackTimer: NodeJS.Timeout | undefined;
   // Polls carrying messages on their way: the stream waits for them, so that what leaves stays in order.
   #sending = 0;
@@ -423,6 +427,7 @@ export class ProxyClient {
     this.#pinger?.cancel();
     clearTimeout(this.#ackTimer);
     this.#reopen?.cancel();
+    this.#resultsDue?.cancel();
     this.#stream?.close();
     this.#abort.abort(new WtdError('ERR_NO_PROXY', 'this node has left the proxy'));
     await Promise.all(this.#exchanges);
@@ -564,7 +569,10 @@ export class ProxyClient {
     const ack = this.#acks.splice(0, ACK_BATCH);
     // A line with no message is not answered. Its acknowledgements, if the stream is lost, are not said
     // again: what they acknowledged comes again on the next stream, and is dropped as a repeat.
-    if (batch.length > 0) this.#awaiting.push({ batch, ack });
+    if (batch.length > 0) {
+      this.#awaiting.push({ batch, ack, at: this.#deps.clock.now() });
+      if (this.#awaiting.length === 1) this.#armResults();
+    }
     const body: PollBody = { ack, messages: batch.map((o) => o.message) };
     stream.write(JSON.stringify(body));
   }
@@ -587,6 +595,7 @@ export class ProxyClient {
         }
         this.#settle(sent.batch, results as RelayResult[]);
       }
+      this.#armResults();
     }
     if (Array.isArray(line.messages)) {
       for (const m of line.messages as DeliveredRelay[]) {
@@ -604,19 +613,41 @@ export class ProxyClient {
    */
   #streamLost(): void {
     this.#stream = undefined;
+    this.#resultsDue?.cancel();
+    this.#resultsDue = undefined;
     const now = this.#deps.clock.now();
     const again: Outgoing[] = [];
     for (const { batch, ack } of this.#awaiting.splice(0)) {
       this.#acks.push(...ack);
       for (const o of batch) {
         if (o.deadline > now) again.push(o);
-        else o.reject(new NodeDownError(this.url, undefined, 'proxy'));
+        // Written, and no longer wanted: the proxy may have taken it (a request may have run).
+        else o.reject(new MaybeRanError(`node ${o.message.to} through ${this.url}`, 'the stream to the proxy broke'));
       }
     }
     this.#outbox.unshift(...again);
     if (this.#stopped) return;
     this.#openLater(STREAM_REOPEN_MS);
     this.#kick();
+  }
+
+  /** Watches the oldest line waiting for its results: a proxy that does not answer it in time ends the stream. */
+  #armResults(): void {
+    this.#resultsDue?.cancel();
+    this.#resultsDue = undefined;
+    const oldest = this.#awaiting[0];
+    if (oldest === undefined || this.#stream === undefined) return;
+    const stream = this.#stream;
+    this.#resultsDue = this.#deps.clock.setTimer(
+      () => {
+        this.#resultsDue = undefined;
+        if (this.#stream === stream && this.#awaiting[0] === oldest) {
+          stream.close(`the proxy did not answer a line in ${STREAM_RESULTS_MS} ms`);
+        }
+      },
+      oldest.at + STREAM_RESULTS_MS - this.#deps.clock.now(),
+    );
+    this.#resultsDue.unref?.();
   }
 
   /** Tries to open a stream again in `ms` (polls carry what there is meanwhile). */

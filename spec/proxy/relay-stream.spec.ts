@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { GenServer, systemWallClock, WtdNode, type WtdProxy } from '../../lib/index.js';
+import { GenServer, MaybeRanError, systemWallClock, WtdNode, type WtdProxy } from '../../lib/index.js';
 import { newKeyPair } from '../../lib/security/keys.js';
 import { RELAY_STREAM_PROTOCOL } from '../../lib/wire/relay-stream.js';
-import { MemoryLogger } from '../fixtures/helpers.js';
+import { MemoryLogger, rejection } from '../fixtures/helpers.js';
 import { closeAll, cluster, fakeJws, manualProxy, RawClient, type Cluster } from '../fixtures/proxy.js';
 import { cutter, RawStream, type Refused } from '../fixtures/relay-stream.js';
 import { Echo, Probe, probeRuns } from '../fixtures/remote.js';
@@ -104,6 +104,36 @@ describe('Relay streams: a proxy that goes silent', () => {
       await c.proxy.until((s) => s.streams === 3);
       expect(dave.sessionStats().proxyStream).to.equal(false);
       expect(await remote.call('Probe', 'touch', ['after'])).to.equal('after');
+    } finally {
+      await dave.close();
+      await link.close();
+      await closeAll(c.bob, c.carol, c.alice, c.proxy);
+    }
+  });
+});
+
+describe('Relay streams: a stream that breaks after a call went on it', () => {
+  it('a call whose stream goes deaf past its deadline is ERR_MAYBE_RAN (it ran), in the time a line waits for its results', async function () {
+    // An idle time (3 s: the node would give up a silent proxy after 9 s) long enough that only the wait
+    // for results (2 s) ends the stream within this spec's time.
+    this.timeout(6000);
+    const c = await cluster({ pollHoldMs: 3000 });
+    const link = await cutter(c.proxy.url);
+    const dave = await WtdNode.start({ name: 'dave', dataDir: ':memory:', logger: new MemoryLogger() });
+    try {
+      await dave.joinProxy({ url: link.url, email: 'dave@example.org' });
+      await c.alice.grant({ missions: ['probe'], rate: '100/s', to: dave.publicJwk });
+      const remote = await dave.connect({ nodeKey: c.alice.publicJwk }, { via: 'proxy' });
+      await c.proxy.until((s) => s.streams === 4);
+      expect(await remote.call('Probe', 'touch', ['before'])).to.equal('before');
+      expect(dave.sessionStats().proxyStream).to.equal(true);
+      probeRuns.count = 0;
+      link.deafen();
+      const err = await rejection(remote.call('Probe', 'touch', ['lost'], { timeout: 500 }));
+      expect([err.constructor, err.code]).to.deep.equal([MaybeRanError, 'ERR_MAYBE_RAN']);
+      await c.alice.onIdle();
+      expect(probeRuns.count).to.equal(1);
+      expect(dave.sessionStats().proxyStream).to.equal(false);
     } finally {
       await dave.close();
       await link.close();
