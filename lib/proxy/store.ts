@@ -54,6 +54,21 @@ export interface Enqueued {
   taken?: boolean;
 }
 
+/** A row a poll or stream takes. */
+type TakenRow = { id: string; body: string; bytes: number };
+
+/**
+ * The oldest waiting messages for a node, `also` narrowing them. Fair
+ * between senders: one message of each key id in turn, each key's in the
+ * order sent, so what one key floods the queue with does not delay another's.
+ */
+function takeSql(also: string): string {
+  return `SELECT id, body, bytes FROM (
+     SELECT id, body, bytes, seq, row_number() OVER (PARTITION BY kid ORDER BY seq) AS turn FROM messages
+     WHERE to_node = ? AND acked = 0 ${also} AND expires_at > ?)
+   ORDER BY turn, seq LIMIT ?`;
+}
+
 /** Most nodes whose accepted key ids are kept in memory, and most open requests. */
 const CACHED_NODES = 4096;
 const CACHED_REQUESTS = 100_000;
@@ -172,20 +187,8 @@ export class ProxyStore {
       cancel: db.prepare(
         `UPDATE messages SET acked = 1, answered = 1, body = NULL, bytes = ${ROW_BYTES} WHERE to_node = ? AND id = ?`,
       ),
-      take: db.prepare<[string, number, number], { id: string; body: string; bytes: number }>(
-        // Fair between senders: one message of each key id in turn, each key's in the order sent, so
-        // what one key floods the queue with does not delay another's.
-        `SELECT id, body, bytes FROM (
-           SELECT id, body, bytes, seq, row_number() OVER (PARTITION BY kid ORDER BY seq) AS turn FROM messages
-           WHERE to_node = ? AND acked = 0 AND expires_at > ?)
-         ORDER BY turn, seq LIMIT ?`,
-      ),
-      takeFresh: db.prepare<[string, number, number], { id: string; body: string; bytes: number }>(
-        `SELECT id, body, bytes FROM (
-           SELECT id, body, bytes, seq, row_number() OVER (PARTITION BY kid ORDER BY seq) AS turn FROM messages
-           WHERE to_node = ? AND acked = 0 AND taken = 0 AND expires_at > ?)
-         ORDER BY turn, seq LIMIT ?`,
-      ),
+      take: db.prepare<[string, number, number], TakenRow>(takeSql('')),
+      takeFresh: db.prepare<[string, number, number], TakenRow>(takeSql('AND taken = 0')),
       acked: db.prepare<[string, string], { from_node: string | null; kid: string | null; bytes: number }>(
         'SELECT from_node, kid, bytes FROM messages WHERE to_node = ? AND id = ? AND acked = 0',
       ),
@@ -377,7 +380,7 @@ export class ProxyStore {
   }
 
   #taken(
-    query: Database.Statement<[string, number, number], { id: string; body: string; bytes: number }>,
+    query: Database.Statement<[string, number, number], TakenRow>,
     to: string,
     now: number,
     limit: number,

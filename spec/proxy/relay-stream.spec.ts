@@ -86,19 +86,28 @@ describe('Relay streams: a node’s one connection to its proxy', () => {
   });
 });
 
+/**
+ * Dave joins `c`'s proxy through a link the spec can deafen, with a grant of
+ * Alice's; returns once his stream is open on both sides (a call made after
+ * the proxy took it is answered after its 101 reached him).
+ */
+async function daveBehindLink(c: Cluster) {
+  const link = await cutter(c.proxy.url);
+  const dave = await WtdNode.start({ name: 'dave', dataDir: ':memory:', logger: new MemoryLogger() });
+  await dave.joinProxy({ url: link.url, email: 'dave@example.org' });
+  await c.alice.grant({ missions: ['probe'], rate: '100/s', to: dave.publicJwk });
+  const remote = await dave.connect({ nodeKey: c.alice.publicJwk }, { via: 'proxy' });
+  await c.proxy.until((s) => s.streams === 4);
+  expect(await remote.call('Probe', 'touch', ['before'])).to.equal('before');
+  expect(dave.sessionStats().proxyStream).to.equal(true);
+  return { link, dave, remote };
+}
+
 describe('Relay streams: a proxy that goes silent', () => {
   it('a node that hears nothing on its stream for three times the proxy’s idle time ends it, and polls', async () => {
     const c = await cluster({ pollHoldMs: 60 });
-    const link = await cutter(c.proxy.url);
-    const dave = await WtdNode.start({ name: 'dave', dataDir: ':memory:', logger: new MemoryLogger() });
+    const { link, dave, remote } = await daveBehindLink(c);
     try {
-      await dave.joinProxy({ url: link.url, email: 'dave@example.org' });
-      await c.alice.grant({ missions: ['probe'], rate: '100/s', to: dave.publicJwk });
-      const remote = await dave.connect({ nodeKey: c.alice.publicJwk }, { via: 'proxy' });
-      await c.proxy.until((s) => s.streams === 4);
-      // A call after the stream opened: its answer comes after the proxy's 101 on Dave's side.
-      expect(await remote.call('Probe', 'touch', ['before'])).to.equal('before');
-      expect(dave.sessionStats().proxyStream).to.equal(true);
       // What the proxy writes no longer reaches Dave; what Dave writes still reaches it (it keeps the stream).
       link.deafen();
       await c.proxy.until((s) => s.streams === 3);
@@ -118,15 +127,8 @@ describe('Relay streams: a stream that breaks after a call went on it', () => {
     // for results (2 s) ends the stream within this spec's time.
     this.timeout(6000);
     const c = await cluster({ pollHoldMs: 3000 });
-    const link = await cutter(c.proxy.url);
-    const dave = await WtdNode.start({ name: 'dave', dataDir: ':memory:', logger: new MemoryLogger() });
+    const { link, dave, remote } = await daveBehindLink(c);
     try {
-      await dave.joinProxy({ url: link.url, email: 'dave@example.org' });
-      await c.alice.grant({ missions: ['probe'], rate: '100/s', to: dave.publicJwk });
-      const remote = await dave.connect({ nodeKey: c.alice.publicJwk }, { via: 'proxy' });
-      await c.proxy.until((s) => s.streams === 4);
-      expect(await remote.call('Probe', 'touch', ['before'])).to.equal('before');
-      expect(dave.sessionStats().proxyStream).to.equal(true);
       probeRuns.count = 0;
       link.deafen();
       const err = await rejection(remote.call('Probe', 'touch', ['lost'], { timeout: 500 }));
