@@ -88,11 +88,13 @@ async function echoPair(
   extraCpu: () => number | undefined = () => 0,
   encryption = true,
   stream = true,
+  busyWaitMs?: number,
 ): Promise<Figures> {
   // With encryption off, every request is signed (Ed25519) and in the clear: the way before sessions.
   const logger = { error: () => undefined };
-  const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:', encryption, logger });
-  const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:', encryption, logger });
+  const wait = busyWaitMs === undefined ? {} : { busyWaitMs };
+  const alice = await WtdNode.start({ name: 'alice', dataDir: ':memory:', encryption, logger, ...wait });
+  const bob = await WtdNode.start({ name: 'bob', dataDir: ':memory:', encryption, logger, ...wait });
   try {
     alice.load(BenchEcho);
     await join(alice, bob);
@@ -133,10 +135,13 @@ function signed(n: number, encryption = true, stream = true): Promise<Figures> {
 /**
  * The same calls relayed through a proxy, which runs in its own process (on
  * a real network it is another machine), against direct calls in this run.
- * Its CPU time counts in the calls'.
+ * Its CPU time counts in the calls'. With `busyWaitMs`, the nodes' and the
+ * proxy's (0: none of them busy-waits; by default they do, 0.5 ms).
  */
-async function relayed(n: number, encryption = true): Promise<Figures> {
-  const child: ChildProcess = start(process.execPath, [new URL('./proxy-process.js', import.meta.url).pathname], {
+async function relayed(n: number, encryption = true, busyWaitMs?: number): Promise<Figures> {
+  const args = [new URL('./proxy-process.js', import.meta.url).pathname];
+  if (busyWaitMs !== undefined) args.push(String(busyWaitMs));
+  const child: ChildProcess = start(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {
@@ -149,6 +154,8 @@ async function relayed(n: number, encryption = true): Promise<Figures> {
       },
       () => cpuMicrosOf(child.pid!),
       encryption,
+      true,
+      busyWaitMs,
     );
   } finally {
     await stop(child);
@@ -214,6 +221,8 @@ interface Round {
   /** Encryption off: every request signed, in the clear, directly and relayed. */
   plainDirect: Figures;
   plainRelay: Figures;
+  /** Relayed with no busy wait, in the nodes or the proxy. */
+  restingRelay: Figures;
   /** In the session, each lone call an HTTP request of its own (no stream). */
   httpDirect: Figures;
   ed: { wtd: number; raw: number };
@@ -232,6 +241,7 @@ export async function runRemote(calls: number, pairs: number, erlang?: ErlangDis
       async () => void (r.plainDirect = await signed(calls, false)),
       async () => void (r.httpDirect = await signed(calls, true, false)),
       async () => void (r.plainRelay = await relayed(calls, false)),
+      async () => void (r.restingRelay = await relayed(calls, true, 0)),
       async () => void (r.ed = await ed25519(calls)),
     ];
     if (erlang !== undefined) kinds.push(async () => void (r.erlang = await erlang.rpc(calls)));
@@ -298,6 +308,15 @@ export async function runRemote(calls: number, pairs: number, erlang?: ErlangDis
   add('relay_call_p50', 'ms', 'relay-in-the-clear', false, (r) => ({
     value: r.relay.p50,
     peerValue: r.plainRelay.p50,
+  }));
+  // Busy waiting (the default) against none: what it saves of a relayed call's time, and what it costs of the CPU.
+  add('relay_call_p50', 'ms', 'relay-no-busy-wait', false, (r) => ({
+    value: r.relay.p50,
+    peerValue: r.restingRelay.p50,
+  }));
+  add('relay_call_cpu', 'µs CPU/call', 'relay-no-busy-wait', false, (r) => ({
+    value: r.relay.cpu,
+    peerValue: r.restingRelay.cpu,
   }));
   return rows;
 }

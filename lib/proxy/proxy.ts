@@ -33,6 +33,7 @@ import { RelayStreams } from './relay-stream.js';
 import { statusPage } from './status-page.js';
 import { count, MAX_STATUS_LIMIT, ordered, statusOf, type ProxyStatus, type StatusQuery } from './status.js';
 import { ProxyStore, type NodeRecord } from './store.js';
+import { busyWait, busyWaitOption } from '../runtime/busy-wait.js';
 
 /** How often a node's last-seen time is written while it keeps pinging (it is forgotten after forgetAfterMs unseen). */
 const SEEN_WRITE_MS = 60 * 60 * 1000;
@@ -98,6 +99,9 @@ export class WtdProxy {
   // The nodes in the order the status lists them, kept until one comes, goes or is renamed.
   #ordered: Live[] | undefined;
 
+  /** Takes back this proxy's busy wait (see {@link ProxyOptions.busyWaitMs}). */
+  readonly #unbusy: () => void;
+
   private constructor(store: ProxyStore, keys: KeyPair, options: ProxyOptions) {
     this.#store = store;
     this.id = shortId(keys.thumbprint);
@@ -107,6 +111,7 @@ export class WtdProxy {
     this.#startedAt = this.#clock.now();
     this.#replay = new ReplayWindow(store.replay, this.#clock);
     this.#options = resolveOptions(options);
+    this.#unbusy = busyWait.enlist(busyWaitOption('WtdProxy.start', options.busyWaitMs));
     this.#pingLimits = {
       missions: this.#options.maxMissions,
       accepts: this.#options.maxAccepts,
@@ -136,6 +141,7 @@ export class WtdProxy {
       throw new TypeError("WtdProxy.start(options) needs options.dataDir (a directory, or ':memory:')");
     }
     resolveOptions(options); // a wrong bound fails before the store is opened
+    busyWaitOption('WtdProxy.start', options.busyWaitMs);
     checkConnectionLimits({ ...DEFAULT_CONNECTION_LIMITS, ...options.connections });
     const store = new ProxyStore(options.dataDir);
     let keys: KeyPair;
@@ -151,6 +157,7 @@ export class WtdProxy {
       await proxy.#listen(options.port ?? 14152, options.host ?? '127.0.0.1');
     } catch (err) {
       store.close();
+      proxy.#unbusy();
       throw new WtdError(
         'ERR_LISTEN',
         `the proxy could not listen on port ${options.port ?? 14152}: ${(err as Error).message}`,
@@ -215,6 +222,7 @@ export class WtdProxy {
 
   /** Stops serving, releases every held poll and closes the store. Queued messages stay for the next start. */
   async close(): Promise<void> {
+    this.#unbusy();
     const server = this.#server;
     if (server === undefined) return;
     this.#server = undefined;

@@ -8,6 +8,7 @@ import { deriveStreamKeys, LineMac, RELAY_STREAM_PROTOCOL, type StreamKeys } fro
 import { newEphemeral, readPublicKey } from '../wire/session.js';
 import type { RelayResult } from '../wire/relay.js';
 import type { Live, RelayHub, StreamSink } from './relay-hub.js';
+import { busyWait } from '../runtime/busy-wait.js';
 
 /**
  * The proxy's side of nodes' streams (`wire/relay-stream.ts`): the upgrade,
@@ -236,6 +237,9 @@ class ServedRelay implements StreamSink {
     // with a refusal go at the end of the turn; the others go with the next messages for the node, or in
     // RESULTS_WAIT_MS (a call's answer usually comes first, and takes them along).
     if (results.length > 0) {
+      // It relayed something (to a node that accepts it): its answer usually follows within the busy wait.
+      // Lines that relay nothing (keeping the stream, refused messages) cost only what their checks cost.
+      if (results.some((r) => r.error === undefined)) busyWait.poke();
       this.#results.push(results);
       if (results.some((r) => r.error !== undefined)) this.#schedule();
       // Event-loop pacing on a real timer (as a poll client's re-poll), not time a spec drives.
@@ -297,6 +301,7 @@ class ServedRelay implements StreamSink {
       if (results.length > 0) parts.push(`"results":${JSON.stringify(results)}`);
       if (messages.length > 0) parts.push(`"messages":[${messages.join(',')}]`);
       socket.write(this.#down.line(`{${parts.join(',')}}`));
+      if (messages.length > 0) busyWait.poke();
       this.#wrote = true;
     }
     if (socket.writableNeedDrain) socket.pause();

@@ -8,6 +8,7 @@ import { MAX_RESPONSE_BYTES, send, type HttpResponse, type StreamReader } from '
 import type { Link } from './link.js';
 import { Lines } from '../wire/lines.js';
 import { refusalResponse } from './refusals.js';
+import { busyWait } from '../runtime/busy-wait.js';
 
 /**
  * Calls on a stream: one connection per session, upgraded from HTTP
@@ -202,6 +203,9 @@ class ServedStream {
     if (!this.#socket.destroyed) {
       const text = res.stream === undefined ? res.text : '';
       this.#socket.write(`${tag} ${res.status} ${res.retryAfter ?? '-'} ${res.contentType || '-'} ${text}\n`);
+      // A call that passed every check was answered (its caller's next one often follows at once); what a
+      // stranger's refused lines cost stays what their checks cost.
+      if (res.status === 200) busyWait.poke();
     }
     if (this.#running === 0) {
       this.#release?.();
@@ -404,7 +408,10 @@ export class StreamLink implements Link {
     const take = (chunk: Buffer): void => {
       if (!lines.push(chunk) && !said) this.#detach(socket, 'bad');
     };
-    socket.on('data', take);
+    socket.on('data', (chunk: Buffer) => {
+      busyWait.poke();
+      take(chunk);
+    });
     socket.on('error', () => socket.destroy());
     socket.once('close', () => this.#detach(socket, said ? 'bye' : 'failed'));
     this.#armIdle();
@@ -477,6 +484,7 @@ export class StreamLink implements Link {
       this.#idle = undefined;
       socket.ref();
       socket.write(`${tag} ${path} ${text}\n`);
+      busyWait.poke();
     });
   }
 

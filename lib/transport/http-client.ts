@@ -1,6 +1,7 @@
 import { Agent, request, type ClientRequest } from 'node:http';
 import type { Readable } from 'node:stream';
 import { CallTimeoutError, MaybeRanError, NodeDownError, WireError, WtdError } from '../errors.js';
+import { busyWait } from '../runtime/busy-wait.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../security/connection-guard.js';
 
 /** What came back from a request. */
@@ -114,14 +115,15 @@ export function send(url: string, body: string, timeoutMs: number, options: Send
             done(new WireError('ERR_BAD_REPLY', 502, `${url} answered with more than ${most} bytes`));
             sent.destroy();
           });
-          res.on('end', () =>
+          res.on('end', () => {
+            busyWait.poke();
             done(undefined, {
               status: res.statusCode ?? 0,
               contentType,
               retryAfter: res.headers['retry-after'],
               text: Buffer.concat(chunks).toString('utf8'),
-            }),
-          );
+            });
+          });
           res.on('error', (err) =>
             done(
               sentWhole('the connection failed before the answer was read', err) ??
@@ -140,6 +142,7 @@ export function send(url: string, body: string, timeoutMs: number, options: Send
       });
       sent.once('finish', () => {
         written = true;
+        busyWait.poke();
       });
       sent.end(body);
     };

@@ -50,6 +50,18 @@ export interface WtdNodeOptions extends NodeOptions {
    * from it but the first request of a session (`ERR_SESSION_REQUIRED`).
    */
   encryption?: boolean;
+  /**
+   * How long the event loop keeps turning, instead of sleeping, after this
+   * node sent a call or a request, got an answer or a line of its proxy's,
+   * or answered a call that passed every check, in ms (as Erlang's
+   * schedulers busy-wait): what comes within that time is read as it lands,
+   * without a wake-up of the process. Costs up to that much of a core after
+   * each burst of such activity, nothing while idle; refused requests do
+   * not count. The process waits for the longest of its nodes' and
+   * proxies'. Default 0.5; 0 turns it off (a machine on a battery, say); at
+   * most 100.
+   */
+  busyWaitMs?: number;
   /** Lifetime, budget and bounds of the sessions callers make with this node. */
   sessions?: Partial<SessionLimits>;
   /** The time of day for what is signed, expires or is rate limited. Default: the system's. */

@@ -5,6 +5,7 @@ import { Lines } from '../wire/lines.js';
 import { deriveStreamKeys, LineMac, RELAY_STREAM_PROTOCOL } from '../wire/relay-stream.js';
 import { newEphemeral, readPublicKey, type Ephemeral } from '../wire/session.js';
 import { MAX_RESPONSE_BYTES } from './http-client.js';
+import { busyWait } from '../runtime/busy-wait.js';
 
 /**
  * A node's side of its stream to the proxy (`wire/relay-stream.ts`): opens
@@ -157,6 +158,7 @@ export class RelayStreamClient {
           this.close('the proxy sent a line that is not its next one');
           return false;
         }
+        busyWait.poke();
         this.#events.line(json);
         return !this.#closed;
       },
@@ -198,6 +200,7 @@ export class RelayStreamClient {
     if (this.#closed) return;
     this.#wrote = true;
     this.#socket.write(this.#up.line(json));
+    busyWait.poke();
   }
 
   get closed(): boolean {

@@ -11,6 +11,7 @@ import type { GrantRecord, GrantStore } from '../security/grant-store.js';
 import { isUsable } from '../security/grants.js';
 import { exportPrivate, importPrivate, newKeyPair, type KeyPair } from '../security/keys.js';
 import { SqliteGrantStore } from '../security/sqlite-store.js';
+import { busyWait, busyWaitOption } from '../runtime/busy-wait.js';
 import type { DirectoryEntry } from '../wire/relay.js';
 import { connectionTo, type ConnectOptions, type ConnectTarget } from './connect.js';
 import type { ContactCard } from './contact-card.js';
@@ -74,6 +75,9 @@ export class WtdNode extends Node {
   #proxy: ProxyClient | undefined;
   readonly #peerDownAfterMs: number | undefined;
 
+  /** Takes back this node's busy wait (see {@link WtdNodeOptions.busyWaitMs}). */
+  readonly #unbusy: () => void;
+
   private constructor(options: WtdNodeOptions, store: GrantStore, keys: KeyPair, lock: DataDirLock | undefined) {
     super(options);
     this.wallClock = options.wallClock ?? systemWallClock;
@@ -108,6 +112,7 @@ export class WtdNode extends Node {
     }
     this.id = this.#parts.identity.id;
     this.publicJwk = keys.publicJwk;
+    this.#unbusy = busyWait.enlist(busyWaitOption('WtdNode.start', options.busyWaitMs));
     this.#listener = new Listener(
       this.#parts.dispatcher,
       { ...DEFAULT_LIMITS, ...options.limits },
@@ -121,6 +126,7 @@ export class WtdNode extends Node {
     if (options === undefined || typeof options.dataDir !== 'string') {
       throw new TypeError("WtdNode.start(options) needs options.dataDir (a directory, or ':memory:')");
     }
+    busyWaitOption('WtdNode.start', options.busyWaitMs);
     const lock =
       options.shared === true || options.dataDir === ':memory:' ? undefined : DataDirLock.acquire(options.dataDir);
     try {
@@ -187,6 +193,7 @@ export class WtdNode extends Node {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unbusy();
     for (const g of this.#groups.values()) g.close();
     for (const r of this.#remotes) r._close();
     this.#parts.routes.close();
