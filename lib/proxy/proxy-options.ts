@@ -89,8 +89,9 @@ export interface ProxyOptions {
    * proxy relayed a message on a stream, in ms (as Erlang's schedulers
    * busy-wait): the answer, which usually follows within that time, is read
    * as it lands. Costs up to that much of a core after each burst of
-   * relaying, nothing while idle; lines that relay nothing (refused, or
-   * keeping a stream) do not count. Default 0.5; 0 turns it off; at most
+   * relaying, never more than twice the time the loop worked lately,
+   * nothing while idle; lines that relay nothing (refused, or keeping a
+   * stream) do not count. Default 0.5; 0 turns it off; at most
    * 100.
    */
   busyWaitMs?: number;

@@ -111,7 +111,6 @@ export class WtdProxy {
     this.#startedAt = this.#clock.now();
     this.#replay = new ReplayWindow(store.replay, this.#clock);
     this.#options = resolveOptions(options);
-    this.#unbusy = busyWait.enlist(busyWaitOption('WtdProxy.start', options.busyWaitMs));
     this.#pingLimits = {
       missions: this.#options.maxMissions,
       accepts: this.#options.maxAccepts,
@@ -133,6 +132,8 @@ export class WtdProxy {
       this.#clock,
       () => this.#changed(),
     );
+    // Last: a constructor that threw before this keeps no budget.
+    this.#unbusy = busyWait.enlist(busyWaitOption('WtdProxy.start', options.busyWaitMs));
   }
 
   /** Opens the store in `dataDir` and starts serving. */

@@ -408,10 +408,7 @@ export class StreamLink implements Link {
     const take = (chunk: Buffer): void => {
       if (!lines.push(chunk) && !said) this.#detach(socket, 'bad');
     };
-    socket.on('data', (chunk: Buffer) => {
-      busyWait.poke();
-      take(chunk);
-    });
+    socket.on('data', take);
     socket.on('error', () => socket.destroy());
     socket.once('close', () => this.#detach(socket, said ? 'bye' : 'failed'));
     this.#armIdle();
@@ -437,6 +434,8 @@ export class StreamLink implements Link {
     if (call === undefined) return true;
     this.#onItsWay.delete(n);
     call.cleanup();
+    // The answer to a call of this node's: its next call often follows at once.
+    busyWait.poke();
     call.resolve({
       status: code,
       retryAfter: retryAfter === '-' ? undefined : retryAfter,

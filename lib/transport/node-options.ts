@@ -56,9 +56,10 @@ export interface WtdNodeOptions extends NodeOptions {
    * or answered a call that passed every check, in ms (as Erlang's
    * schedulers busy-wait): what comes within that time is read as it lands,
    * without a wake-up of the process. Costs up to that much of a core after
-   * each burst of such activity, nothing while idle; refused requests do
-   * not count. The process waits for the longest of its nodes' and
-   * proxies'. Default 0.5; 0 turns it off (a machine on a battery, say); at
+   * each burst of such activity, never more than twice the time the loop
+   * worked lately; refused requests do not count; an idle node waits only
+   * after its keep-alive lines to its proxy. The process waits for the
+   * longest of its nodes' and proxies'. Default 0.5; 0 turns it off (a machine on a battery, say); at
    * most 100.
    */
   busyWaitMs?: number;

@@ -112,13 +112,14 @@ export class WtdNode extends Node {
     }
     this.id = this.#parts.identity.id;
     this.publicJwk = keys.publicJwk;
-    this.#unbusy = busyWait.enlist(busyWaitOption('WtdNode.start', options.busyWaitMs));
     this.#listener = new Listener(
       this.#parts.dispatcher,
       { ...DEFAULT_LIMITS, ...options.limits },
       this.name,
       this.#parts.log,
     );
+    // Last: a constructor that threw before this keeps no budget.
+    this.#unbusy = busyWait.enlist(busyWaitOption('WtdNode.start', options.busyWaitMs));
   }
 
   /** Opens (or creates) the node's data directory and identity, and locks the directory (`ERR_DATA_DIR_LOCKED`). */

@@ -21,13 +21,19 @@ function until(conn: Conn, done: (text: string) => boolean): Promise<string> {
   });
 }
 
-/** A busy wait on a hand-driven clock, whose turns run when the spec says. */
-function driven(): { wait: BusyWait; turns: (() => void)[]; at: { now: number }; run(): void } {
-  const at = { now: 1000 };
+/** A busy wait on a hand-driven clock and loop, whose turns run when the spec says. */
+function driven(): {
+  wait: BusyWait;
+  turns: (() => void)[];
+  at: { now: number; active: number };
+  run(): void;
+} {
+  const at = { now: 1000, active: 0 };
   const turns: (() => void)[] = [];
   const wait = new BusyWait(
     () => at.now,
     (turn) => turns.push(turn),
+    () => at.active,
   );
   return { wait, turns, at, run: () => turns.shift()!() };
 }
@@ -77,6 +83,46 @@ describe('Busy waiting after network I/O', () => {
     expect(d.turns).to.have.length(0);
   });
 
+  it('waits at most twice as long as the loop worked lately: traffic that makes it do little cannot keep it turning', () => {
+    const d = driven();
+    const release = d.wait.enlist(50);
+    // Each turn takes 10 µs, all of it waiting (the loop is active, doing nothing else).
+    const spin = (): number => {
+      let n = 0;
+      while (d.turns.length > 0) {
+        d.at.now += 0.01;
+        d.at.active += 0.01;
+        d.run();
+        n++;
+      }
+      return n;
+    };
+    d.wait.poke();
+    expect(spin()).to.be.below(5);
+    // 1 ms of work: up to 2 ms of waiting after it, though the budget is 50 ms.
+    d.at.active += 1;
+    d.at.now += 1;
+    d.wait.poke();
+    const turns = spin();
+    expect(turns).to.be.within(190, 210);
+    expect(d.wait.waited).to.be.within(1.9, 2.2);
+    release();
+  });
+
+  it('a budget taken back cuts the wait under way to what the others allow', () => {
+    const d = driven();
+    const long = d.wait.enlist(100);
+    const short = d.wait.enlist(0.5);
+    d.at.active = 1000;
+    d.wait.poke();
+    long();
+    d.at.now += 0.6;
+    d.run();
+    expect(d.turns).to.have.length(0);
+    expect(d.wait.turning).to.equal(false);
+    short();
+  });
+
   it('stops at once when the last budget is taken back while it turns', () => {
     const d = driven();
     const release = d.wait.enlist(5);
@@ -91,15 +137,24 @@ describe('Busy waiting after network I/O', () => {
     const before = busyWait.budget;
     const node = await WtdNode.start({ name: 'n', dataDir: ':memory:', busyWaitMs: 70 });
     const proxy = await WtdProxy.start({ dataDir: ':memory:', port: 0, busyWaitMs: 80, logger: { error: () => {} } });
-    expect(busyWait.budget).to.equal(Math.max(before, 80));
-    await proxy.close();
-    expect(busyWait.budget).to.equal(Math.max(before, 70));
-    await node.close();
-    expect(busyWait.budget).to.equal(before);
     const plain = await WtdNode.start({ name: 'p', dataDir: ':memory:' });
-    expect(busyWait.budget).to.equal(Math.max(before, BUSY_WAIT_MS));
-    await plain.close();
-    expect(busyWait.budget).to.equal(before);
+    try {
+      expect(busyWait.budget).to.equal(Math.max(before, 80));
+      await proxy.close();
+      expect(busyWait.budget).to.equal(Math.max(before, 70));
+      await node.close();
+      expect(busyWait.budget).to.equal(Math.max(before, BUSY_WAIT_MS));
+      await plain.close();
+      expect(busyWait.budget).to.equal(before);
+      // A node that cannot start (a bound of its server is wrong) keeps no budget.
+      const bad = await rejection(
+        WtdNode.start({ name: 'b', dataDir: ':memory:', busyWaitMs: 90, limits: { maxConnections: -1 } as never }),
+      );
+      expect(bad).to.be.instanceOf(Error);
+      expect(busyWait.budget).to.equal(before);
+    } finally {
+      await closeAll(plain, node, proxy);
+    }
   });
 
   it('a busyWaitMs that is not a number from 0 to 100 is a RangeError, before anything is opened', async () => {
